@@ -1,0 +1,142 @@
+"""Entry points. Thin: compose and check the config, pick devices, hand over to the runner.
+
+User errors end as one line on stderr and a non-zero exit; real bugs keep their traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from . import config, devices, rundir
+from .errors import UserError
+
+log = logging.getLogger("finetune_lab")
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+EXIT_USER_ERROR = 2
+EXIT_SWEEP_FAILURES = 1
+
+config.register_schema()
+_sweep_failures: list[str] = []
+_run_errors: list[UserError] = []  # a single run's user error, reported by main() in one line
+
+
+def run_job(cfg: DictConfig, run_dir: str) -> dict:
+    """Check `cfg`, then run it into `run_dir`. A config that fails the checks still leaves a failed run."""
+    try:
+        config.validate(cfg)
+    except UserError as exc:
+        rundir.record_failure(run_dir, exc)
+        raise
+    devices.setup(cfg.device)
+    from .runner import run  # imports TensorFlow: only after the devices are chosen
+
+    return run(cfg, run_dir)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def hydra_entry(cfg: DictConfig) -> float | None:
+    """One Hydra job. Returns the validation accuracy (for sweepers that optimise it)."""
+    hydra_cfg = HydraConfig.get()
+    try:
+        metrics = run_job(cfg, hydra_cfg.runtime.output_dir)
+    except UserError as exc:  # recorded in the run folder already; not raised, so Hydra adds nothing to it
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            log.error("job %s failed: %s", hydra_cfg.job.num, exc)  # the sweep goes on; the summary counts it
+        else:
+            _run_errors.append(exc)
+        return None
+    return metrics.get("val", {}).get("accuracy")
+
+
+class SweepSummary(Callback):
+    """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = config.hydra.sweep.dir
+        jobs = sorted((p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()), key=_job_order)
+        statuses = {p.name: rundir.status(str(p)) for p in jobs}
+        counts: dict[str, int] = {}
+        for state in statuses.values():
+            counts[state] = counts.get(state, 0) + 1
+        rundir.write_json_atomic(os.path.join(sweep_dir, "sweep_summary.json"),
+                                 {"jobs": statuses, "counts": counts})
+        bad = [name for name, state in statuses.items() if state != "completed"]
+        _sweep_failures.extend(os.path.join(sweep_dir, name) for name in bad)
+        line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        print(f"sweep {sweep_dir}: {len(jobs)} jobs: {line}", file=sys.stderr if bad else sys.stdout)
+
+
+def _job_order(path: Path):
+    return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
+
+
+def one_line(exc: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line messages folded into one line."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        return f"{cause.full_key}: {getattr(cause, 'msg', str(cause)).strip().splitlines()[0]}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = ""
+    for line in lines:
+        text += line if not text else (", " if text.endswith(":") or text.endswith(",") else "; ") + line
+    return text.replace(":,", ":").replace(":, ", ": ")
+
+
+def _fail(message: str) -> None:
+    print(f"finetune-lab: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def main() -> None:
+    """`finetune-lab [overrides]` and `finetune-lab -m [sweep overrides]`."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, so they can be reported in one line
+    try:
+        hydra_entry()
+    except UserError as exc:
+        _fail(str(exc))
+    except (HydraException, OmegaConfBaseException) as exc:
+        _fail(one_line(exc))
+    except PermissionError as exc:
+        _fail(f"cannot write {exc.filename}: permission denied (choose another hydra.run.dir / hydra.sweep.dir)")
+    if _run_errors:
+        _fail(str(_run_errors[0]))
+    if _sweep_failures:
+        print(f"finetune-lab: {len(_sweep_failures)} job(s) did not complete: " + ", ".join(_sweep_failures),
+              file=sys.stderr)
+        sys.exit(EXIT_SWEEP_FAILURES)
+
+
+def resume_main(argv: list[str] | None = None) -> None:
+    """`finetune-lab-resume RUN_DIR`: continue an interrupted run from its last finished epoch."""
+    parser = argparse.ArgumentParser(prog="finetune-lab-resume", description=resume_main.__doc__)
+    parser.add_argument("run_dir", help="the folder of the run to resume (it holds .hydra/config.yaml)")
+    run_dir = parser.parse_args(argv).run_dir
+    saved = os.path.join(run_dir, ".hydra", "config.yaml")
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(os.path.join(run_dir, "resume.log"))]
+                        if os.path.isdir(run_dir) else None)
+    try:
+        if not os.path.isfile(saved):
+            raise UserError(f"{run_dir} is not a run folder: {saved} does not exist")
+        cfg = config.from_saved(saved)
+        config.validate(cfg)
+        devices.setup(cfg.device)
+        from .runner import run
+
+        run(cfg, run_dir, resume=True)
+    except UserError as exc:
+        _fail(str(exc))
+    except OmegaConfBaseException as exc:
+        _fail(f"{saved}: {one_line(exc)}")

@@ -1,0 +1,217 @@
+"""The config schema (a structured config under the YAML files) and the checks a type cannot express.
+
+`validate` is the one place that knows which values are allowed; every error names the key, the value
+and what is allowed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from . import catalog
+from .errors import ConfigError
+
+SEED_FEATURE_MAP_LAYERS = [
+    "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
+    "block3_conv1", "block3_conv2", "block5_conv3",
+]
+
+
+@dataclass
+class DataConfig:
+    source: str = "mnist_embedded"
+    cutoff_rate: float = 1.0
+    cutoff_test: bool = False
+    validation_fraction: float = 0.2
+    split_seed: int = 0
+    input_size: int = 48
+    placement: str = "center"
+    channels: str = "replicate"
+    preprocess: str = "vgg16"
+
+
+@dataclass
+class HeadConfig:
+    name: str = "small"
+    units: List[int] = field(default_factory=lambda: [256])
+    dropout: float = 0.5
+    activation: str = "relu"
+
+
+@dataclass
+class ModelConfig:
+    base: str = "vgg16"
+    weights: Optional[str] = "hed_bsds500"
+    freeze: str = "none"
+    output_units: int = 10
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    lr: float = 1e-4
+    momentum: float = 0.0
+    nesterov: bool = False
+    decay: float = 0.0
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = False
+    monitor: str = "val_loss"
+    patience: int = 3
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 4
+    batch_size: int = 32
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    deterministic: bool = False
+
+
+@dataclass
+class FeatureMapsConfig:
+    enabled: bool = True
+    layers: List[str] = field(default_factory=lambda: list(SEED_FEATURE_MAP_LAYERS))
+    image_index: int = 0
+    max_channels: int = 64
+
+
+@dataclass
+class AnalysisConfig:
+    feature_maps: FeatureMapsConfig = field(default_factory=FeatureMapsConfig)
+
+
+@dataclass
+class DeviceConfig:
+    gpus: Optional[str] = None
+    memory_growth: bool = True
+    onednn: bool = True
+
+
+@dataclass
+class OutputConfig:
+    save_model: bool = True
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def register_schema() -> None:
+    """Make the schema available to the primary config's defaults list as `schema`."""
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+def from_saved(path: str | os.PathLike) -> DictConfig:
+    """A run's saved `.hydra/config.yaml`, typed against the schema."""
+    return OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path))
+
+
+def _choice(key: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(key, value, "one of " + ", ".join(map(str, allowed)))
+
+
+def _check(key: str, value, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first value the schema's types let through but the product does not."""
+    _check("seed", cfg.seed, cfg.seed >= 0, "an integer >= 0")
+    _validate_data(cfg.data, cfg.model.base)
+    _validate_model(cfg.model)
+    _validate_training(cfg.training)
+    _validate_analysis(cfg.analysis, cfg.model.base)
+    gpus = cfg.device.gpus
+    _check("device.gpus", gpus, gpus is None or all(p.strip().isdigit() for p in gpus.split(",") if p.strip()),
+           'null (leave as is), "" (CPU only) or comma-separated GPU indices such as "0,1"')
+
+
+def _validate_data(data: DictConfig, base: str) -> None:
+    _choice("data.source", data.source, catalog.DATA_SOURCES)
+    _check("data.cutoff_rate", data.cutoff_rate, 0 < data.cutoff_rate <= 1, "a fraction in (0, 1]")
+    _check("data.validation_fraction", data.validation_fraction, 0 <= data.validation_fraction < 1,
+           "a fraction in [0, 1)")
+    _check("data.split_seed", data.split_seed, data.split_seed >= 0, "an integer >= 0")
+    _choice("data.placement", data.placement, catalog.PLACEMENTS)
+    _choice("data.channels", data.channels, catalog.CHANNELS)
+    _choice("data.preprocess", data.preprocess, catalog.PREPROCESS)
+    minimum = catalog.BASE_MIN_INPUT.get(base, catalog.DIGIT_SIZE)
+    if data.placement == "seed":  # the seed pads 2 pixels above/left of the digit
+        minimum = max(minimum, catalog.DIGIT_SIZE + 2)
+    _check("data.input_size", data.input_size, minimum <= data.input_size <= 1024,
+           f"an integer in [{minimum}, 1024] for model.base={base} with data.placement={data.placement}")
+    if base == "vgg16":
+        _check("data.channels", data.channels, data.channels != "gray",
+               "seed or replicate: model.base=vgg16 takes 3 channels")
+    if data.preprocess == "vgg16":
+        _check("data.preprocess", data.preprocess, data.channels != "gray",
+               "unit: vgg16 preprocessing needs 3 channels (data.channels=seed or replicate)")
+
+
+def _validate_model(model: DictConfig) -> None:
+    _choice("model.base", model.base, catalog.BASES)
+    weights = model.weights
+    if model.base == "scratch_cnn":
+        _check("model.weights", weights, weights is None or _is_weights_path(weights),
+               "null or a weights file: model.base=scratch_cnn has no pretrained weights")
+    elif weights is not None and weights not in catalog.NAMED_WEIGHTS:
+        _check("model.weights", weights, _is_weights_path(weights),
+               f"one of {', '.join(catalog.NAMED_WEIGHTS)}, null, or an existing "
+               f"{' / '.join(catalog.WEIGHT_FILE_SUFFIXES)} file")
+    _choice("model.freeze", model.freeze, catalog.freeze_choices(model.base))
+    _check("model.output_units", model.output_units, model.output_units >= catalog.NUM_DIGITS,
+           f"an integer >= {catalog.NUM_DIGITS} (10, or 1000 for ImageNet-sized outputs)")
+    head = model.head
+    for i, units in enumerate(head.units):
+        _check(f"model.head.units[{i}]", units, units >= 1, "a positive integer")
+    _check("model.head.dropout", head.dropout, 0 <= head.dropout < 1, "a rate in [0, 1)")
+    _choice("model.head.activation", head.activation, catalog.ACTIVATIONS)
+
+
+def _is_weights_path(value: str) -> bool:
+    return value.endswith(catalog.WEIGHT_FILE_SUFFIXES) and os.path.isfile(os.path.expanduser(value))
+
+
+def _validate_training(training: DictConfig) -> None:
+    _check("training.epochs", training.epochs, training.epochs >= 1, "an integer >= 1")
+    _check("training.batch_size", training.batch_size, training.batch_size >= 1, "an integer >= 1")
+    opt = training.optimizer
+    _choice("training.optimizer.name", opt.name, catalog.OPTIMIZERS)
+    _check("training.optimizer.lr", opt.lr, opt.lr > 0, "a learning rate > 0")
+    _check("training.optimizer.momentum", opt.momentum, 0 <= opt.momentum < 1, "a value in [0, 1)")
+    _check("training.optimizer.decay", opt.decay, opt.decay >= 0, "a value >= 0 (lr / (1 + decay * step))")
+    if opt.name != "sgd":
+        _check("training.optimizer.momentum", opt.momentum, opt.momentum == 0, "0 unless optimizer.name=sgd")
+        _check("training.optimizer.nesterov", opt.nesterov, not opt.nesterov, "false unless optimizer.name=sgd")
+    stop = training.early_stopping
+    _choice("training.early_stopping.monitor", stop.monitor, catalog.EARLY_STOPPING_MONITORS)
+    _check("training.early_stopping.patience", stop.patience, stop.patience >= 0, "an integer >= 0")
+
+
+def _validate_analysis(analysis: DictConfig, base: str) -> None:
+    maps = analysis.feature_maps
+    if not maps.enabled:
+        return
+    known = catalog.BASE_LAYERS.get(base, ())
+    for i, name in enumerate(maps.layers):
+        _choice(f"analysis.feature_maps.layers[{i}]", name, known)
+    _check("analysis.feature_maps.image_index", maps.image_index, maps.image_index >= 0, "an integer >= 0")
+    _check("analysis.feature_maps.max_channels", maps.max_channels, maps.max_channels >= 1, "an integer >= 1")

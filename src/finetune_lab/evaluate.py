@@ -1,0 +1,51 @@
+"""Test-set metrics from predicted probabilities: plain functions on arrays (scikit-learn where it has one)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, log_loss
+
+from .catalog import NUM_DIGITS
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
+    """Accuracy (argmax over all output units, so a 1000-unit model can miss by naming a non-digit class),
+    cross-entropy, Wilson 95% interval, per-class accuracy and the confusion matrix over digits 0-9."""
+    predicted = probs.argmax(axis=1)
+    n = len(labels)
+    correct = int((predicted == labels).sum())
+    digits = list(range(NUM_DIGITS))
+    # Predictions outside 0-9 (1000-unit heads) count as wrong; they form no column of the matrix.
+    matrix = confusion_matrix(labels, np.where(predicted < NUM_DIGITS, predicted, -1), labels=digits)
+    support = np.bincount(labels, minlength=NUM_DIGITS)
+    per_class = {str(d): (float(matrix[d, d] / support[d]) if support[d] else None) for d in digits}
+    clipped = np.clip(probs, 1e-12, 1.0)
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "loss": float(log_loss(labels, clipped / clipped.sum(axis=1, keepdims=True),
+                               labels=list(range(probs.shape[1])))),
+        "n": n,
+        "correct": correct,
+        "ci95": list(wilson_interval(correct, n)),
+        "ci95_method": "wilson",
+        "per_class_accuracy": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def predictions_table(labels: np.ndarray, probs: np.ndarray) -> list[dict]:
+    predicted = probs.argmax(axis=1)
+    return [{"index": i, "label": int(labels[i]), "predicted": int(predicted[i]),
+             "confidence": float(probs[i, predicted[i]])} for i in range(len(labels))]

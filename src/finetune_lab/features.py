@@ -1,0 +1,30 @@
+"""Feature maps of named base layers for one image, drawn as grids."""
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+
+from . import plots
+
+
+def activations(base: keras.Model, layer_names: list[str], image: np.ndarray) -> dict[str, np.ndarray]:
+    """Outputs of the named layers of `base` for one model-ready image (H, W, C)."""
+    probe = keras.Model(base.input, [base.get_layer(n).output for n in layer_names])
+    outputs = probe(image[np.newaxis], training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {n: np.asarray(o[0]) for n, o in zip(layer_names, outputs)}
+
+
+def save_grids(base: keras.Model, layer_names: list[str], image: np.ndarray, out_dir: str, tag: str,
+               max_channels: int) -> list[str]:
+    """One grid per layer, named `<layer>.<tag>.png` so that before/after pairs sort side by side."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for name, maps in activations(base, layer_names, image).items():
+        path = os.path.join(out_dir, f"{name}.{tag}.png")
+        plots.feature_grid(maps, path, f"{name} ({tag}), first {min(max_channels, maps.shape[-1])} channels",
+                           max_channels)
+        paths.append(path)
+    return paths

@@ -1,0 +1,104 @@
+"""A run folder's life: claimed (running), then finished with metrics.json written last and atomically.
+
+status.json says `running` (with the pid) while a run is alive, `interrupted` when it was stopped by a
+signal, and the final status once metrics.json exists. A killed run leaves `running` with a dead pid and
+no metrics.json: visibly unfinished, and resumable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+
+from .errors import UserError
+
+METRICS = "metrics.json"
+STATUS = "status.json"
+FINAL_STATUSES = ("completed", "failed", "diverged")
+
+
+def write_json_atomic(path: str, payload: dict) -> None:
+    """Write to a temporary file in the same folder, then rename: readers see the old or the new file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def status(run_dir: str) -> str:
+    """`completed` / `failed` / `diverged` from metrics.json; else `running`, `interrupted` or `killed`
+    (status says running but its process is gone); `empty` when nothing was started there."""
+    metrics = read_json(os.path.join(run_dir, METRICS))
+    if metrics and metrics.get("status") in FINAL_STATUSES:
+        return metrics["status"]
+    state = read_json(os.path.join(run_dir, STATUS))
+    if not state:
+        return "empty"
+    if state.get("status") == "running" and not _alive(state):
+        return "killed"
+    return state.get("status", "empty")
+
+
+def _alive(state: dict) -> bool:
+    if state.get("host") != socket.gethostname():
+        return True  # cannot tell from here
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return False
+    return True
+
+
+def claim(run_dir: str, resume: bool) -> None:
+    """Mark the folder as running. A folder that holds a run is never reused, except to resume an
+    unfinished one."""
+    current = status(run_dir)
+    if current == "completed":
+        raise UserError(f"{run_dir} holds a completed run; it is never overwritten")
+    if current == "running":
+        raise UserError(f"{run_dir} holds a run that is still running (pid "
+                        f"{read_json(os.path.join(run_dir, STATUS)).get('pid')})")
+    if current != "empty" and not resume:
+        raise UserError(f"{run_dir} already holds a {current} run; resume it with: finetune-lab-resume {run_dir}")
+    if resume and os.path.exists(os.path.join(run_dir, METRICS)):
+        os.replace(os.path.join(run_dir, METRICS), os.path.join(run_dir, f"metrics.{current}.{int(time.time())}.json"))
+    mark(run_dir, "running")
+
+
+def mark(run_dir: str, state: str, **extra) -> None:
+    write_json_atomic(os.path.join(run_dir, STATUS), {
+        "status": state, "pid": os.getpid(), "host": socket.gethostname(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra})
+
+
+def finish(run_dir: str, metrics: dict) -> None:
+    """metrics.json last: the run's record of truth."""
+    write_json_atomic(os.path.join(run_dir, METRICS), metrics)
+    mark(run_dir, metrics["status"], **({"error": metrics["error"]} if "error" in metrics else {}))
+
+
+def record_failure(run_dir: str, exc: BaseException, **extra) -> None:
+    """Leave a failed run's record: claim the folder if nothing else did, then metrics.json."""
+    if status(run_dir) != "running":
+        claim(run_dir, resume=True)
+    finish(run_dir, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                     "user_error": isinstance(exc, UserError), **extra})

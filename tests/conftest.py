@@ -1,0 +1,40 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the command line sets it (devices.setup)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = str(ROOT / "conf")
+
+# The smallest real run: 48x48, a sliver of the embedded data, one epoch, a tiny head.
+TINY = ["data.cutoff_rate=0.02", "data.cutoff_test=true", "training.epochs=1",
+        "training.batch_size=16", "model.head.units=[16]", "analysis.feature_maps.layers=[block1_conv1,block5_conv3]"]
+
+
+def run_cli(args, cwd, module="finetune_lab", timeout=600):
+    """Run a command-line entry point in a fresh process; return the CompletedProcess."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def compose():
+    """Compose the real config with overrides (Hydra's compose API), as the command line would."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    from finetune_lab import config
+
+    config.register_schema()
+
+    def _compose(*overrides):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=list(overrides))
+
+    return _compose

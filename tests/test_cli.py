@@ -1,0 +1,110 @@
+"""The command line end to end: a tiny real run, and bad input refused in one line."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, run_cli
+
+EXPECTED_FILES = ["metrics.json", "status.json", "history.csv", "predictions.csv", "confusion_matrix.png",
+                  "learning_curves.png", "model.keras", ".hydra/config.yaml", ".hydra/overrides.yaml"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("tiny")
+    result = run_cli(TINY + ["seed=3"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((cwd / "outputs" / "runs").iterdir())
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_a_tiny_run_writes_every_file(tiny_run):
+    for name in EXPECTED_FILES:
+        assert (tiny_run / name).is_file(), name
+    for layer in ("block1_conv1", "block5_conv3"):
+        for tag in ("before", "after"):
+            assert (tiny_run / "feature_maps" / f"{layer}.{tag}.png").stat().st_size > 1000
+    assert not (tiny_run / "backup").exists()  # BackupAndRestore cleans up after a finished fit
+
+
+def test_metrics_json_is_complete_and_consistent(tiny_run):
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert m["status"] == "completed" and m["epochs_run"] == 1
+    test = m["test"]
+    assert test["n"] == 20 and 0 <= test["accuracy"] <= 1
+    assert test["ci95"][0] <= test["accuracy"] <= test["ci95"][1]
+    assert set(test["per_class_accuracy"]) == {str(d) for d in range(10)}
+    counts = m["provenance"]["data"]["counts"]
+    assert counts == {"train": 64, "val": 16, "test": 20}
+    assert m["provenance"]["weights"]["source"] == "hed_bsds500"
+    assert len(m["provenance"]["weights"]["sha256"]) == 64
+    assert m["provenance"]["packages"]["keras"]
+    assert m["parameters"]["total"] == m["parameters"]["trainable"] + m["parameters"]["non_trainable"]
+    assert m["train_images_per_second"] > 0 and m["wall_seconds"] > 0
+    assert json.loads((tiny_run / "status.json").read_text())["status"] == "completed"
+
+
+def test_predictions_agree_with_the_reported_accuracy(tiny_run):
+    rows = list(csv.DictReader(open(tiny_run / "predictions.csv")))
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert len(rows) == 20 and set(rows[0]) == {"index", "label", "predicted", "confidence"}
+    correct = sum(r["label"] == r["predicted"] for r in rows)
+    assert correct / len(rows) == pytest.approx(m["test"]["accuracy"])
+
+
+def test_history_has_one_row_per_epoch(tiny_run):
+    rows = list(csv.DictReader(open(tiny_run / "history.csv")))
+    assert len(rows) == 1 and {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+
+
+def test_the_saved_model_loads_with_plain_keras_and_predicts_like_the_run(tiny_run):
+    import keras
+    import numpy as np
+
+    from finetune_lab import data, sources
+
+    model = keras.models.load_model(tiny_run / "model.keras")
+    digits = sources.load_digits("mnist_embedded")
+    x = data.image_transform(48, "center", "replicate", "vgg16")(digits.x_test[:20])
+    predicted = model.predict(x, verbose=0).argmax(axis=1)
+    rows = list(csv.DictReader(open(tiny_run / "predictions.csv")))
+    assert list(predicted) == [int(r["predicted"]) for r in rows]
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("data.cutoff_rate=1.5", "data.cutoff_rate=1.5"),
+    ("model.freeze=block9", "model.freeze='block9'"),
+    ("data.input_size=20", "data.input_size=20"),
+    ("model.weights=/no/such.h5", "model.weights='/no/such.h5'"),
+    ("head=nope", "head"),
+    ("data.input_size=abc", "data.input_size"),
+    ("nosuchkey=1", "nosuchkey"),
+])
+def test_bad_input_exits_non_zero_with_one_line(tmp_path, override, expected):
+    result = run_cli([override], tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("finetune-lab: error: ") and expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_refused_config_leaves_a_failed_run_not_a_half_written_one(tmp_path):
+    run_cli(["data.cutoff_rate=1.5"], tmp_path)
+    (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "cutoff_rate" in metrics["error"]
+
+
+def test_imagenet_offline_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    result = run_cli(["model.weights=imagenet"] + TINY, tmp_path)
+    if result.returncode == 0:
+        pytest.skip("this machine can download the ImageNet weights")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "model.weights='imagenet'" in last and "hed_bsds500" in last
+    assert "Traceback" not in result.stderr

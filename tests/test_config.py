@@ -1,0 +1,71 @@
+import pytest
+from hydra.errors import HydraException
+from omegaconf.errors import ValidationError
+
+from finetune_lab.config import validate
+from finetune_lab.errors import ConfigError
+
+
+def test_default_config_is_valid_and_offline(compose):
+    cfg = compose()
+    validate(cfg)
+    assert cfg.data.source == "mnist_embedded" and cfg.model.weights == "hed_bsds500"
+    assert cfg.model.head.name == "small"
+
+
+def test_head_is_chosen_as_a_config_group(compose):
+    cfg = compose("head=fc4096x2")
+    assert list(cfg.model.head.units) == [4096, 4096] and cfg.model.head.dropout == 0.5
+    assert list(compose("head=bottleneck10", "model.head.dropout=0.9").model.head.units)[-1] == 10
+
+
+def test_the_study_sgd_settings_are_expressible(compose):
+    cfg = compose("training.optimizer.name=sgd", "training.optimizer.lr=1e-5", "training.optimizer.decay=1e-6",
+                  "training.optimizer.momentum=0.5", "training.optimizer.nesterov=true")
+    validate(cfg)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("data.cutoff_rate=1.5", "data.cutoff_rate"),
+    ("data.cutoff_rate=0", "data.cutoff_rate"),
+    ("model.freeze=block9", "model.freeze"),
+    ("data.input_size=20", "data.input_size"),
+    ("model.weights=/no/such.h5", "model.weights"),
+    ("model.weights=resnet", "model.weights"),
+    ("data.source=cifar", "data.source"),
+    ("data.placement=corner", "data.placement"),
+    ("data.channels=gray", "data.channels"),
+    ("model.base=resnet50", "model.base"),
+    ("model.output_units=5", "model.output_units"),
+    ("model.head.dropout=1.0", "model.head.dropout"),
+    ("training.optimizer.name=rmsprop", "training.optimizer.name"),
+    ("training.optimizer.lr=0", "training.optimizer.lr"),
+    ("training.optimizer.momentum=0.9", "training.optimizer.momentum"),  # adam has no momentum
+    ("training.epochs=0", "training.epochs"),
+    ("analysis.feature_maps.layers=[block9_conv1]", "analysis.feature_maps.layers[0]"),
+    ("device.gpus=first", "device.gpus"),
+])
+def test_bad_values_name_key_value_and_what_is_allowed(compose, override, key):
+    with pytest.raises(ConfigError) as err:
+        validate(compose(override))
+    message = str(err.value)
+    assert err.value.key == key and message.startswith(key + "=") and "allowed" in message
+
+
+def test_scratch_cnn_takes_28x28_gray_and_no_pretrained_weights(compose):
+    validate(compose("model.base=scratch_cnn", "model.weights=null", "data.input_size=28", "data.channels=gray",
+                     "data.preprocess=unit", "analysis.feature_maps.layers=[conv1]"))
+    with pytest.raises(ConfigError, match="model.weights"):
+        validate(compose("model.base=scratch_cnn", "data.input_size=28", "data.channels=gray",
+                         "data.preprocess=unit", "analysis.feature_maps.layers=[conv1]"))
+
+
+def test_wrong_types_fail_at_compose_time_with_the_key(compose):
+    with pytest.raises(HydraException) as err:
+        compose("data.input_size=abc")
+    assert isinstance(err.value.__cause__, ValidationError) and "data.input_size" in str(err.value.__cause__)
+
+
+def test_unknown_head_lists_the_options(compose):
+    with pytest.raises(HydraException, match="fc4096x2"):
+        compose("head=nope")

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from finetune_lab.evaluate import predictions_table, summarize, wilson_interval
+
+
+def test_wilson_interval_known_value():
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+
+
+def test_wilson_interval_at_the_edges_stays_in_zero_one():
+    assert wilson_interval(0, 50)[0] == pytest.approx(0.0, abs=1e-12)
+    assert wilson_interval(50, 50)[1] == pytest.approx(1.0, abs=1e-12)
+    assert wilson_interval(0, 50)[1] > 0.05  # an empty count is not certainty
+
+
+def one_hot_probs(predicted, units=10, confidence=0.91):
+    probs = np.full((len(predicted), units), (1 - confidence) / (units - 1))
+    probs[np.arange(len(predicted)), predicted] = confidence
+    return probs
+
+
+def test_metrics_on_a_hand_made_case():
+    labels = np.array([0, 1, 2, 3, 3])
+    metrics = summarize(labels, one_hot_probs([0, 1, 2, 3, 4]))
+    assert metrics["accuracy"] == pytest.approx(0.8) and metrics["n"] == 5 and metrics["correct"] == 4
+    assert metrics["per_class_accuracy"]["3"] == pytest.approx(0.5)
+    assert metrics["per_class_accuracy"]["5"] is None  # no support
+    assert metrics["confusion_matrix"][3][4] == 1
+    assert metrics["loss"] == pytest.approx(-(4 * np.log(0.91) + np.log(0.01)) / 5, rel=1e-6)
+
+
+def test_a_1000_unit_model_naming_a_non_digit_class_is_wrong():
+    labels = np.array([1, 2])
+    metrics = summarize(labels, one_hot_probs([1, 500], units=1000))
+    assert metrics["accuracy"] == 0.5
+    assert sum(map(sum, metrics["confusion_matrix"])) == 1  # the non-digit prediction has no column
+
+
+def test_predictions_table_rows():
+    rows = predictions_table(np.array([7]), one_hot_probs([7]))
+    assert rows == [{"index": 0, "label": 7, "predicted": 7, "confidence": pytest.approx(0.91)}]

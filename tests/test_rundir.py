@@ -1,0 +1,42 @@
+import json
+import os
+
+import pytest
+
+from finetune_lab import rundir
+from finetune_lab.errors import UserError
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "m.json"
+    rundir.write_json_atomic(str(path), {"a": 1})
+    rundir.write_json_atomic(str(path), {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2} and os.listdir(tmp_path) == ["m.json"]
+
+
+def test_status_goes_from_empty_to_running_to_completed(tmp_path):
+    d = str(tmp_path)
+    assert rundir.status(d) == "empty"
+    rundir.claim(d, resume=False)
+    assert rundir.status(d) == "running"
+    rundir.finish(d, {"status": "completed"})
+    assert rundir.status(d) == "completed"
+    with pytest.raises(UserError, match="never overwritten"):
+        rundir.claim(d, resume=True)
+
+
+def test_a_killed_run_is_not_running_and_needs_resume(tmp_path):
+    d = str(tmp_path)
+    rundir.write_json_atomic(os.path.join(d, rundir.STATUS),
+                             {"status": "running", "pid": 2**22 + 12345, "host": os.uname().nodename})
+    assert rundir.status(d) == "killed"
+    with pytest.raises(UserError, match="finetune-lab-resume"):
+        rundir.claim(d, resume=False)
+    rundir.claim(d, resume=True)
+    assert rundir.status(d) == "running"
+
+
+def test_a_failure_is_recorded_with_its_message(tmp_path):
+    rundir.record_failure(str(tmp_path), UserError("data.cutoff_rate=1.5 is not allowed"))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "cutoff_rate" in metrics["error"] and metrics["user_error"]

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from finetune_lab import sources
+from finetune_lab.errors import UserError
+
+
+def test_embedded_mnist_has_a_fixed_stratified_test_part():
+    a, b = sources.load_digits("mnist_embedded"), sources.load_digits("mnist_embedded")
+    assert a.x_test.shape == (1000, 28, 28) and a.x_pool.shape == (4000, 28, 28)
+    assert np.array_equal(np.bincount(a.y_test), np.full(10, 100))
+    assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_pool, b.y_pool)
+    assert a.x_pool.dtype == np.uint8 and a.x_pool.max() == 255
+    # the train pool is mixed, not sorted by digit as the package ships it
+    assert len(set(a.y_pool[:50])) == 10
+    assert a.provenance["source"] == "mnist_embedded" and len(a.provenance["sha256"]) == 64
+
+
+def test_stratified_split_is_disjoint_and_complete():
+    labels = np.repeat(np.arange(10), 7)
+    test, rest = sources.stratified_split(labels, 2, seed=0)
+    assert len(set(test) & set(rest)) == 0 and len(test) + len(rest) == 70
+    assert np.array_equal(np.bincount(labels[test]), np.full(10, 2))
+
+
+def test_keras_mnist_offline_says_how_to_get_it(monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example.invalid/mnist.npz: Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(UserError) as err:
+        sources.load_digits("mnist")
+    assert "mnist_embedded" in str(err.value) and str(tmp_path) in str(err.value)
+
+
+def test_a_corrupt_cached_mnist_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "mnist.npz").write_bytes(b"not an npz")
+    with pytest.raises(UserError, match="corrupt"):
+        sources.load_digits("mnist")
+
+
+def test_a_wrong_shaped_mnist_is_refused(monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    small = np.zeros((5, 28, 28), np.uint8), np.zeros(5, np.uint8)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda path: (small, small))
+    with pytest.raises(UserError, match="shape"):
+        sources.load_digits("mnist")
