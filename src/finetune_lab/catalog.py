@@ -13,6 +13,8 @@ WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5")
 OPTIMIZERS = ("sgd", "adam")
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "linear")
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")
+DEVICE_STRATEGIES = ("default", "mirrored")  # device.strategy: tf.distribute default, or MirroredStrategy
+STRATEGIES = ("finetune", "lp_ft")  # lp_ft: linear probe (base frozen) first, then fine-tune
 
 # The digit images every source yields, before placement.
 DIGIT_SIZE = 28

@@ -83,15 +83,18 @@ def _job_order(path: Path):
 
 
 def one_line(exc: BaseException) -> str:
-    """Hydra's and OmegaConf's multi-line messages folded into one line."""
+    """Hydra's and OmegaConf's multi-line messages folded into one line (indented lines are list items)."""
     cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         return f"{cause.full_key}: {getattr(cause, 'msg', str(cause)).strip().splitlines()[0]}"
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = ""
-    for line in lines:
-        text += line if not text else (", " if text.endswith(":") or text.endswith(",") else "; ") + line
-    return text.replace(":,", ":").replace(":, ", ": ")
+    text = str(exc).split("Config search path")[0]
+    parts: list[str] = []
+    for line in filter(str.strip, text.splitlines()):
+        if line[0].isspace() and parts:
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line.strip()
+        else:
+            parts.append(line.strip())
+    return "; ".join(parts)
 
 
 def _fail(message: str) -> None:
@@ -108,8 +111,13 @@ def main() -> None:
         _fail(str(exc))
     except (HydraException, OmegaConfBaseException) as exc:
         _fail(one_line(exc))
-    except PermissionError as exc:
-        _fail(f"cannot write {exc.filename}: permission denied (choose another hydra.run.dir / hydra.sweep.dir)")
+    except KeyboardInterrupt:
+        print("finetune-lab: interrupted; the run folder says so, and finetune-lab-resume FOLDER continues it",
+              file=sys.stderr)
+        sys.exit(130)
+    except (PermissionError, NotADirectoryError, FileExistsError) as exc:  # the output folder cannot be made
+        _fail(f"cannot create the output folder {exc.filename}: {exc.strerror}; "
+              "choose another with hydra.run.dir=... (or hydra.sweep.dir=... for -m)")
     if _run_errors:
         _fail(str(_run_errors[0]))
     if _sweep_failures:
@@ -118,25 +126,32 @@ def main() -> None:
         sys.exit(EXIT_SWEEP_FAILURES)
 
 
+def load_run_config(run_dir: str) -> DictConfig:
+    """A run folder's saved config, typed and checked, with the devices it asks for set up."""
+    saved = os.path.join(run_dir, ".hydra", "config.yaml")
+    if not os.path.isfile(saved):
+        raise UserError(f"{run_dir} is not a run folder: {saved} does not exist")
+    try:
+        cfg = config.from_saved(saved)
+    except OmegaConfBaseException as exc:
+        raise UserError(f"{saved}: {one_line(exc)}") from None
+    config.validate(cfg)
+    devices.setup(cfg.device)
+    return cfg
+
+
 def resume_main(argv: list[str] | None = None) -> None:
     """`finetune-lab-resume RUN_DIR`: continue an interrupted run from its last finished epoch."""
     parser = argparse.ArgumentParser(prog="finetune-lab-resume", description=resume_main.__doc__)
     parser.add_argument("run_dir", help="the folder of the run to resume (it holds .hydra/config.yaml)")
     run_dir = parser.parse_args(argv).run_dir
-    saved = os.path.join(run_dir, ".hydra", "config.yaml")
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
                         handlers=[logging.StreamHandler(), logging.FileHandler(os.path.join(run_dir, "resume.log"))]
                         if os.path.isdir(run_dir) else None)
     try:
-        if not os.path.isfile(saved):
-            raise UserError(f"{run_dir} is not a run folder: {saved} does not exist")
-        cfg = config.from_saved(saved)
-        config.validate(cfg)
-        devices.setup(cfg.device)
+        cfg = load_run_config(run_dir)
         from .runner import run
 
         run(cfg, run_dir, resume=True)
     except UserError as exc:
         _fail(str(exc))
-    except OmegaConfBaseException as exc:
-        _fail(f"{saved}: {one_line(exc)}")

@@ -74,6 +74,9 @@ class TrainingConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     deterministic: bool = False
+    strategy: str = "finetune"
+    lp_epochs: int = 2
+    lp_lr: float = 1e-3
 
 
 @dataclass
@@ -85,8 +88,26 @@ class FeatureMapsConfig:
 
 
 @dataclass
+class OriginalTaskConfig:
+    enabled: bool = True
+    probe_size: int = 128
+    builtin_photos: bool = True
+    probe_dir: Optional[str] = None
+    labelled_dir: Optional[str] = None
+    threshold: float = 0.5
+
+
+@dataclass
+class LayerChangeConfig:
+    enabled: bool = True
+    max_images: int = 200
+
+
+@dataclass
 class AnalysisConfig:
     feature_maps: FeatureMapsConfig = field(default_factory=FeatureMapsConfig)
+    original_task: OriginalTaskConfig = field(default_factory=OriginalTaskConfig)
+    layer_change: LayerChangeConfig = field(default_factory=LayerChangeConfig)
 
 
 @dataclass
@@ -94,6 +115,7 @@ class DeviceConfig:
     gpus: Optional[str] = None
     memory_growth: bool = True
     onednn: bool = True
+    strategy: str = "default"
 
 
 @dataclass
@@ -138,10 +160,12 @@ def validate(cfg: DictConfig) -> None:
     _validate_data(cfg.data, cfg.model.base)
     _validate_model(cfg.model)
     _validate_training(cfg.training)
+    _validate_forgetting(cfg.analysis, cfg.training, cfg.model.freeze)
     _validate_analysis(cfg.analysis, cfg.model.base)
     gpus = cfg.device.gpus
     _check("device.gpus", gpus, gpus is None or all(p.strip().isdigit() for p in gpus.split(",") if p.strip()),
            'null (leave as is), "" (CPU only) or comma-separated GPU indices such as "0,1"')
+    _choice("device.strategy", cfg.device.strategy, catalog.DEVICE_STRATEGIES)
 
 
 def _validate_data(data: DictConfig, base: str) -> None:
@@ -215,3 +239,23 @@ def _validate_analysis(analysis: DictConfig, base: str) -> None:
         _choice(f"analysis.feature_maps.layers[{i}]", name, known)
     _check("analysis.feature_maps.image_index", maps.image_index, maps.image_index >= 0, "an integer >= 0")
     _check("analysis.feature_maps.max_channels", maps.max_channels, maps.max_channels >= 1, "an integer >= 1")
+
+
+def _validate_forgetting(analysis: DictConfig, training: DictConfig, freeze: str) -> None:
+    """The original-task probe, the per-layer change and the training strategy (linear probe, then fine-tune)."""
+    ot = analysis.original_task
+    _check("analysis.original_task.probe_size", ot.probe_size, 32 <= ot.probe_size <= 1024, "an integer in [32, 1024]")
+    _check("analysis.original_task.threshold", ot.threshold, 0 < ot.threshold < 1, "an edge threshold in (0, 1)")
+    for key in ("probe_dir", "labelled_dir"):
+        folder = ot[key]
+        if ot.enabled and folder is not None:
+            _check(f"analysis.original_task.{key}", folder, os.path.isdir(os.path.expanduser(folder)),
+                   "null or an existing folder")
+    _check("analysis.layer_change.max_images", analysis.layer_change.max_images,
+           analysis.layer_change.max_images >= 2, "an integer >= 2 (CKA needs at least 2 images)")
+    _choice("training.strategy", training.strategy, catalog.STRATEGIES)
+    _check("training.lp_epochs", training.lp_epochs, training.lp_epochs >= 1, "an integer >= 1")
+    _check("training.lp_lr", training.lp_lr, training.lp_lr > 0, "a learning rate > 0")
+    if training.strategy == "lp_ft":
+        _check("model.freeze", freeze, freeze != "all",
+               "none or blockN with training.strategy=lp_ft (its second phase trains the unfrozen base)")

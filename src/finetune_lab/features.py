@@ -28,3 +28,16 @@ def save_grids(base: keras.Model, layer_names: list[str], image: np.ndarray, out
                            max_channels)
         paths.append(path)
     return paths
+
+
+def save_diff_grids(base: keras.Model, before: dict[str, np.ndarray], image: np.ndarray, out_dir: str,
+                    max_channels: int) -> list[str]:
+    """`<layer>.diff.png`: after - before for the layers of `before` (activations taken before training)."""
+    after = activations(base, list(before), image)
+    paths = []
+    for name, maps in before.items():
+        path = os.path.join(out_dir, f"{name}.diff.png")
+        plots.feature_grid(after[name] - maps, path, f"{name} (after - before), first "
+                           f"{min(max_channels, maps.shape[-1])} channels", max_channels, cmap="coolwarm")
+        paths.append(path)
+    return paths

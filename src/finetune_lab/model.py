@@ -24,12 +24,12 @@ def build_base(name: str, input_shape: tuple[int, int, int]) -> keras.Model:
 def scratch_cnn(input_shape: tuple[int, int, int]) -> keras.Model:
     """The convolutional part of the study's from-scratch network (E3)."""
     inputs = keras.Input(input_shape)
-    x = layers.Conv2D(32, 5, activation="relu", name="conv1")(inputs)
-    x = layers.Conv2D(32, 5, activation="relu", name="conv2")(x)
+    x = layers.Conv2D(32, 5, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(32, 5, padding="same", activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D(name="pool1")(x)
     x = layers.Dropout(0.25, name="dropout1")(x)
-    x = layers.Conv2D(64, 3, activation="relu", name="conv3")(x)
-    x = layers.Conv2D(64, 3, activation="relu", name="conv4")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv3")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv4")(x)
     x = layers.MaxPooling2D(name="pool2")(x)
     x = layers.Dropout(0.25, name="dropout2")(x)
     return keras.Model(inputs, x, name="scratch_cnn")

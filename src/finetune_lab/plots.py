@@ -37,7 +37,7 @@ def confusion_matrix(matrix: np.ndarray, path: str, title: str) -> None:
     plt.close(fig)
 
 
-def feature_grid(maps: np.ndarray, path: str, title: str, max_channels: int = 64) -> None:
+def feature_grid(maps: np.ndarray, path: str, title: str, max_channels: int = 64, cmap: str = "viridis") -> None:
     """Channels of one activation (H, W, C) in a square grid, each channel scaled to its own range."""
     count = min(max_channels, maps.shape[-1])
     side = math.ceil(math.sqrt(count))
@@ -45,7 +45,7 @@ def feature_grid(maps: np.ndarray, path: str, title: str, max_channels: int = 64
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < count:
-            ax.imshow(maps[..., i], cmap="viridis")
+            ax.imshow(maps[..., i], cmap=cmap)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)

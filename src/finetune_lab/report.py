@@ -1,0 +1,564 @@
+"""`finetune-lab-report PATH... [--out DIR] [--group-by KEY ...] [--filter KEY=VALUE ...]`
+
+Collects every run folder under the paths (single runs, sweeps, nested; a run folder is one that holds
+`.hydra/config.yaml`) and writes into the output folder:
+
+- `runs.csv`: one row per run: its path, the config keys whose values differ between the collected runs,
+  status, test accuracy and its 95% interval, epochs, training-set size, wall time, the reason a run did
+  not complete, and the numeric leaves of metrics.json's `original_task` section;
+- `report.md` and `report.html` (self-contained: the plots are embedded as base64 PNG), with the plots
+  the runs allow: test accuracy vs training-set size (one line per group, mean ± sd over the rest, e.g.
+  seeds), test accuracy vs original-task agreement, learning curves overlaid, and feature maps before /
+  after training of a few runs.
+
+Runs that did not complete (failed, diverged, interrupted, killed, running, empty) are listed with their
+reason; none is dropped silently. Reads only: run folders are never written to.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import difflib
+import html
+import io
+import math
+import os
+import re
+import sys
+import textwrap
+from dataclasses import dataclass, field
+
+import pandas as pd
+import yaml
+from omegaconf import OmegaConf
+
+from . import rundir
+
+RUN_MARK = os.path.join(".hydra", "config.yaml")
+NOT_RUNS = {"tensorboard", "feature_maps", "backup", "report"}  # never descended into
+REPLICATE_KEYS = ("seed",)           # averaged over in the plots, never a default group
+SIZE_KEYS = ("data.cutoff_rate",)    # the training-set size is the x axis, never a default group
+AGREEMENT_KEYS = ("top1_agreement", "edge_correlation", "edge_f1")  # preferred original-task measure
+RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "epochs", "train_size",
+                  "wall_seconds", "error"]
+COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
+EXIT_USER_ERROR = 2
+
+
+class ReportError(Exception):
+    """Bad input to the report: one line for the user."""
+
+
+@dataclass
+class Run:
+    path: str
+    config: dict                       # flat: dotted key -> value (lists as "[a, b]", None as "null")
+    status: str
+    metrics: dict = field(default_factory=dict)
+    reason: str | None = None          # why it did not complete; None when completed
+    history: pd.DataFrame | None = None
+
+    def row(self) -> dict:
+        test = self.metrics.get("test") or {}
+        ci = test.get("ci95") or [None, None]
+        counts = ((self.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
+        epochs = self.metrics.get("epochs_run")
+        if epochs is None and self.history is not None:
+            epochs = len(self.history)
+        row = {"status": self.status, "test_accuracy": test.get("accuracy"), "ci95_lo": ci[0], "ci95_hi": ci[1],
+               "test_n": test.get("n"), "epochs": epochs, "train_size": counts.get("train"),
+               "wall_seconds": self.metrics.get("wall_seconds"), "error": self.reason}
+        section = self.metrics.get("original_task")
+        if isinstance(section, dict):
+            row.update({f"original_task.{k}": v for k, v in numeric_leaves(section).items()})
+        return row
+
+
+# ----- collecting -----
+
+def find_runs(paths: list[str]) -> list[str]:
+    """Every run folder at or under `paths`, each once, in a natural order (sweep jobs 0, 1, ..., 10)."""
+    found: dict[str, str] = {}
+    for top in paths:
+        if not os.path.exists(top):
+            raise ReportError(f"{top} does not exist")
+        for folder, dirs, _ in os.walk(top):
+            if os.path.isfile(os.path.join(folder, RUN_MARK)):
+                found.setdefault(os.path.realpath(folder), os.path.normpath(folder))
+                dirs[:] = []  # a run folder holds no other runs
+            else:
+                dirs[:] = [d for d in dirs if not d.startswith(".") and d not in NOT_RUNS]
+    return sorted(found.values(), key=natural_key)
+
+
+def natural_key(text: str):
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
+
+
+def load_run(path: str) -> Run:
+    conf = OmegaConf.load(os.path.join(path, RUN_MARK))
+    try:
+        plain = OmegaConf.to_container(conf, resolve=True)
+    except Exception:  # an interpolation that only resolved inside Hydra: keep it as written
+        plain = OmegaConf.to_container(conf, resolve=False)
+    state = rundir.status(path)
+    metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
+    return Run(path=path, config=flatten(plain), status=state, metrics=metrics,
+               reason=None if state == "completed" else reason(path, state, metrics),
+               history=read_history(os.path.join(path, "history.csv")))
+
+
+def flatten(tree, prefix: str = "") -> dict:
+    """Nested dicts -> dotted keys; lists -> "[a, b]" (as on the command line); None -> "null"."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = cell(value)
+    return flat
+
+
+def cell(value):
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(cell(v)) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{}"
+    return value
+
+
+def numeric_leaves(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(numeric_leaves(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def reason(path: str, state: str, metrics: dict) -> str:
+    """Why a run did not complete, in one line."""
+    info = rundir.read_json(os.path.join(path, rundir.STATUS)) or {}
+    if state in ("failed", "diverged"):
+        return metrics.get("error") or info.get("error") or f"{state} (no error recorded)"
+    if state == "killed":
+        return (f"status.json says running (pid {info.get('pid')}, since {info.get('time')}) but the "
+                f"process is gone; resume with finetune-lab-resume {path}")
+    if state == "interrupted":
+        return f"interrupted by a signal ({info.get('time')}); resume with finetune-lab-resume {path}"
+    if state == "running":
+        return f"still running (pid {info.get('pid')} on {info.get('host')}, since {info.get('time')})"
+    if state == "empty":
+        return "nothing recorded: no status.json or metrics.json (the job never started)"
+    return f"status {state}: {info.get('error') or 'no reason recorded'}"
+
+
+def read_history(path: str) -> pd.DataFrame | None:
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError):
+        return None
+    return frame if len(frame) else None
+
+
+# ----- selecting and tabulating -----
+
+def parse_filters(items: list[str]) -> dict[str, list]:
+    """["k=v", "k=w", "j=x"] -> {"k": [v, w], "j": [x]}: a run passes when each key matches one of its values."""
+    filters: dict[str, list] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ReportError(f"--filter {item!r}: expected KEY=VALUE, e.g. model.freeze=all")
+        filters.setdefault(key.strip(), []).append(cell(yaml.safe_load(value) if value.strip() else ""))
+    return filters
+
+
+def same(a, b) -> bool:
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+    return str(a) == str(b)
+
+
+def check_keys(runs: list[Run], keys: list[str], option: str) -> None:
+    known = {k for run in runs for k in run.config} | {"status"}
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ReportError(f"{option} {key}: no collected run has this config key{hint}")
+
+
+def select(runs: list[Run], filters: dict[str, list]) -> list[Run]:
+    def value(run: Run, key: str):
+        return run.status if key == "status" else run.config.get(key)
+
+    return [run for run in runs
+            if all(any(same(value(run, key), want) for want in wanted) for key, wanted in filters.items())]
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    """Config keys whose values are not the same in every run (a key missing somewhere counts as varying),
+    in the order the config lists them."""
+    order: dict[str, None] = {}
+    for run in runs:
+        order.update(dict.fromkeys(run.config))
+    varying = []
+    for key in order:
+        values = {str(run.config.get(key, "<missing>")) for run in runs}
+        if len(values) > 1:
+            varying.append(key)
+    return varying
+
+
+def table(runs: list[Run], keys: list[str]) -> pd.DataFrame:
+    """One row per run. Config columns keep their values as written (an int stays an int; a key a run's
+    config lacks is empty)."""
+    settings = pd.DataFrame([[run.path, *(run.config.get(k) for k in keys)] for run in runs],
+                            columns=["run", *keys], dtype=object)
+    results = pd.DataFrame([run.row() for run in runs])
+    for column in COUNT_COLUMNS:  # integers, empty where unknown (not 64.0)
+        results[column] = pd.to_numeric(results[column]).astype("Int64")
+    extra = sorted(c for c in results.columns if c.startswith("original_task."))
+    return pd.concat([settings, results[[*RESULT_COLUMNS, *extra]]], axis=1)
+
+
+def default_groups(runs: list[Run]) -> list[str]:
+    completed = [run for run in runs if run.status == "completed"]
+    return [k for k in varying_keys(completed) if k not in REPLICATE_KEYS + SIZE_KEYS]
+
+
+def group_label(row, keys: list[str]) -> str:
+    """"k=v, k2=v2" from a run's config or a table row; a key the run lacks shows as k=(absent)."""
+    def value(key):
+        v = row.get(key)
+        return "(absent)" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    return ", ".join(f"{k}={value(k)}" for k in keys) if keys else "all runs"
+
+
+def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    """Completed runs: test accuracy mean, sd and count per group and training-set size."""
+    done = frame[(frame.status == "completed") & frame.test_accuracy.notna()].copy()
+    if done.empty:
+        return pd.DataFrame(columns=[*groups, "train_size", "runs", "mean", "sd"])
+    done["train_size"] = done["train_size"].fillna(-1)
+    keys = [*groups, "train_size"]
+    def text(v):
+        return "(absent)" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    out = (done.groupby([done[k].map(text) if k in groups else done[k] for k in keys], sort=True)
+           .test_accuracy.agg(runs="count", mean="mean", sd="std").reset_index())
+    out["train_size"] = out["train_size"].astype(int)
+    return out
+
+
+# ----- plots -----
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colors(labels: list[str]) -> dict[str, str]:
+    """The same group gets the same colour in every plot (labels in sorted order)."""
+    palette = [f"C{i}" for i in range(10)]
+    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(set(labels), key=natural_key))}
+
+
+def _legend(ax) -> None:
+    """Below the axes: group labels can be long."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [textwrap.fill(label, 110) for label in labels], fontsize=7, loc="upper left",
+              bbox_to_anchor=(0.0, -0.15), ncol=1, frameon=False)
+
+
+def _save(fig, path: str) -> str:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def plot_accuracy_vs_size(stats: pd.DataFrame, groups: list[str], path: str) -> str | None:
+    stats = stats[stats.train_size > 0]
+    if stats.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    labels = stats.apply(lambda r: group_label(r, groups), axis=1)
+    colors = _colors(list(dict.fromkeys(labels)))
+    for label, part in stats.groupby(labels, sort=False):
+        part = part.sort_values("train_size")
+        ax.errorbar(part.train_size, part["mean"], yerr=part["sd"].fillna(0), marker="o", capsize=3,
+                    color=colors[label], label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
+                    if part.runs.min() != part.runs.max() else f"{label} (n={int(part.runs.min())})")
+    ax.set_xscale("log")
+    ax.set_xlabel("training-set size (images, log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("test accuracy vs training-set size (mean ± sd over runs)")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax)
+    return _save(fig, path)
+
+
+def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
+    columns = [c for c in frame.columns if c.startswith("original_task.") and frame[c].notna().any()]
+    if wanted:
+        name = wanted if wanted.startswith("original_task.") else f"original_task.{wanted}"
+        if name not in columns:
+            raise ReportError(f"--agreement-key {wanted}: no run has it; the runs have: "
+                              + (", ".join(c.split(".", 1)[1] for c in columns) or "no original_task metrics"))
+        return name
+    for key in AGREEMENT_KEYS:
+        if f"original_task.{key}" in columns:
+            return f"original_task.{key}"
+    return next((c for c in columns if "agreement" in c), None)
+
+
+def plot_accuracy_vs_agreement(frame: pd.DataFrame, groups: list[str], column: str, path: str) -> str | None:
+    points = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()]
+    if points.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    labels = points.apply(lambda r: group_label(r, groups), axis=1)
+    colors = _colors(list(dict.fromkeys(labels)))
+    for label, part in points.groupby(labels, sort=False):
+        ax.scatter(part[column], part.test_accuracy, color=colors[label], label=label, alpha=0.8)
+    ax.set_xlabel(f"{column} (fine-tuned base on its original task vs pretrained)")
+    ax.set_ylabel("test accuracy (new task)")
+    ax.set_title("new-task accuracy vs original-task agreement")
+    ax.grid(True, alpha=0.3)
+    _legend(ax)
+    return _save(fig, path)
+
+
+def plot_learning_curves(runs: list[Run], groups: list[str], path: str) -> str | None:
+    runs = [run for run in runs if run.history is not None]
+    if not runs:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    labels = [group_label(run.config, groups) for run in runs]
+    colors = _colors(list(dict.fromkeys(labels)))
+    shown = set()
+    for run, label in zip(runs, labels):
+        hist = run.history
+        epochs = range(1, len(hist) + 1)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            for prefix, style in (("", "-"), ("val_", "--")):
+                if prefix + metric in hist:
+                    ax.plot(epochs, hist[prefix + metric], style, color=colors[label], alpha=0.7, marker=".",
+                            label=label if (label not in shown and ax is axes[0] and not prefix) else None)
+                    if ax is axes[0] and not prefix:
+                        shown.add(label)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric}: train (solid), validation (dashed); {len(runs)} runs")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_yscale("log")
+    _legend(axes[0])
+    return _save(fig, path)
+
+
+def feature_map_pairs(runs: list[Run], groups: list[str], limit: int) -> list[tuple[Run, list[tuple]]]:
+    """Up to `limit` completed runs with before/after feature maps, one per group first:
+    [(run, [(layer, before.png, after.png), ...]), ...]."""
+    candidates = []
+    for run in runs:
+        folder = os.path.join(run.path, "feature_maps")
+        if run.status != "completed" or not os.path.isdir(folder):
+            continue
+        layers = sorted({name.split(".")[0] for name in os.listdir(folder) if name.endswith(".before.png")})
+        pairs = [(layer, os.path.join(folder, f"{layer}.before.png"), os.path.join(folder, f"{layer}.after.png"))
+                 for layer in layers if os.path.isfile(os.path.join(folder, f"{layer}.after.png"))]
+        if pairs:
+            candidates.append((run, pairs))
+    chosen, seen = [], set()
+    for run, pairs in candidates:  # one per group first, then the rest in order
+        label = group_label(run.config, groups)
+        if label not in seen:
+            seen.add(label)
+            chosen.append((run, pairs))
+    chosen += [c for c in candidates if c not in chosen]
+    return chosen[:limit]
+
+
+# ----- writing -----
+
+def _fmt(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(esc(str(c)) for c in frame.columns) + " |",
+             "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(esc(_fmt(v)) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _embed(path: str) -> str:
+    with open(path, "rb") as f:
+        return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+def display_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs table for reading: accuracy with its interval in one column, no original_task columns."""
+    shown = frame.drop(columns=[c for c in frame.columns if c.startswith("original_task.")] + ["ci95_lo", "ci95_hi"])
+    ci = frame.apply(lambda r: f"{r.ci95_lo:.3f}-{r.ci95_hi:.3f}" if pd.notna(r.ci95_lo) else "", axis=1)
+    shown.insert(shown.columns.get_loc("test_accuracy") + 1, "ci95", ci)
+    return shown.drop(columns=["error"])
+
+
+def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, groups: list[str],
+                 plots: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
+    counts = frame.status.value_counts()
+    count_line = ", ".join(f"{n} {s}" for s, n in counts.items())
+    intro = (f"{len(frame)} runs from {', '.join(paths)}: {count_line}. "
+             f"Grouped by: {', '.join(groups) if groups else 'nothing (one group)'}; "
+             "mean ± sd over the runs of each group and training-set size.")
+    runs_table = display_table(frame)
+
+    md = ["# finetune-lab report", "", intro, ""]
+    md += ["## Runs that did not complete", ""]
+    md += [f"- `{r.run}`: **{r.status}**: {r.error}" for r in problems.itertuples()] or ["None."]
+    md += ["", "## Test accuracy by group", "", markdown_table(stats) if len(stats) else "No completed run.", ""]
+    md += ["## Runs", "", markdown_table(runs_table), "", "## Plots", ""]
+    md += [f"![{title}]({os.path.basename(p)})\n" for title, p in plots] or ["No plot: no completed run.", ""]
+    if maps:
+        md += ["## Feature maps before / after training", ""]
+        for run, pairs in maps:
+            md += [f"### `{run.path}`", "", "| layer | before | after |", "|---|---|---|"]
+            md += [f"| {layer} | ![]({os.path.relpath(b, out)}) | ![]({os.path.relpath(a, out)}) |"
+                   for layer, b, a in pairs]
+            md.append("")
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
+             "font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
+             "th{background:#eee}.bad{color:#a00}img{max-width:100%}.maps img{max-width:420px}")
+    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>finetune-lab report</title>"
+         f"<style>{style}</style></head><body>", "<h1>finetune-lab report</h1>", f"<p>{html.escape(intro)}</p>",
+         "<h2>Runs that did not complete</h2>"]
+    if len(problems):
+        h.append("<ul>" + "".join(f"<li class='bad'><code>{html.escape(r.run)}</code>: <b>{html.escape(r.status)}"
+                                  f"</b>: {html.escape(str(r.error))}</li>" for r in problems.itertuples()) + "</ul>")
+    else:
+        h.append("<p>None.</p>")
+    h += ["<h2>Test accuracy by group</h2>", html_table(stats) if len(stats) else "<p>No completed run.</p>",
+          "<h2>Plots</h2>"]
+    h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in plots]
+    if not plots:
+        h.append("<p>No plot: no completed run.</p>")
+    if maps:
+        h.append("<h2>Feature maps before / after training</h2>")
+        for run, pairs in maps:
+            h.append(f"<h3><code>{html.escape(run.path)}</code></h3><table class='maps'>"
+                     "<tr><th>layer</th><th>before</th><th>after</th></tr>")
+            h += [f"<tr><td>{html.escape(layer)}</td><td><img src='{_embed(b)}'></td><td><img src='{_embed(a)}'>"
+                  "</td></tr>" for layer, b, a in pairs]
+            h.append("</table>")
+    h += ["<h2>Runs</h2>", html_table(runs_table), "</body></html>"]
+    with open(os.path.join(out, "report.html"), "w") as f:
+        f.write("\n".join(h) + "\n")
+
+
+def build(paths: list[str], out: str, group_by: list[str] | None = None, filters: list[str] | None = None,
+          feature_maps: int = 2, agreement_key: str | None = None) -> dict:
+    """Collect, select, tabulate, plot and write. Returns what was written and the counts."""
+    found = find_runs(paths)
+    if not found:
+        raise ReportError(f"no run folder (a folder with {RUN_MARK}) under {', '.join(paths)}")
+    runs = [load_run(p) for p in found]
+    wanted = parse_filters(filters or [])
+    check_keys(runs, list(wanted), "--filter")
+    check_keys(runs, list(group_by or []), "--group-by")
+    runs = select(runs, wanted)
+    if not runs:
+        raise ReportError(f"no run matches the filters ({len(found)} runs collected)")
+    groups = list(group_by) if group_by else default_groups(runs)
+    keys = varying_keys(runs)
+    keys += [k for k in groups if k not in keys and k != "status"]
+    frame = table(runs, keys)
+
+    os.makedirs(out, exist_ok=True)
+    frame.to_csv(os.path.join(out, "runs.csv"), index=False)
+    stats = summary(frame, groups)
+    plots = []
+    for title, made in (
+            ("test accuracy vs training-set size", plot_accuracy_vs_size(stats, groups,
+                                                                         os.path.join(out, "accuracy_vs_train_size.png"))),
+            ("learning curves", plot_learning_curves(runs, groups, os.path.join(out, "learning_curves.png")))):
+        if made:
+            plots.append((title, made))
+    column = agreement_column(frame, agreement_key)
+    if column:
+        made = plot_accuracy_vs_agreement(frame, groups, column, os.path.join(out, "accuracy_vs_original_task.png"))
+        if made:
+            plots.insert(1, ("test accuracy vs original-task agreement", made))
+    maps = feature_map_pairs(runs, groups, feature_maps)
+    problems = frame[frame.status != "completed"][["run", "status", "error"]]
+    write_report(out, paths, frame, stats, groups, plots, maps, problems)
+    return {"runs": len(frame), "counts": frame.status.value_counts().to_dict(), "groups": groups,
+            "plots": [p for _, p in plots], "out": out}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="finetune-lab-report",
+        description="Tabulate and plot run folders (single runs and sweeps, found recursively under PATH).")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="run folders, sweep folders, or folders above them")
+    parser.add_argument("--out", help="output folder (default: PATH/report for one PATH, ./report for several)")
+    parser.add_argument("--group-by", nargs="+", action="extend", default=[], metavar="KEY",
+                        help="dotted config keys whose values make the groups (plot lines). Default: the varying "
+                             "keys other than " + ", ".join(REPLICATE_KEYS + SIZE_KEYS))
+    parser.add_argument("--filter", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="keep runs whose config KEY equals VALUE (`status` works too); a key given twice "
+                             "keeps either value")
+    parser.add_argument("--feature-maps", type=int, default=2, metavar="N",
+                        help="show feature maps before/after of up to N runs (one per group first; default 2)")
+    parser.add_argument("--agreement-key", metavar="KEY",
+                        help="original_task metric on the scatter's x axis (default: " + ", ".join(AGREEMENT_KEYS)
+                             + ", the first present)")
+    args = parser.parse_args(argv)
+    out = args.out or (os.path.join(args.paths[0], "report") if len(args.paths) == 1 else "report")
+    try:
+        result = build(args.paths, out, args.group_by, args.filter, max(args.feature_maps, 0), args.agreement_key)
+    except ReportError as exc:
+        print(f"finetune-lab-report: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    counts = ", ".join(f"{n} {s}" for s, n in result["counts"].items())
+    print(f"{result['runs']} runs ({counts}) -> {os.path.join(out, 'report.html')}, report.md, runs.csv"
+          + (f", {len(result['plots'])} plots" if result["plots"] else ""))
+
+
+if __name__ == "__main__":
+    main()

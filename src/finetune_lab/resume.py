@@ -1,0 +1,3 @@
+from .cli import resume_main
+
+resume_main()

@@ -1,0 +1,136 @@
+"""`finetune-lab-tradeoff RUN_DIR [--alphas ...]`: the transfer / forgetting trade-off of a finished run.
+
+The base's weights are interpolated between pretrained and fine-tuned, theta_a = (1 - a) theta_pre + a theta_ft
+(WiSE-FT's weight-space ensemble), nothing re-fitted. At each a: the target task's test accuracy (the
+fine-tuned head kept) and the original task's agreement with the pretrained network. a=0 is the pretrained
+base under the fine-tuned head; a=1 is the run's model. Writes tradeoff.csv and tradeoff.png into RUN_DIR.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import sys
+
+from .cli import load_run_config
+from .errors import UserError
+
+log = logging.getLogger("finetune_lab.tradeoff")
+
+DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def interpolated(pretrained: dict, finetuned: dict, alpha: float) -> dict:
+    from .forgetting import interpolate
+
+    return {name: interpolate(pretrained[name], finetuned[name], alpha) for name in finetuned}
+
+
+def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
+    """One row per alpha: alpha, test_accuracy and the original task's agreement measures."""
+    import keras
+    import numpy as np
+
+    from . import data, original_task, sources
+
+    path = os.path.join(run_dir, "model.keras")
+    if not os.path.isfile(path):
+        raise UserError(f"{run_dir}: no model.keras (the run did not finish, or ran with output.save_model=false)")
+    model = keras.models.load_model(path, compile=False)
+    base = model.get_layer(cfg.model.base)
+    pre = original_task.pretrained_base(cfg)
+    if pre is None:
+        raise UserError(f"{run_dir}: model.weights=null, so there is no pretrained base to interpolate from")
+    pretrained, finetuned = original_task.weighted_layers(pre), original_task.weighted_layers(base)
+    layers = {name: base.get_layer(name) for name in finetuned}
+
+    digits = sources.load_digits(cfg.data.source)
+    split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
+                       cfg.data.split_seed)
+    test_ds = data.dataset(split.x_test, split.y_test, data.transform_from_config(cfg.data),
+                           cfg.model.output_units, cfg.training.batch_size)
+    task = original_task.prepare(cfg).task(cfg)
+    if task is None:
+        log.warning("model.weights=%r has no known original task: only test accuracy is measured", cfg.model.weights)
+
+    rows = []
+    for alpha in alphas:
+        weights = interpolated(pretrained, finetuned, alpha)
+        original_task.set_layers(layers, weights)
+        probs = model.predict(test_ds, verbose=0)
+        row = {"alpha": alpha, "test_accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y_test))}
+        if task is not None:
+            report = task.compare(task.outputs(weights))
+            row.update({key: report[key] for key in task.agreement})
+        log.info("alpha %.2f: %s", alpha, " ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "alpha"))
+        rows.append(row)
+    return rows
+
+
+def write(rows: list[dict], run_dir: str, title: str) -> tuple[str, str]:
+    from . import plots  # noqa: F401 - selects the Agg backend
+    import matplotlib.pyplot as plt
+
+    csv_path, png_path = os.path.join(run_dir, "tradeoff.csv"), os.path.join(run_dir, "tradeoff.png")
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    alphas = [r["alpha"] for r in rows]
+    agreement = [k for k in ("edge_f1", "edge_correlation", "top1_agreement") if k in rows[0]]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    axes[0].plot(alphas, [r["test_accuracy"] for r in rows], "-o", label="target: test accuracy")
+    for key in agreement:
+        axes[0].plot(alphas, [r[key] for r in rows], "--s", label=f"original task: {key}")
+    axes[0].set_xlabel("alpha  (0 = pretrained base, 1 = fine-tuned base)")
+    axes[0].set_title("accuracy and agreement vs interpolation")
+    axes[0].legend(fontsize=8)
+    if agreement:
+        key = agreement[0]
+        axes[1].plot([r[key] for r in rows], [r["test_accuracy"] for r in rows], "-o")
+        for r in rows:
+            axes[1].annotate(f"{r['alpha']:g}", (r[key], r["test_accuracy"]), fontsize=7,
+                             textcoords="offset points", xytext=(4, 3))
+        axes[1].set_xlabel(f"original task kept ({key} vs pretrained)")
+        axes[1].set_ylabel("target test accuracy")
+        axes[1].set_title("transfer vs forgetting")
+    else:
+        axes[1].axis("off")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return csv_path, png_path
+
+
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`finetune-lab-tradeoff RUN_DIR [--alphas A ...]`: interpolate the base between pretrained and fine-tuned."""
+    parser = argparse.ArgumentParser(prog="finetune-lab-tradeoff", description=main.__doc__)
+    parser.add_argument("run_dir", help="a finished run folder (it holds model.keras and .hydra/config.yaml)")
+    parser.add_argument("--alphas", type=_alpha, nargs="+", default=list(DEFAULT_ALPHAS),
+                        help="interpolation weights in [0, 1] (default 0, 0.1, ..., 1)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    try:
+        cfg = load_run_config(args.run_dir)
+        rows = compute(cfg, args.run_dir, sorted(set(args.alphas)))
+        paths = write(rows, args.run_dir, f"{args.run_dir}: model.weights={cfg.model.weights} "
+                                          f"model.freeze={cfg.model.freeze}")
+    except UserError as exc:
+        print(f"finetune-lab-tradeoff: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print("wrote " + " and ".join(paths))
+
+
+if __name__ == "__main__":
+    main()

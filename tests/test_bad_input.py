@@ -1,0 +1,82 @@
+"""Bad input of every kind: a non-zero exit and one line that names what is wrong, never a traceback.
+The table in docs/bad-input.md lists the same cases."""
+import numpy as np
+import pytest
+
+from conftest import QUICK, TINY, run_cli
+
+
+def make_files(tmp_path):
+    """Files for the cases that need one: a truncated weights file, a file that is not HDF5, a corrupt
+    Keras-cache MNIST."""
+    good = tmp_path / "good.weights.h5"
+    import keras
+
+    keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)).save_weights(good)
+    (tmp_path / "truncated.weights.h5").write_bytes(good.read_bytes()[:5000])
+    (tmp_path / "notes.h5").write_text("these are not weights\n")
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    np.savez(tmp_path / "keras" / "datasets" / "mnist.npz", x_train=np.zeros((3, 5)))
+    (tmp_path / "a_file").write_text("")
+
+
+CASES = [
+    # (override(s), text the one line must contain)
+    (["data.cutoff_rate=1.5"], "data.cutoff_rate=1.5 is not allowed: a fraction in (0, 1]"),
+    (["data.cutoff_rate=abc"], "data.cutoff_rate"),
+    (["data.validation_fraction=1"], "data.validation_fraction"),
+    (["data.input_size=20"], "data.input_size=20"),
+    (["data.input_size=2.5"], "data.input_size"),
+    (["data.placement=corner"], "one of seed, center, resize"),
+    (["data.channels=gray"], "model.base=vgg16 takes 3 channels"),
+    (["data.source=cifar"], "one of mnist, mnist_embedded"),
+    (["model.base=resnet50"], "one of vgg16, scratch_cnn"),
+    (["model.freeze=block9"], "model.freeze='block9'"),
+    (["model.output_units=5"], "model.output_units=5"),
+    (["model.weights=/no/such.h5"], "model.weights='/no/such.h5'"),
+    (["model.weights={tmp}/truncated.weights.h5"] + QUICK, "could not load"),
+    (["model.weights={tmp}/notes.h5"] + QUICK, "could not load"),
+    (["model.head.dropout=1"], "model.head.dropout"),
+    (["head=nope"], "Could not find 'head/nope'"),
+    (["experiment=nope"], "experiment/nope"),
+    (["nosuchkey=1"], "nosuchkey"),
+    (["training.optimizer.name=rmsprop"], "one of sgd, adam"),
+    (["training.optimizer.lr=-1"], "training.optimizer.lr"),
+    (["training.optimizer.momentum=0.9"], "0 unless optimizer.name=sgd"),
+    (["training.epochs=0"], "training.epochs=0"),
+    (["training.batch_size=many"], "training.batch_size"),
+    (["analysis.feature_maps.layers=[block9_conv1]"], "analysis.feature_maps.layers[0]='block9_conv1'"),
+    (["analysis.feature_maps.image_index=100000"] + TINY[:2], "analysis.feature_maps.image_index"),
+    (["data.cutoff_rate=0.0001"], "leaves no training image"),
+    (["device.gpus=first"], "device.gpus='first'"),
+    (["data.source=mnist"] + QUICK, "corrupt"),
+    (["hydra.run.dir={tmp}/a_file/run"], "cannot create the output folder"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("files")
+    make_files(tmp)
+    return tmp
+
+
+@pytest.mark.parametrize("overrides, expected", CASES, ids=[c[0][0] for c in CASES])
+def test_bad_input_exits_non_zero_with_one_line(tmp_path, monkeypatch, files, overrides, expected):
+    monkeypatch.setenv("KERAS_HOME", str(files / "keras"))
+    result = run_cli([o.replace("{tmp}", str(files)) for o in overrides], tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("finetune-lab: error: ") and expected in lines[0], lines[0]
+
+
+def test_imagenet_offline_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    result = run_cli(["model.weights=imagenet"] + QUICK, tmp_path)
+    if result.returncode == 0:
+        pytest.skip("this machine can download the ImageNet weights")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "model.weights='imagenet'" in line and "hed_bsds500" in line

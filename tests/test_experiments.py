@@ -1,0 +1,46 @@
+"""Every documented experiment composes and passes validation (fast); each one runs end to end with tiny
+offline overrides (slow: pytest -m slow)."""
+from pathlib import Path
+
+import pytest
+
+from conftest import CONF_DIR, run_cli
+from finetune_lab.config import validate
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
+OFFLINE = {"model.weights": "hed_bsds500", "data.source": "mnist_embedded"}
+
+
+def offline_overrides(name):
+    weights = "null" if name.startswith("e3_") else OFFLINE["model.weights"]
+    return [f"experiment={name}", f"model.weights={weights}", f"data.source={OFFLINE['data.source']}"]
+
+
+def test_every_study_experiment_has_a_config():
+    ids = {name.split("_")[0] for name in EXPERIMENTS}
+    assert {f"e{i}" for i in range(3, 12)} <= ids
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_composes_and_validates_as_written_and_offline(compose, name):
+    validate(compose(f"experiment={name}"))
+    cfg = compose(*offline_overrides(name))
+    validate(cfg)
+    assert cfg.data.source == "mnist_embedded"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_header_names_its_command(name):
+    text = (Path(CONF_DIR) / "experiment" / f"{name}.yaml").read_text()
+    assert text.startswith("# @package _global_") and f"experiment={name}" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_runs_end_to_end_tiny_and_offline(tmp_path, name):
+    tiny = ["data.cutoff_rate=0.01", "data.cutoff_test=true", "training.epochs=1", "training.batch_size=8",
+            "output.save_model=false", "hydra.sweeper.params={}"]
+    result = run_cli(offline_overrides(name) + tiny, tmp_path, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = list((tmp_path / "outputs" / "runs").iterdir())
+    assert (run / "metrics.json").read_text().count('"completed"') == 1

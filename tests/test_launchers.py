@@ -1,0 +1,86 @@
+"""Sweeps through Hydra's launcher plugins (joblib, submitit local), device.strategy=mirrored, TensorBoard logs,
+and the example configs (Optuna search, SLURM) composing."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import QUICK, run_cli
+
+SMALL = QUICK
+
+
+def _sweep(cwd: Path) -> Path:
+    (sweep_dir,) = list((cwd / "outputs" / "multirun").iterdir())
+    return sweep_dir
+
+
+def _check_job(job: Path) -> dict:
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_run"] == 1
+    assert json.loads((job / "status.json").read_text())["status"] == "completed"
+    events = list((job / "tensorboard").rglob("events.out.tfevents.*"))
+    assert {e.parent.name for e in events} == {"train", "validation"}  # TensorBoard, in the job's own folder
+    return yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("joblib")
+    result = run_cli(["-m", "hydra/launcher=parallel", "seed=0,1", *SMALL], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd, result
+
+
+def test_joblib_sweep_runs_each_job_in_its_own_process_and_folder(joblib_sweep):
+    cwd, result = joblib_sweep
+    sweep = _sweep(cwd)
+    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml", "sweep_summary.json"]
+    assert sorted(p.name for p in cwd.iterdir()) == ["outputs"]  # nothing written outside the sweep folder
+    seeds = [_check_job(sweep / name)["seed"] for name in ("0", "1")]
+    assert seeds == [0, 1]
+    pids = {json.loads((sweep / n / "status.json").read_text())["pid"] for n in ("0", "1")}
+    assert len(pids) == 2  # loky worker processes, not the launching one
+    launcher = yaml.safe_load((sweep / "multirun.yaml").read_text())["hydra"]["launcher"]
+    assert launcher["_target_"].endswith("JoblibLauncher") and launcher["n_jobs"] == 2
+
+
+def test_sweep_summary_is_written_by_the_main_process(joblib_sweep):
+    cwd, result = joblib_sweep
+    summary = json.loads((_sweep(cwd) / "sweep_summary.json").read_text())
+    assert summary == {"jobs": {"0": "completed", "1": "completed"}, "counts": {"completed": 2}}
+    assert "2 jobs: 2 completed" in result.stdout
+
+
+def test_submitit_local_sweep_and_the_mirrored_strategy(tmp_path):
+    result = run_cli(["-m", "hydra/launcher=submitit_local", "device.strategy=default,mirrored", *SMALL], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = _sweep(tmp_path)
+    strategies = [_check_job(sweep / name)["device"]["strategy"] for name in ("0", "1")]
+    assert strategies == ["default", "mirrored"]
+    assert "MirroredStrategy" in (sweep / "1" / "cli.log").read_text()
+    assert json.loads((sweep / "sweep_summary.json").read_text())["counts"] == {"completed": 2}
+    assert (sweep / ".submitit").is_dir()
+
+
+def test_an_unknown_strategy_is_refused_in_one_line(tmp_path):
+    result = run_cli(["device.strategy=tpu", *SMALL], tmp_path)
+    assert result.returncode == 2
+    assert "device.strategy='tpu' is not allowed: one of default, mirrored" in result.stderr
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["hparams_search=optuna_val_accuracy"], {"sweeper": "OptunaSweeper", "direction": "maximize"}),
+    (["hydra/launcher=slurm"], {"launcher": "SlurmLauncher"}),
+])
+def test_example_configs_compose(tmp_path, overrides, expected):
+    result = run_cli([*overrides, "--cfg", "hydra"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    hydra_cfg = yaml.safe_load(result.stdout)["hydra"]
+    if "sweeper" in expected:
+        assert hydra_cfg["sweeper"]["_target_"].endswith(expected["sweeper"])
+        assert hydra_cfg["sweeper"]["direction"] == expected["direction"]
+        assert hydra_cfg["mode"] == "MULTIRUN"
+    else:
+        assert hydra_cfg["launcher"]["_target_"].endswith(expected["launcher"])

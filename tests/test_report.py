@@ -1,0 +1,151 @@
+"""finetune-lab-report over real run folders (a parallel sweep with a failing job, a failed single run, a
+killed run), and over hand-made folders for what real tiny runs may not have."""
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from conftest import TINY, run_cli
+from finetune_lab import report
+
+SMALL = [o for o in TINY if not o.startswith("data.cutoff_rate=")] + [
+    "output.save_model=false", "data.input_size=32"]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    """outputs/ with: a 3-job sweep run two at a time (cutoff 0.02 and 0.04 complete, 1.5 is refused and
+    recorded as failed), a single run refused for training.epochs=0, and a copy of a job left `running`
+    by a process that no longer exists (killed)."""
+    cwd = tmp_path_factory.mktemp("report")
+    sweep = run_cli(["-m", "hydra/launcher=parallel", "data.cutoff_rate=0.02,0.04,1.5", "seed=0", *SMALL], cwd)
+    assert sweep.returncode == 1, sweep.stderr[-3000:]  # one job did not complete
+    single = run_cli([*SMALL, "training.epochs=0"], cwd)  # last: it overrides SMALL's epochs
+    assert single.returncode == 2 and "training.epochs=0" in single.stderr
+    outputs = cwd / "outputs"
+    (sweep_dir,) = list((outputs / "multirun").iterdir())
+    killed = outputs / "runs" / "killed"
+    shutil.copytree(sweep_dir / "1" / ".hydra", killed / ".hydra")
+    (killed / "status.json").write_text(json.dumps(
+        {"status": "running", "pid": _dead_pid(), "host": socket.gethostname(), "time": "2026-01-01T00:00:00"}))
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def built(runs_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    result = run_cli([str(runs_root), "--out", str(out)], runs_root.parent, module="finetune_lab.report")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "runs.csv")))
+    return out, rows, result.stdout
+
+
+def test_every_run_is_a_row_with_its_status_and_reason(built):
+    out, rows, stdout = built
+    assert len(rows) == 5
+    by_status = {}
+    for row in rows:
+        by_status.setdefault(row["status"], []).append(row)
+    assert {s: len(r) for s, r in by_status.items()} == {"completed": 2, "failed": 2, "killed": 1}
+    assert "5 runs (2 completed, 2 failed, 1 killed)" in stdout
+    assert all(row["error"] == "" for row in by_status["completed"])
+    reasons = " ".join(row["error"] for row in by_status["failed"])
+    assert "data.cutoff_rate=1.5" in reasons and "training.epochs=0" in reasons
+    assert "finetune-lab-resume" in by_status["killed"][0]["error"]
+
+
+def test_rows_carry_varying_keys_and_results(built):
+    out, rows, _ = built
+    assert {"run", "data.cutoff_rate", "training.epochs", "status", "test_accuracy", "ci95_lo", "ci95_hi",
+            "epochs", "train_size", "wall_seconds", "error"} <= set(rows[0])
+    assert "model.freeze" not in rows[0] and "seed" not in rows[0]  # the same in every run
+    done = sorted((r for r in rows if r["status"] == "completed"), key=lambda r: float(r["data.cutoff_rate"]))
+    assert [int(r["train_size"]) for r in done] == [64, 128]
+    for row in done:
+        metrics = json.load(open(os.path.join(row["run"], "metrics.json")))
+        assert float(row["test_accuracy"]) == pytest.approx(metrics["test"]["accuracy"])
+        assert float(row["ci95_lo"]) <= float(row["test_accuracy"]) <= float(row["ci95_hi"])
+        assert row["epochs"] == "1" and float(row["wall_seconds"]) > 0
+        if "original_task" in metrics:  # numeric leaves, flattened
+            assert any(k.startswith("original_task.") and row[k] for k in row)
+
+
+def test_markdown_and_self_contained_html(built):
+    out, rows, _ = built
+    for name in ("report.md", "report.html", "accuracy_vs_train_size.png", "learning_curves.png"):
+        assert (out / name).stat().st_size > 500, name
+    md = (out / "report.md").read_text()
+    assert md.count("**failed**") == 2 and md.count("**killed**") == 1
+    assert "![test accuracy vs training-set size](accuracy_vs_train_size.png)" in md
+    page = (out / "report.html").read_text()
+    sources = re.findall(r"<img[^>]*src='([^']*)'", page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "Feature maps before / after" in page and "block5_conv3" in page
+    assert page.count("class='bad'") == 3
+
+
+def test_filter_and_group_by_take_dotted_keys(runs_root, tmp_path):
+    res = report.build([str(runs_root)], str(tmp_path / "a"), filters=["data.cutoff_rate=0.02"])
+    assert res["runs"] == 1 and res["counts"] == {"completed": 1}
+    res = report.build([str(runs_root)], str(tmp_path / "b"), filters=["status=failed", "status=killed"],
+                       group_by=["model.freeze"])
+    assert res["runs"] == 3 and res["groups"] == ["model.freeze"]
+    header = next(csv.reader(open(tmp_path / "b" / "runs.csv")))
+    assert "model.freeze" in header
+
+
+def test_unknown_keys_and_empty_folders_are_one_line_errors(runs_root, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(runs_root), "--out", str(tmp_path / "x"), "--group-by", "data.cutof_rate"])
+    assert exit_info.value.code == 2
+    assert "did you mean data.cutoff_rate" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report.main([str(tmp_path), "--out", str(tmp_path / "y")])
+    assert "no run folder" in capsys.readouterr().err
+
+
+def _fake_run(folder, seed, cutoff, train, accuracy, original=None):
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(
+        f"seed: {seed}\ndata:\n  cutoff_rate: {cutoff}\nmodel:\n  freeze: none\n  head:\n    units: [16]\n")
+    metrics = {"status": "completed", "epochs_run": 2, "wall_seconds": 1.5,
+               "test": {"accuracy": accuracy, "n": 100, "ci95": [accuracy - 0.1, accuracy + 0.1]},
+               "provenance": {"data": {"counts": {"train": train, "val": 10, "test": 100}}}}
+    if original is not None:
+        metrics["original_task"] = original
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.4,1.2\n"
+                                        "1,0.7,0.6,0.6,0.9\n")
+
+
+def test_original_task_metrics_give_columns_and_a_scatter(tmp_path):
+    for i, (cutoff, train, acc) in enumerate([(0.1, 100, 0.8), (0.1, 100, 0.85), (0.5, 500, 0.95)]):
+        _fake_run(tmp_path / "runs" / str(i), seed=i, cutoff=cutoff, train=train, accuracy=acc,
+                  original={"task": "x", "images": ["a", "b"], "edge_correlation": 0.9 - i / 10, "n": 8,
+                            "labelled": {"top1": 0.5}, "flag": True})
+    res = report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    assert res["counts"] == {"completed": 3}
+    header = next(csv.reader(open(tmp_path / "out" / "runs.csv")))
+    assert {"original_task.edge_correlation", "original_task.n", "original_task.labelled.top1"} <= set(header)
+    assert not {"original_task.images", "original_task.task", "original_task.flag"} & set(header)
+    assert (tmp_path / "out" / "accuracy_vs_original_task.png").stat().st_size > 1000
+    summary = (tmp_path / "out" / "report.md").read_text()
+    assert "| 100 | 2 | 0.825 |" in summary  # two seeds at 100 images: mean 0.825
+
+
+def test_no_original_task_no_scatter(tmp_path):
+    _fake_run(tmp_path / "runs" / "0", seed=0, cutoff=0.1, train=100, accuracy=0.8)
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "accuracy_vs_original_task.png").exists()
+    assert (tmp_path / "out" / "learning_curves.png").exists()
