@@ -78,3 +78,12 @@ def test_imagenet_offline_is_a_user_error_that_names_the_offline_choice(monkeypa
     monkeypatch.setattr(keras.utils, "get_file", offline)
     with pytest.raises(UserError, match="hed_bsds500"):
         models.load_weights(models.build_base("vgg16", (32, 32, 3)), "imagenet")
+
+
+def test_bf16_precision_computes_in_bfloat16_but_outputs_float32():
+    model, _ = models.build(cfg_with(model__weights=None, training__precision="bf16", data__input_size=32))
+    assert model.get_layer("vgg16").get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # nothing else is built in bf16

@@ -13,6 +13,7 @@ WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5")
 OPTIMIZERS = ("sgd", "adam")
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "linear")
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")
+PRECISIONS = ("fp32", "bf16", "fp16")  # -> Keras policies float32, mixed_bfloat16, mixed_float16
 DEVICE_STRATEGIES = ("default", "mirrored")  # device.strategy: tf.distribute default, or MirroredStrategy
 STRATEGIES = ("finetune", "lp_ft")  # lp_ft: linear probe (base frozen) first, then fine-tune
 

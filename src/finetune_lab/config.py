@@ -75,6 +75,9 @@ class TrainingConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     deterministic: bool = False
     strategy: str = "finetune"
+    cache_features: bool = True
+    cache_max_gb: float = 4.0
+    precision: str = "fp32"
     lp_epochs: int = 2
     lp_lr: float = 1e-3
 
@@ -217,6 +220,8 @@ def _is_weights_path(value: str) -> bool:
 def _validate_training(training: DictConfig) -> None:
     _check("training.epochs", training.epochs, training.epochs >= 1, "an integer >= 1")
     _check("training.batch_size", training.batch_size, training.batch_size >= 1, "an integer >= 1")
+    _check("training.cache_max_gb", training.cache_max_gb, training.cache_max_gb > 0, "a size in GiB > 0")
+    _choice("training.precision", training.precision, catalog.PRECISIONS)
     opt = training.optimizer
     _choice("training.optimizer.name", opt.name, catalog.OPTIMIZERS)
     _check("training.optimizer.lr", opt.lr, opt.lr > 0, "a learning rate > 0")

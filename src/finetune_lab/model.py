@@ -72,7 +72,8 @@ def add_head(features, head_cfg, output_units: int):
         x = layers.Dense(units, activation=head_cfg.activation, name=f"head_dense{i}")(x)
         if head_cfg.dropout > 0:
             x = layers.Dropout(head_cfg.dropout, name=f"head_dropout{i}")(x)
-    return layers.Dense(output_units, activation="softmax", name="predictions")(x)
+    # float32 even under mixed precision: a softmax in bf16/fp16 loses the small probabilities
+    return layers.Dense(output_units, activation="softmax", name="predictions", dtype="float32")(x)
 
 
 def input_shape(data_cfg) -> tuple[int, int, int]:
@@ -80,8 +81,21 @@ def input_shape(data_cfg) -> tuple[int, int, int]:
     return (data_cfg.input_size, data_cfg.input_size, channels)
 
 
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
 def build(cfg) -> tuple[keras.Model, dict]:
-    """The full model for `cfg` and the provenance of its base weights. Not compiled."""
+    """The full model for `cfg` (its layers in the dtype policy of training.precision) and the provenance
+    of its base weights. Not compiled."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(POLICIES[cfg.training.precision])
+    try:
+        return _build(cfg)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _build(cfg) -> tuple[keras.Model, dict]:
     shape = input_shape(cfg.data)
     base = build_base(cfg.model.base, shape)
     provenance = load_weights(base, cfg.model.weights)

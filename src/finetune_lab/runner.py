@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import data, devices, evaluate, features, model as models, original_task, plots, rundir, sources, train
+from . import cache, data, devices, evaluate, features, model as models, original_task, plots, rundir, sources, train
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,18 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         maps_before = features.activations(base, list(maps_cfg.layers), probe_image)
 
     first_epoch = train.finished_epochs(run_dir) if resume else 0
-    train_ds = data.training_dataset(split.x_train, split.y_train, transform, units, batch, cfg.seed,
+    fit_model, x_train, x_val, fit_transform, cache_info = model, split.x_train, split.x_val, transform, None
+    if cache.applies(cfg):  # frozen base: its outputs once, then the head alone trains on them
+        cache_info = {"used": False, "gib": cache.feature_bytes(base, counts["train"] + counts["val"]) / 2**30}
+        if cache_info["gib"] <= cfg.training.cache_max_gb:
+            fit_model, x_train, x_val, cache_info = _cached_features(cfg, model, base, split, transform)
+            fit_transform = cache.identity
+        else:
+            log.warning("frozen base: its outputs would take %.1f GiB > training.cache_max_gb=%s; the base runs "
+                        "every epoch instead", cache_info["gib"], cfg.training.cache_max_gb)
+    train_ds = data.training_dataset(x_train, split.y_train, fit_transform, units, batch, cfg.seed,
                                      first_epoch, cfg.training.epochs)
-    val_ds = data.dataset(split.x_val, split.y_val, transform, units, batch) if counts["val"] else None
+    val_ds = data.dataset(x_val, split.y_val, fit_transform, units, batch) if counts["val"] else None
     steps = data.steps_per_epoch(counts["train"], batch)
     linear_probe = None
     if cfg.training.strategy == "lp_ft" and first_epoch == 0:  # LP phase; a resumed run is past it
@@ -105,7 +114,7 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
                                       cfg.training.lp_epochs)
         with model.distribute_strategy.scope():  # it recompiles: in the strategy the model was built in
             linear_probe = train.linear_probe(model, base, lp_ds, steps, val_ds, cfg.training, cfg.model.freeze)
-    fitted = train.fit(model, train_ds, steps, counts["train"], val_ds, cfg.training, run_dir)
+    fitted = train.fit(fit_model, train_ds, steps, counts["train"], val_ds, cfg.training, run_dir)
     history = read_history(os.path.join(run_dir, "history.csv"))
     plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
 
@@ -122,6 +131,8 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     }
     if linear_probe is not None:
         metrics["linear_probe"] = linear_probe
+    if cache_info is not None:
+        metrics["feature_cache"] = cache_info
     if fitted["diverged"]:
         metrics["error"] = "loss became NaN; training stopped (TerminateOnNaN)"
         return metrics
@@ -141,6 +152,20 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     log.info("test accuracy %.4f (95%% CI %.4f-%.4f, n=%d)", metrics["test"]["accuracy"],
              *metrics["test"]["ci95"], counts["test"])
     return metrics
+
+
+def _cached_features(cfg, model, base, split, transform):
+    """(head model sharing `model`'s head layers, train features, val features, what the cache took)."""
+    start = time.perf_counter()
+    x_train = cache.features(base, split.x_train, transform, cfg.training.batch_size)
+    x_val = cache.features(base, split.x_val, transform, cfg.training.batch_size) if len(split.y_val) else split.x_val
+    with model.distribute_strategy.scope():
+        head = cache.head_model(model, cfg.model.base)
+        train.compile_model(head, cfg.training)
+    info = {"used": True, "seconds": time.perf_counter() - start,
+            "gib": (x_train.nbytes + getattr(x_val, "nbytes", 0)) / 2**30, "shape": list(base.output.shape[1:]),
+            "note": "train_seconds and train_images_per_second count the head's training on cached features"}
+    return head, x_train, x_val, info
 
 
 def save_model(model: keras.Model, path: str) -> None:

@@ -1,0 +1,39 @@
+"""Frozen-base feature cache: when the base cannot change, compute its outputs once and train the head on
+them, instead of running the base again in every epoch."""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def applies(cfg) -> bool:
+    """Caching gives the same training only when the base is frozen for the whole fit."""
+    return bool(cfg.training.cache_features) and cfg.model.freeze == "all" and cfg.training.strategy == "finetune"
+
+
+def feature_bytes(base: keras.Model, images: int) -> int:
+    return images * math.prod(base.output.shape[1:]) * 4
+
+
+def features(base: keras.Model, images: np.ndarray, transform, batch_size: int) -> np.ndarray:
+    """The frozen base's outputs for uint8 digit images, computed batch by batch."""
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(transform)
+    return base.predict(ds, verbose=0).astype(np.float32)
+
+
+def head_model(model: keras.Model, base_name: str) -> keras.Model:
+    """The layers after the base, as a model of their own that shares their weights with `model`
+    (built as input -> base -> head layers in a chain)."""
+    base = model.get_layer(base_name)
+    inputs = keras.Input(base.output.shape[1:], name="base_features")
+    x = inputs
+    for layer in model.layers[model.layers.index(base) + 1:]:
+        x = layer(x)
+    return keras.Model(inputs, x, name="head")
+
+
+def identity(batch):
+    return batch
