@@ -1,7 +1,6 @@
 """The command line end to end: a tiny real run, and bad input refused in one line."""
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -62,7 +61,6 @@ def test_history_has_one_row_per_epoch(tiny_run):
 
 def test_the_saved_model_loads_with_plain_keras_and_predicts_like_the_run(tiny_run):
     import keras
-    import numpy as np
 
     from finetune_lab import data, sources
 

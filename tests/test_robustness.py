@@ -2,7 +2,6 @@
 same seed -> same numbers."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -20,7 +20,6 @@ import argparse
 import base64
 import difflib
 import html
-import io
 import math
 import os
 import re
@@ -33,6 +32,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from . import rundir
+from .plots import plt  # plots selects the Agg backend
 
 RUN_MARK = os.path.join(".hydra", "config.yaml")
 NOT_RUNS = {"tensorboard", "feature_maps", "backup", "report"}  # never descended into
@@ -233,13 +233,14 @@ def default_groups(runs: list[Run]) -> list[str]:
     return [k for k in varying_keys(completed) if k not in REPLICATE_KEYS + SIZE_KEYS]
 
 
+def _shown(value) -> str:
+    """A config value as a group shows it; a key a run lacks is "(absent)"."""
+    return "(absent)" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def group_label(row, keys: list[str]) -> str:
     """"k=v, k2=v2" from a run's config or a table row; a key the run lacks shows as k=(absent)."""
-    def value(key):
-        v = row.get(key)
-        return "(absent)" if v is None or (isinstance(v, float) and math.isnan(v)) else v
-
-    return ", ".join(f"{k}={value(k)}" for k in keys) if keys else "all runs"
+    return ", ".join(f"{k}={_shown(row.get(k))}" for k in keys) if keys else "all runs"
 
 
 def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
@@ -249,10 +250,7 @@ def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=[*groups, "train_size", "runs", "mean", "sd"])
     done["train_size"] = done["train_size"].fillna(-1)
     keys = [*groups, "train_size"]
-    def text(v):
-        return "(absent)" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-
-    out = (done.groupby([done[k].map(text) if k in groups else done[k] for k in keys], sort=True)
+    out = (done.groupby([done[k].map(_shown) if k in groups else done[k] for k in keys], sort=True)
            .test_accuracy.agg(runs="count", mean="mean", sd="std").reset_index())
     out["train_size"] = out["train_size"].astype(int)
     return out
@@ -260,13 +258,11 @@ def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
 
 # ----- plots -----
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def _by_group(frame: pd.DataFrame, groups: list[str]):
+    """(label, rows, colour) per group of `frame`, in order of first appearance."""
+    labels = frame.apply(lambda r: group_label(r, groups), axis=1)
+    colors = _colors(list(dict.fromkeys(labels)))
+    return [(label, part, colors[label]) for label, part in frame.groupby(labels, sort=False)]
 
 
 def _colors(labels: list[str]) -> dict[str, str]:
@@ -284,7 +280,7 @@ def _legend(ax) -> None:
 
 def _save(fig, path: str) -> str:
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    plt.close(fig)
     return path
 
 
@@ -292,14 +288,11 @@ def plot_accuracy_vs_size(stats: pd.DataFrame, groups: list[str], path: str) -> 
     stats = stats[stats.train_size > 0]
     if stats.empty:
         return None
-    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    labels = stats.apply(lambda r: group_label(r, groups), axis=1)
-    colors = _colors(list(dict.fromkeys(labels)))
-    for label, part in stats.groupby(labels, sort=False):
+    for label, part, color in _by_group(stats, groups):
         part = part.sort_values("train_size")
         ax.errorbar(part.train_size, part["mean"], yerr=part["sd"].fillna(0), marker="o", capsize=3,
-                    color=colors[label], label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
+                    color=color, label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
                     if part.runs.min() != part.runs.max() else f"{label} (n={int(part.runs.min())})")
     ax.set_xscale("log")
     ax.set_xlabel("training-set size (images, log scale)")
@@ -328,12 +321,9 @@ def plot_accuracy_vs_agreement(frame: pd.DataFrame, groups: list[str], column: s
     points = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()]
     if points.empty:
         return None
-    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    labels = points.apply(lambda r: group_label(r, groups), axis=1)
-    colors = _colors(list(dict.fromkeys(labels)))
-    for label, part in points.groupby(labels, sort=False):
-        ax.scatter(part[column], part.test_accuracy, color=colors[label], label=label, alpha=0.8)
+    for label, part, color in _by_group(points, groups):
+        ax.scatter(part[column], part.test_accuracy, color=color, label=label, alpha=0.8)
     ax.set_xlabel(f"{column} (fine-tuned base on its original task vs pretrained)")
     ax.set_ylabel("test accuracy (new task)")
     ax.set_title("new-task accuracy vs original-task agreement")
@@ -346,7 +336,6 @@ def plot_learning_curves(runs: list[Run], groups: list[str], path: str) -> str |
     runs = [run for run in runs if run.history is not None]
     if not runs:
         return None
-    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     labels = [group_label(run.config, groups) for run in runs]
     colors = _colors(list(dict.fromkeys(labels)))
