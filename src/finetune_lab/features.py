@@ -18,22 +18,21 @@ def activations(base: keras.Model, layer_names: list[str], image: np.ndarray) ->
 
 
 def save_grids(base: keras.Model, layer_names: list[str], image: np.ndarray, out_dir: str, tag: str,
-               max_channels: int) -> list[str]:
-    """One grid per layer, named `<layer>.<tag>.png` so that before/after pairs sort side by side."""
+               max_channels: int) -> dict[str, np.ndarray]:
+    """One grid per layer, named `<layer>.<tag>.png` so that before/after pairs sort side by side; returns
+    the activations drawn."""
     os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for name, maps in activations(base, layer_names, image).items():
+    maps_by_layer = activations(base, layer_names, image)
+    for name, maps in maps_by_layer.items():
         path = os.path.join(out_dir, f"{name}.{tag}.png")
         plots.feature_grid(maps, path, f"{name} ({tag}), first {min(max_channels, maps.shape[-1])} channels",
                            max_channels)
-        paths.append(path)
-    return paths
+    return maps_by_layer
 
 
-def save_diff_grids(base: keras.Model, before: dict[str, np.ndarray], image: np.ndarray, out_dir: str,
+def save_diff_grids(before: dict[str, np.ndarray], after: dict[str, np.ndarray], out_dir: str,
                     max_channels: int) -> list[str]:
-    """`<layer>.diff.png`: after - before for the layers of `before` (activations taken before training)."""
-    after = activations(base, list(before), image)
+    """`<layer>.diff.png`: after - before, per layer (activations from save_grids)."""
     paths = []
     for name, maps in before.items():
         path = os.path.join(out_dir, f"{name}.diff.png")

@@ -91,8 +91,8 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     probe_image = np.asarray(transform(split.x_test[image_index:image_index + 1])[0])
     maps_dir = os.path.join(run_dir, "feature_maps")
     if maps_cfg.enabled:
-        features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "before", maps_cfg.max_channels)
-        maps_before = features.activations(base, list(maps_cfg.layers), probe_image)
+        maps_before = features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "before",
+                                          maps_cfg.max_channels)
 
     first_epoch = train.finished_epochs(run_dir) if resume else 0
     fit_model, x_train, x_val, fit_transform, cache_info = model, split.x_train, split.x_val, transform, None
@@ -144,8 +144,9 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
                            f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})")
     if maps_cfg.enabled:
-        features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "after", maps_cfg.max_channels)
-        features.save_diff_grids(base, maps_before, probe_image, maps_dir, maps_cfg.max_channels)
+        maps_after = features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "after",
+                                         maps_cfg.max_channels)
+        features.save_diff_grids(maps_before, maps_after, maps_dir, maps_cfg.max_channels)
     if cfg.output.save_model:
         save_model(model, os.path.join(run_dir, "model.keras"))
     metrics.update(original_task.analyse(cfg, model, probe, split.x_test, transform, run_dir))
