@@ -49,6 +49,11 @@ CASES = [
     (["analysis.feature_maps.image_index=100000"] + TINY[:2], "analysis.feature_maps.image_index"),
     (["data.cutoff_rate=0.0001"], "leaves no training image"),
     (["device.gpus=first"], "device.gpus='first'"),
+    (["training.samples_per_epoch=0"],
+     "training.samples_per_epoch=0 is not allowed: null (one pass over the training set) or an integer >= 1"),
+    (["data.augment.shift=1"], "data.augment.shift=1.0 is not allowed: a fraction of the canvas in [0, 1)"),
+    (["data.augment.enabled=true", "data.augment.rotation=0", "data.augment.shift=0", "data.augment.zoom=0"],
+     "data.augment.enabled=True is not allowed: false when rotation, shift, zoom and noise are all 0"),
     (["data.source=mnist"] + QUICK, "corrupt"),
     (["hydra.run.dir={tmp}/a_file/run"], "cannot create the output folder"),
 ]

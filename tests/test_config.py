@@ -44,6 +44,10 @@ def test_the_study_sgd_settings_are_expressible(compose):
     ("training.epochs=0", "training.epochs"),
     ("analysis.feature_maps.layers=[block9_conv1]", "analysis.feature_maps.layers[0]"),
     ("device.gpus=first", "device.gpus"),
+    ("data.augment.rotation=0.7", "data.augment.rotation"),
+    ("data.augment.shift=-0.1", "data.augment.shift"),
+    ("data.augment.zoom=1", "data.augment.zoom"),
+    ("data.augment.noise=-1", "data.augment.noise"),
 ])
 def test_bad_values_name_key_value_and_what_is_allowed(compose, override, key):
     with pytest.raises(ConfigError) as err:
@@ -69,3 +73,14 @@ def test_wrong_types_fail_at_compose_time_with_the_key(compose):
 def test_unknown_head_lists_the_options(compose):
     with pytest.raises(HydraException, match="fc4096x2"):
         compose("head=nope")
+
+
+def test_augmentation_is_off_by_default_and_on_only_with_something_to_do(compose):
+    assert compose().data.augment.enabled is False
+    validate(compose("data.augment.enabled=true"))
+    validate(compose("data.augment.enabled=false", "data.augment.rotation=0", "data.augment.shift=0",
+                     "data.augment.zoom=0"))
+    with pytest.raises(ConfigError) as err:
+        validate(compose("data.augment.enabled=true", "data.augment.rotation=0", "data.augment.shift=0",
+                         "data.augment.zoom=0"))
+    assert err.value.key == "data.augment.enabled" and "all 0" in str(err.value)

@@ -109,3 +109,25 @@ def test_training_order_depends_on_seed_and_epoch_only_so_resume_sees_the_same_b
     assert full[:3] != full[3:6]  # epochs are shuffled differently
     other = epoch_batches(data.training_dataset(x, y, transform, 10, 4, seed=6, first_epoch=0, epochs=1))
     assert other != full[:3]
+
+
+def test_an_epoch_of_more_samples_than_the_set_is_whole_shuffled_passes_cut_at_the_size():
+    x, y = np.zeros((5, 28, 28), np.uint8), np.arange(5)
+    transform = data.image_transform(32, "center", "replicate", "unit")
+    ds = data.training_dataset(x, y, transform, 10, 4, seed=3, first_epoch=0, epochs=2, epoch_size=12)
+    batches = epoch_batches(ds)
+    assert [len(b) for b in batches] == [4, 4, 4] * 2 and data.steps_per_epoch(12, 4) == 3
+    first = [label for b in batches[:3] for label in b]
+    assert sorted(first[:5]) == sorted(first[5:10]) == list(range(5))  # two full passes, then 2 of a third
+    assert first[:5] != first[5:10]  # each pass in its own order
+    again = epoch_batches(data.training_dataset(x, y, transform, 10, 4, seed=3, first_epoch=1, epochs=2,
+                                                epoch_size=12))
+    assert again == batches[3:]  # a resumed run sees the same samples
+
+
+def test_an_epoch_of_fewer_samples_than_the_set_takes_a_different_subset_each_epoch():
+    x, y = np.zeros((20, 28, 28), np.uint8), np.arange(20)
+    transform = data.image_transform(32, "center", "replicate", "unit")
+    batches = epoch_batches(data.training_dataset(x, y, transform, 20, 8, seed=0, first_epoch=0, epochs=2,
+                                                  epoch_size=8))
+    assert len(batches) == 2 and len(set(batches[0])) == 8 and set(batches[0]) != set(batches[1])

@@ -3,6 +3,7 @@ offline overrides (slow: pytest -m slow)."""
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import CONF_DIR, run_cli
 from finetune_lab.config import validate
@@ -27,6 +28,17 @@ def test_experiment_composes_and_validates_as_written_and_offline(compose, name)
     cfg = compose(*offline_overrides(name))
     validate(cfg)
     assert cfg.data.source == "mnist_embedded"
+
+
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if not n.startswith("e3_")])
+def test_offline_cpu_variant_keeps_the_experiment_and_changes_scale_and_sources(compose, name):
+    study, scaled = compose(f"experiment={name}"), compose(f"experiment={name}", "variant=offline_cpu")
+    validate(scaled)
+    for key in ("model.freeze", "model.output_units", "model.head", "data.placement", "data.channels",
+                "data.preprocess"):
+        assert OmegaConf.select(scaled, key) == OmegaConf.select(study, key), key
+    assert (scaled.model.weights, scaled.data.source, scaled.data.input_size) == ("hed_bsds500", "mnist_embedded", 48)
+    assert scaled.training.samples_per_epoch == 1600 and not scaled.data.cutoff_test
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

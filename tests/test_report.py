@@ -149,3 +149,26 @@ def test_no_original_task_no_scatter(tmp_path):
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
     assert not (tmp_path / "out" / "accuracy_vs_original_task.png").exists()
     assert (tmp_path / "out" / "learning_curves.png").exists()
+
+
+def test_critical_point_per_group_from_runs_at_several_sizes(tmp_path):
+    accuracies = {(0.1, 100): [0.30, 0.35, 0.32], (0.25, 250): [0.93, 0.95, 0.94], (0.5, 500): [0.96, 0.97, 0.98]}
+    for (cutoff, train), accs in accuracies.items():
+        for seed, acc in enumerate(accs):
+            _fake_run(tmp_path / "runs" / f"{train}_{seed}", seed=seed, cutoff=cutoff, train=train, accuracy=acc)
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    rows = list(csv.DictReader(open(tmp_path / "out" / "critical_points.csv")))
+    assert len(rows) == 1 and rows[0]["critical_size"] == "250" and rows[0]["largest_size"] == "500"
+    assert float(rows[0]["target_accuracy"]) == pytest.approx(0.95 * 0.97)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Critical point" in md
+    line = next(x for x in md.splitlines() if x.startswith("| 250 | 3 | 0.94 |"))  # size, runs, mean
+    lo, hi = (float(v) for v in line.split("|")[5:7])
+    assert lo < 0.94 < hi and hi - lo == pytest.approx(2 * 4.302653 * 0.01 / 3 ** 0.5, rel=1e-2)
+
+
+def test_one_size_only_has_no_critical_point(tmp_path):
+    for seed in range(2):
+        _fake_run(tmp_path / "runs" / str(seed), seed=seed, cutoff=0.1, train=100, accuracy=0.8)
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    assert "## Critical point" not in (tmp_path / "out" / "report.md").read_text()

@@ -2,16 +2,25 @@
 them, instead of running the base again in every epoch."""
 from __future__ import annotations
 
+import logging
 import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+log = logging.getLogger(__name__)
+
 
 def applies(cfg) -> bool:
-    """Caching gives the same training only when the base is frozen for the whole fit."""
-    return bool(cfg.training.cache_features) and cfg.model.freeze == "all" and cfg.training.strategy == "finetune"
+    """Caching gives the same training only when the base is frozen for the whole fit and sees the same
+    inputs in every epoch, that is without data.augment."""
+    frozen = bool(cfg.training.cache_features) and cfg.model.freeze == "all" and cfg.training.strategy == "finetune"
+    if frozen and cfg.data.augment.enabled:
+        log.info("frozen base: its outputs are not cached, as data.augment changes its inputs every epoch; "
+                 "the base runs every epoch")
+        return False
+    return frozen
 
 
 def feature_bytes(base: keras.Model, images: int) -> int:
@@ -35,5 +44,6 @@ def head_model(model: keras.Model, base_name: str) -> keras.Model:
     return keras.Model(inputs, x, name="head")
 
 
-def identity(batch):
+def identity(batch, batch_seed=None):
+    """The transform for cached features: they are model inputs already (and never augmented)."""
     return batch

@@ -97,8 +97,8 @@ def one_line(exc: BaseException) -> str:
     return "; ".join(parts)
 
 
-def _fail(message: str) -> None:
-    print(f"finetune-lab: error: {message}", file=sys.stderr)
+def _fail(message: str, prog: str = "finetune-lab") -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)
 
 

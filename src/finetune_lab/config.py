@@ -22,6 +22,16 @@ SEED_FEATURE_MAP_LAYERS = [
 
 
 @dataclass
+class AugmentConfig:
+    """Training batches only; geometry by Keras' RandomRotation / RandomTranslation / RandomZoom."""
+    enabled: bool = False
+    rotation: float = 0.05  # fraction of a full turn, both ways (0.05: up to +-18 degrees)
+    shift: float = 0.1  # fraction of the canvas (data.input_size), both axes, both ways
+    zoom: float = 0.1  # fraction, in or out, aspect kept
+    noise: float = 0.0  # standard deviation of Gaussian noise in pixel units (0..255), before preprocessing
+
+
+@dataclass
 class DataConfig:
     source: str = "mnist_embedded"
     cutoff_rate: float = 1.0
@@ -32,6 +42,7 @@ class DataConfig:
     placement: str = "center"
     channels: str = "replicate"
     preprocess: str = "vgg16"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -71,6 +82,7 @@ class EarlyStoppingConfig:
 class TrainingConfig:
     epochs: int = 4
     batch_size: int = 32
+    samples_per_epoch: Optional[int] = None  # null: one pass over the training set per epoch
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     deterministic: bool = False
@@ -191,6 +203,20 @@ def _validate_data(data: DictConfig, base: str) -> None:
     if data.preprocess == "vgg16":
         _check("data.preprocess", data.preprocess, data.channels != "gray",
                "unit: vgg16 preprocessing needs 3 channels (data.channels=seed or replicate)")
+    _validate_augment(data.augment)
+
+
+def _validate_augment(augment: DictConfig) -> None:
+    _check("data.augment.rotation", augment.rotation, 0 <= augment.rotation <= 0.5,
+           "a fraction of a full turn in [0, 0.5] (0.05: up to +-18 degrees)")
+    _check("data.augment.shift", augment.shift, 0 <= augment.shift < 1, "a fraction of the canvas in [0, 1)")
+    _check("data.augment.zoom", augment.zoom, 0 <= augment.zoom < 1, "a fraction in [0, 1)")
+    _check("data.augment.noise", augment.noise, augment.noise >= 0,
+           "a standard deviation >= 0 in pixel units (0..255)")
+    if augment.enabled:
+        _check("data.augment.enabled", augment.enabled,
+               any((augment.rotation, augment.shift, augment.zoom, augment.noise)),
+               "false when rotation, shift, zoom and noise are all 0")
 
 
 def _validate_model(model: DictConfig) -> None:
@@ -220,6 +246,9 @@ def _is_weights_path(value: str) -> bool:
 def _validate_training(training: DictConfig) -> None:
     _check("training.epochs", training.epochs, training.epochs >= 1, "an integer >= 1")
     _check("training.batch_size", training.batch_size, training.batch_size >= 1, "an integer >= 1")
+    spe = training.samples_per_epoch
+    _check("training.samples_per_epoch", spe, spe is None or spe >= 1,
+           "null (one pass over the training set) or an integer >= 1")
     _check("training.cache_max_gb", training.cache_max_gb, training.cache_max_gb > 0, "a size in GiB > 0")
     _choice("training.precision", training.precision, catalog.PRECISIONS)
     opt = training.optimizer

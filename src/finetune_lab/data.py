@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from keras.applications import vgg16
 
+from .augment import Augment, augmenter
 from .catalog import DIGIT_SIZE
 from .sources import Digits
 
@@ -88,18 +89,24 @@ def one_hot(labels: tf.Tensor, units: int) -> tf.Tensor:
     return tf.one_hot(labels, units, dtype=tf.float32)
 
 
-def image_transform(size: int, placement: str, channels: str, preprocessing: str):
-    """uint8 (batch, 28, 28) -> float32 (batch, size, size, C): place -> channels -> preprocess."""
+def image_transform(size: int, placement: str, channels: str, preprocessing: str, augment: Augment | None = None):
+    """uint8 (batch, 28, 28) -> float32 (batch, size, size, C): place -> [augment] -> channels -> preprocess.
 
-    def transform(images: tf.Tensor) -> tf.Tensor:
-        x = tf.cast(images, tf.float32)[..., tf.newaxis]
-        return preprocess(to_channels(place(x, size, placement), channels), preprocessing)
+    `augment(pixels, batch_seed)` runs only when the caller gives a batch seed, and only training_dataset
+    does: validation, test, feature maps and probes see the digits unchanged."""
+
+    def transform(images: tf.Tensor, batch_seed: tf.Tensor | None = None) -> tf.Tensor:
+        x = place(tf.cast(images, tf.float32)[..., tf.newaxis], size, placement)
+        if augment is not None and batch_seed is not None:
+            x = augment(x, batch_seed)
+        return preprocess(to_channels(x, channels), preprocessing)
 
     return transform
 
 
 def transform_from_config(data_cfg) -> callable:
-    return image_transform(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess)
+    return image_transform(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess,
+                           augmenter(data_cfg.augment))
 
 
 def dataset(x: np.ndarray, y: np.ndarray, transform, units: int, batch_size: int) -> tf.data.Dataset:
@@ -110,17 +117,28 @@ def dataset(x: np.ndarray, y: np.ndarray, transform, units: int, batch_size: int
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, transform, units: int, batch_size: int, seed: int,
-                     first_epoch: int, epochs: int) -> tf.data.Dataset:
+                     first_epoch: int, epochs: int, epoch_size: int | None = None) -> tf.data.Dataset:
     """Epochs first_epoch..epochs-1 back to back, each in an order drawn from (seed, epoch) alone, so a
-    resumed run sees exactly the batches an uninterrupted one would. Use with steps_per_epoch(...)."""
+    resumed run sees exactly the batches an uninterrupted one would. An epoch is `epoch_size` samples
+    (default: one pass): whole shuffled passes back to back, the last one cut short. Use with
+    steps_per_epoch(epoch_size or len(y), batch_size).
+
+    `transform(images, batch_seed)` gets each batch's own seed, drawn from (seed, epoch, batch number)
+    alone, for augmentation: a resumed run augments exactly as an uninterrupted one would."""
     images, labels = tf.constant(x), tf.constant(y)
+    size = epoch_size or len(y)
+    passes = -(-size // len(y))
 
     def epoch_order(epoch):
-        keys = tf.random.stateless_uniform([len(y)], seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(tf.argsort(keys)).batch(batch_size)
+        epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+        keys = tf.random.stateless_uniform([passes, len(y)], seed=epoch_seed)
+        order = tf.reshape(tf.argsort(keys, axis=-1), [-1])[:size]
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return batches.map(lambda step, idx: (tf.random.experimental.stateless_fold_in(epoch_seed, step), idx))
 
     ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
-    return ds.map(lambda idx: (transform(tf.gather(images, idx)), one_hot(tf.gather(labels, idx), units)),
+    return ds.map(lambda batch_seed, idx: (transform(tf.gather(images, idx), batch_seed),
+                                           one_hot(tf.gather(labels, idx), units)),
                   num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

@@ -21,63 +21,20 @@ import numpy as np
 
 from . import forgetting, model as models, sources
 from .errors import UserError
+from .images import read_folder, resize, to_rgb
 
 log = logging.getLogger(__name__)
 
 # Photos shipped inside scikit-image (no download). `cat` is the same picture as `chelsea`, so it is left out.
 PROBE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "immunohistochemistry", "moon", "rocket")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 IMAGENET_INPUT = 224  # VGG16's classifier top flattens a 7x7x512 map: its input size is fixed
 CLASS_INDEX_FILE = "imagenet_class_index.json"  # keras.applications.imagenet_utils' wnid/name table
+CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/" + CLASS_INDEX_FILE
 MAX_FEATURE_FLOATS = 64 * 1024 * 1024  # per model, for CKA: caps the images used when block outputs are big
 BATCH = 8
 
 
 # ----- probe images -----
-
-def _to_rgb(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"shape {image.shape} is not a gray, RGB or RGBA image")
-    image = image[..., :3]
-    if image.dtype != np.uint8:  # floats in [0, 1] or 16-bit: to 0..255
-        image = image.astype(np.float64)
-        image = image * 255.0 if image.max() <= 1.0 else image * 255.0 / max(float(image.max()), 1.0)
-    return image.astype(np.float32)
-
-
-def resize(images: list[np.ndarray], size: int) -> np.ndarray:
-    """RGB images of any size -> float32 (N, size, size, 3) in 0..255 (antialiased bilinear)."""
-    from skimage.transform import resize as sk_resize
-
-    return np.stack([sk_resize(im, (size, size), order=1, preserve_range=True, anti_aliasing=True)
-                     for im in images]).astype(np.float32)
-
-
-def read_folder(folder: str, key: str) -> tuple[list[str], list[np.ndarray]]:
-    """Every file of `folder` (sorted) decoded as an RGB image; any file that does not decode is an error."""
-    from skimage import io
-
-    if not os.path.isdir(folder):
-        raise UserError(f"{key}={folder!r}: no such folder")
-    files = sorted(f for f in os.listdir(folder) if not f.startswith(".") and os.path.isfile(os.path.join(folder, f)))
-    if not files:
-        raise UserError(f"{key}={folder!r}: the folder holds no image file")
-    images, bad = [], []
-    for name in files:
-        try:
-            images.append(_to_rgb(io.imread(os.path.join(folder, name))))
-        except Exception as exc:  # noqa: BLE001 - any decoder error means the same thing to the user
-            bad.append(f"{name} ({type(exc).__name__})")
-    if bad:
-        raise UserError(f"{key}={folder!r}: {len(bad)} file(s) could not be read as images: {', '.join(bad[:5])}"
-                        + (" ..." if len(bad) > 5 else "") + f"; allowed: image files ({', '.join(IMAGE_SUFFIXES)})")
-    return files, images
-
 
 def probe_photos(probe_dir: str | None = None, include_builtin: bool = True) -> tuple[list[str], list[np.ndarray]]:
     """The scikit-image photos and the images of `probe_dir`, as (names, RGB float arrays of any size)."""
@@ -87,7 +44,7 @@ def probe_photos(probe_dir: str | None = None, include_builtin: bool = True) -> 
     if include_builtin:
         for name in PROBE_PHOTOS:
             names.append(f"skimage:{name}")
-            images.append(_to_rgb(getattr(skimage.data, name)()))
+            images.append(to_rgb(getattr(skimage.data, name)()))
     if probe_dir:
         files, extra = read_folder(os.path.expanduser(probe_dir), "analysis.original_task.probe_dir")
         names += files

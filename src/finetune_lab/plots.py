@@ -1,4 +1,5 @@
-"""Pictures of a run: learning curves, confusion matrix, feature-map grids. Files only, no windows."""
+"""Pictures of a run: learning curves, confusion matrix, feature-map grids, first-layer filters. Files only,
+no windows."""
 from __future__ import annotations
 
 import math
@@ -50,3 +51,32 @@ def feature_grid(maps: np.ndarray, path: str, title: str, max_channels: int = 64
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def filter_mosaic(kernel: np.ndarray, max_filters: int = 64, zoom: int = 10, gap: int = 1) -> np.ndarray:
+    """A first conv layer's kernel (kh, kw, 1 or 3, filters) as one RGB image in 0..1: each filter scaled to
+    its own 0..1 (min to max over all its values), `zoom` pixels per weight, filters row by row in a square
+    grid with white `gap`-pixel lines between them. Channels are drawn in the kernel's order."""
+    kh, kw, channels, filters = kernel.shape
+    if channels not in (1, 3):
+        raise ValueError(f"a kernel with {channels} input channels has no picture as RGB patches (1 or 3 only)")
+    count = min(max_filters, filters)
+    side = math.ceil(math.sqrt(count))
+    th, tw = kh * zoom, kw * zoom
+    mosaic = np.ones((gap + side * (th + gap), gap + side * (tw + gap), 3), np.float32)
+    for i in range(count):
+        patch = np.asarray(kernel[..., i], np.float64)
+        span = patch.max() - patch.min()
+        patch = (patch - patch.min()) / span if span > 0 else np.full_like(patch, 0.5)
+        patch = np.repeat(np.repeat(patch, zoom, axis=0), zoom, axis=1)
+        row, col = divmod(i, side)
+        y, x = gap + row * (th + gap), gap + col * (tw + gap)
+        mosaic[y:y + th, x:x + tw] = patch  # a 1-channel patch broadcasts to gray
+    return mosaic
+
+
+def filter_patches(kernel: np.ndarray, path: str, max_filters: int = 64, zoom: int = 10) -> np.ndarray:
+    """filter_mosaic written as a PNG of exactly its size; returns the mosaic."""
+    mosaic = filter_mosaic(kernel, max_filters, zoom)
+    plt.imsave(path, mosaic)
+    return mosaic

@@ -6,7 +6,10 @@ Collects every run folder under the paths (single runs, sweeps, nested; a run fo
 - `runs.csv`: one row per run: its path, the config keys whose values differ between the collected runs,
   status, test accuracy and its 95% interval, epochs, training-set size, wall time, the reason a run did
   not complete, and the numeric leaves of metrics.json's `original_task` section;
-- `report.md` and `report.html` (self-contained: the plots are embedded as base64 PNG), with the plots
+- `critical_points.csv`: per group run at two training-set sizes or more, the smallest size whose mean
+  test accuracy reaches 95% of the largest size's, with a bootstrap interval over the seeds;
+- `report.md` and `report.html` (self-contained: the plots are embedded as base64 PNG): test accuracy per
+  group and size (mean, sd, 95% t-interval of the mean over the runs), the critical points, and the plots
   the runs allow: test accuracy vs training-set size (one line per group, mean ± sd over the rest, e.g.
   seeds), test accuracy vs original-task agreement, learning curves overlaid, and feature maps before /
   after training of a few runs.
@@ -32,6 +35,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from . import rundir
+from .stats import critical_point, mean_ci
 from .plots import plt  # plots selects the Agg backend
 
 RUN_MARK = os.path.join(".hydra", "config.yaml")
@@ -43,6 +47,9 @@ RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "ep
                   "wall_seconds", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
 EXIT_USER_ERROR = 2
+CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy reaches 95% of the largest size's "
+                       "mean, per group; the interval is a percentile bootstrap over the runs (seeds) at each size, "
+                       "so its resolution is the sizes that were run.")
 
 
 class ReportError(Exception):
@@ -244,16 +251,35 @@ def group_label(row, keys: list[str]) -> str:
 
 
 def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
-    """Completed runs: test accuracy mean, sd and count per group and training-set size."""
+    """Completed runs: test accuracy count, mean, sd and the 95% t-interval of the mean per group and
+    training-set size."""
+    columns = [*groups, "train_size", "runs", "mean", "sd", "ci95_lo", "ci95_hi"]
     done = frame[(frame.status == "completed") & frame.test_accuracy.notna()].copy()
     if done.empty:
-        return pd.DataFrame(columns=[*groups, "train_size", "runs", "mean", "sd"])
-    done["train_size"] = done["train_size"].fillna(-1)
+        return pd.DataFrame(columns=columns)
+    done["train_size"] = done["train_size"].fillna(-1).astype(int)
     keys = [*groups, "train_size"]
-    out = (done.groupby([done[k].map(_shown) if k in groups else done[k] for k in keys], sort=True)
-           .test_accuracy.agg(runs="count", mean="mean", sd="std").reset_index())
-    out["train_size"] = out["train_size"].astype(int)
-    return out
+    rows = []
+    for key, part in done.groupby([done[k].map(_shown) if k in groups else done[k] for k in keys], sort=True):
+        spread = mean_ci(part.test_accuracy.tolist())
+        rows.append([*key, spread["n"], spread["mean"], spread["sd"], spread["ci_lo"], spread["ci_hi"]])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def critical_points(frame: pd.DataFrame, groups: list[str], fraction: float = 0.95) -> pd.DataFrame:
+    """Per group run at two training-set sizes or more: the smallest size whose mean test accuracy reaches
+    `fraction` of the largest size's mean, with a bootstrap interval over the replicates (stats.critical_point)."""
+    columns = [*groups, "critical_size", "ci95_lo", "ci95_hi", "target_accuracy", "largest_size"]
+    done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame.train_size.notna()]
+    rows = []
+    for label, part, _ in _by_group(done, groups) if len(done) else []:
+        by_size = part.groupby(part.train_size.astype(int)).test_accuracy.apply(list).to_dict()
+        if len(by_size) < 2:
+            continue
+        point = critical_point(by_size, fraction)
+        rows.append([*(_shown(part.iloc[0].get(k)) for k in groups), point["size"], point["ci_lo"], point["ci_hi"],
+                     point["target_accuracy"], point["largest_size"]])
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ----- plots -----
@@ -426,8 +452,8 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     return shown.drop(columns=["error"])
 
 
-def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, groups: list[str],
-                 plots: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
+def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame,
+                 groups: list[str], plots: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
     counts = frame.status.value_counts()
     count_line = ", ".join(f"{n} {s}" for s, n in counts.items())
     intro = (f"{len(frame)} runs from {', '.join(paths)}: {count_line}. "
@@ -439,6 +465,8 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     md += ["## Runs that did not complete", ""]
     md += [f"- `{r.run}`: **{r.status}**: {r.error}" for r in problems.itertuples()] or ["None."]
     md += ["", "## Test accuracy by group", "", markdown_table(stats) if len(stats) else "No completed run.", ""]
+    if len(points):
+        md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", markdown_table(points), ""]
     md += ["## Runs", "", markdown_table(runs_table), "", "## Plots", ""]
     md += [f"![{title}]({os.path.basename(p)})\n" for title, p in plots] or ["No plot: no completed run.", ""]
     if maps:
@@ -462,8 +490,10 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
                                   f"</b>: {html.escape(str(r.error))}</li>" for r in problems.itertuples()) + "</ul>")
     else:
         h.append("<p>None.</p>")
-    h += ["<h2>Test accuracy by group</h2>", html_table(stats) if len(stats) else "<p>No completed run.</p>",
-          "<h2>Plots</h2>"]
+    h += ["<h2>Test accuracy by group</h2>", html_table(stats) if len(stats) else "<p>No completed run.</p>"]
+    if len(points):
+        h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", html_table(points)]
+    h.append("<h2>Plots</h2>")
     h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in plots]
     if not plots:
         h.append("<p>No plot: no completed run.</p>")
@@ -515,7 +545,9 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
             plots.insert(1, ("test accuracy vs original-task agreement", made))
     maps = feature_map_pairs(runs, groups, feature_maps)
     problems = frame[frame.status != "completed"][["run", "status", "error"]]
-    write_report(out, paths, frame, stats, groups, plots, maps, problems)
+    points = critical_points(frame, groups)
+    points.to_csv(os.path.join(out, "critical_points.csv"), index=False)
+    write_report(out, paths, frame, stats, points, groups, plots, maps, problems)
     return {"runs": len(frame), "counts": frame.status.value_counts().to_dict(), "groups": groups,
             "plots": [p for _, p in plots], "out": out}
 

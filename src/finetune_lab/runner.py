@@ -14,8 +14,10 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from omegaconf import OmegaConf
 
-from . import cache, data, devices, evaluate, features, model as models, original_task, plots, rundir, sources, train
+from . import (augment, cache, data, devices, evaluate, features, model as models, original_task, plots, rundir,
+               sources, train)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         raise UserError(f"analysis.feature_maps.image_index={image_index} is not allowed: "
                         f"an index below the test set's size ({counts['test']})")
     log.info("data %s: %s", cfg.data.source, counts)
+    log.info("augmentation: %s", augment.describe(cfg.data.augment))
     probe = original_task.prepare(cfg) if cfg.analysis.original_task.enabled else None  # bad probe input: stop now
 
     with devices.distribution(cfg.device.strategy).scope():  # device.strategy: variables made in its scope
@@ -104,17 +107,18 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         else:
             log.warning("frozen base: its outputs would take %.1f GiB > training.cache_max_gb=%s; the base runs "
                         "every epoch instead", cache_info["gib"], cfg.training.cache_max_gb)
+    epoch_size = cfg.training.samples_per_epoch or counts["train"]
     train_ds = data.training_dataset(x_train, split.y_train, fit_transform, units, batch, cfg.seed,
-                                     first_epoch, cfg.training.epochs)
+                                     first_epoch, cfg.training.epochs, epoch_size)
     val_ds = data.dataset(x_val, split.y_val, fit_transform, units, batch) if counts["val"] else None
-    steps = data.steps_per_epoch(counts["train"], batch)
+    steps = data.steps_per_epoch(epoch_size, batch)
     linear_probe = None
     if cfg.training.strategy == "lp_ft" and first_epoch == 0:  # LP phase; a resumed run is past it
         lp_ds = data.training_dataset(split.x_train, split.y_train, transform, units, batch, cfg.seed, 0,
-                                      cfg.training.lp_epochs)
+                                      cfg.training.lp_epochs, epoch_size)
         with model.distribute_strategy.scope():  # it recompiles: in the strategy the model was built in
             linear_probe = train.linear_probe(model, base, lp_ds, steps, val_ds, cfg.training, cfg.model.freeze)
-    fitted = train.fit(fit_model, train_ds, steps, counts["train"], val_ds, cfg.training, run_dir)
+    fitted = train.fit(fit_model, train_ds, steps, epoch_size, val_ds, cfg.training, run_dir)
     history = read_history(os.path.join(run_dir, "history.csv"))
     plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
 
@@ -127,7 +131,8 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         "train_images_per_second": fitted["images_per_second"],
         "parameters": models.parameter_counts(model),
         "provenance": {"weights": weights_provenance,
-                       "data": {**digits.provenance, "counts": counts}, **environment()},
+                       "data": {**digits.provenance, "counts": counts,
+                                "augment": OmegaConf.to_container(cfg.data.augment)}, **environment()},
     }
     if linear_probe is not None:
         metrics["linear_probe"] = linear_probe

@@ -131,8 +131,10 @@ VGG16_FILES = {
 }
 
 
-def imagenet_vgg16_file(include_top: bool = False) -> str:
-    """Path of Keras' ImageNet VGG16 weights: from the Keras cache, else downloaded into it."""
+def imagenet_vgg16_file(include_top: bool = False, key: str = "model.weights='imagenet'",
+                        hint: str = OFFLINE_HINT) -> str:
+    """Path of Keras' ImageNet VGG16 weights: from the Keras cache, else downloaded into it. `key` and `hint`
+    word the error for the caller (a config key or a command-line option, and what works offline)."""
     import keras
 
     fname, md5 = VGG16_FILES[include_top]
@@ -141,8 +143,8 @@ def imagenet_vgg16_file(include_top: bool = False) -> str:
     except Exception as exc:
         where = os.path.join(keras_cache_dir(), "models")
         raise UserError(
-            f"model.weights='imagenet': Keras could not get {fname} ({_first_line(exc)}). Connect to the "
-            f"internet once, or place the file in {where}/; {OFFLINE_HINT}") from None
+            f"{key}: Keras could not get {fname} ({_first_line(exc)}). Connect to the "
+            f"internet once, or place the file in {where}/; {hint}") from None
 
 
 def hed_weights_file() -> str:

@@ -1,0 +1,249 @@
+"""finetune-lab-predict and finetune-lab-features (the study's E1 and E2): a tiny trained run's model on image
+files, HED feature maps and filters, the ImageNet paths with the download cut off, and every bad input."""
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import CONF_DIR, QUICK
+from finetune_lab import images, inspection, plots
+from finetune_lab.errors import UserError
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def save_png(path, array):
+    from skimage import io
+
+    io.imsave(path, np.asarray(array, np.uint8), check_contrast=False)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """A 28x28 gray digit-like file, a 40x50 colour photo-like file, and a file that is not an image."""
+    folder = tmp_path_factory.mktemp("pictures")
+    rng = np.random.default_rng(0)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    (folder / "notes.png").write_text("not an image")
+    return {"digit": save_png(folder / "seven.png", digit), "digit_array": digit,
+            "photo": save_png(folder / "photo.png", rng.integers(0, 256, (40, 50, 3))),
+            "broken": str(folder / "notes.png")}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A real tiny run (32x32, 1 epoch, random-init base) that saved its model.keras: trained in this process,
+    its config saved where Hydra saves it (a fresh process would add ~10 s of TensorFlow start-up)."""
+    from hydra import compose, initialize_config_dir
+
+    from finetune_lab import config, runner
+
+    config.register_schema()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*QUICK, "output.save_model=true", "model.weights=null"])
+    folder = tmp_path_factory.mktemp("inspection") / "run"
+    (folder / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    assert runner.run(cfg, str(folder))["status"] == "completed"
+    return str(folder)
+
+
+def fails(main, argv, capsys) -> str:
+    """Run an entry point that must stop on bad input: exit code 2 and one error line, no traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ----- pure parts -----
+
+def test_filter_mosaic_is_a_square_grid_of_patches_each_scaled_to_0_1(tmp_path):
+    kernel = np.random.default_rng(0).normal(size=(3, 3, 3, 10))
+    mosaic = plots.filter_patches(kernel, str(tmp_path / "f.png"), zoom=4)
+    side = 4  # ceil(sqrt(10))
+    assert mosaic.shape == (1 + side * (3 * 4 + 1), 1 + side * (3 * 4 + 1), 3)
+    from skimage import io
+
+    assert io.imread(tmp_path / "f.png").shape[:2] == mosaic.shape[:2]
+    for i in range(10):
+        row, col = divmod(i, side)
+        tile = mosaic[1 + row * 13:1 + row * 13 + 12, 1 + col * 13:1 + col * 13 + 12]
+        assert tile.min() == 0.0 and tile.max() == 1.0
+        np.testing.assert_allclose(tile[::4, ::4], (kernel[..., i] - kernel[..., i].min()) / np.ptp(kernel[..., i]),
+                                   rtol=1e-6)
+    gray = plots.filter_mosaic(np.ones((5, 5, 1, 100)), max_filters=64, zoom=1)
+    assert gray.shape == (1 + 8 * 6, 1 + 8 * 6, 3)  # capped at 64 filters; a constant filter is mid-gray
+    assert gray[1, 1].tolist() == [0.5, 0.5, 0.5]
+
+
+def test_top_classes_are_k_long_most_probable_first_and_named_when_names_exist():
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(np.random.default_rng(1).normal(size=(4, 12)), axis=-1))
+    rows = inspection.top_classes(probs, 5, [f"n{i}" for i in range(12)])
+    for p, row in zip(probs, rows):
+        assert len(row) == 5 and len({t["class"] for t in row}) == 5
+        assert [t["probability"] for t in row] == sorted((t["probability"] for t in row), reverse=True)
+        assert row[0]["class"] == int(np.argmax(p)) and row[0]["name"] == f"n{row[0]['class']}"
+    assert "name" not in inspection.top_classes(probs, 1)[0][0]
+
+
+def test_read_image_names_the_bad_file_and_turns_gray_into_equal_channels(pictures, tmp_path):
+    for path, words in ((str(tmp_path / "missing.png"), "no such file"), (str(tmp_path), "not a file"),
+                        (pictures["broken"], "could not be read as an image")):
+        with pytest.raises(UserError) as err:
+            images.read_image(path)
+        assert path in str(err.value) and words in str(err.value) and ".png" in str(err.value)
+    digit = images.read_image(pictures["digit"])
+    assert digit.shape == (28, 28, 3) and digit.dtype == np.float32 and images.is_gray(digit)
+    assert not images.is_gray(images.read_image(pictures["photo"]))
+
+
+@pytest.mark.parametrize("placement,channels,preprocess", [("seed", "seed", "unit"), ("center", "replicate", "vgg16"),
+                                                           ("resize", "gray", "unit")])
+def test_a_28x28_gray_file_becomes_exactly_the_runs_input(pictures, placement, channels, preprocess):
+    from finetune_lab import data
+
+    cfg = OmegaConf.create({"input_size": 40, "placement": placement, "channels": channels, "preprocess": preprocess})
+    x = inspection.run_input(cfg, images.read_image(pictures["digit"]))
+    expected = np.asarray(data.image_transform(40, placement, channels, preprocess)(pictures["digit_array"][None]))[0]
+    np.testing.assert_array_equal(x, expected)
+    photo = inspection.run_input(cfg, images.read_image(pictures["photo"]))
+    assert photo.shape == (40, 40, 1 if channels == "gray" else 3)
+
+
+# ----- E1 with a trained run -----
+
+def test_predictions_from_a_run_match_its_model_on_its_own_input(run_dir, pictures, capsys):
+    from finetune_lab import config, data
+
+    notes, rows = inspection.predict(argparse.Namespace(images=[pictures["digit"], pictures["photo"]], run=run_dir,
+                                                        top=4))
+    cfg = config.from_saved(os.path.join(run_dir, ".hydra", "config.yaml"))
+    model = keras.models.load_model(os.path.join(run_dir, "model.keras"), compile=False)
+    probs = model.predict(data.transform_from_config(cfg.data)(pictures["digit_array"][None]), verbose=0)[0]
+    assert [t["class"] for t in rows[0]] == list(np.argsort(-probs, kind="stable")[:4])
+    np.testing.assert_allclose([t["probability"] for t in rows[0]], np.sort(probs)[::-1][:4], rtol=1e-5)
+    assert len(rows[1]) == 4 and "model.keras" in notes[0]
+
+    inspection.predict_main([pictures["digit"], "--run", run_dir, "--top", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[1].startswith(f"{pictures['digit']}: 1. class ") and " 2. class " in out[1]
+    assert "--top 11" in fails(inspection.predict_main, [pictures["digit"], "--run", run_dir, "--top", "11"], capsys)
+
+
+def test_features_of_a_runs_base_and_a_failure_midway_leaves_no_folder(run_dir, pictures, tmp_path, capsys,
+                                                                       monkeypatch):
+    out = tmp_path / "maps"
+    inspection.features_main([pictures["digit"], "--run", run_dir, "--layers", "block1_conv1", "--filters",
+                              "--out", str(out)])
+    record = json.loads((out / "features.json").read_text())
+    assert record["weights"]["source"] == "run" and record["input"]["size"] == 32
+    assert (out / "seven" / "block1_conv1.run.png").is_file() and (out / "filters.png").is_file()
+
+    def broken(base):
+        raise UserError("no conv layer")
+
+    monkeypatch.setattr(inspection, "first_conv", broken)
+    fails(inspection.features_main, [pictures["digit"], "--run", run_dir, "--filters", "--out",
+                                     str(tmp_path / "half")], capsys)
+    assert sorted(os.listdir(tmp_path)) == ["maps"]  # neither the folder nor its temporary twin
+
+
+# ----- E2 with HED weights (offline) -----
+
+def test_hed_feature_maps_one_grid_per_layer_and_image_with_provenance(pictures, tmp_path, capsys):
+    from finetune_lab import sources
+
+    out = tmp_path / "hed"
+    inspection.features_main([pictures["digit"], pictures["photo"], "--size", "32", "--layers",
+                              "block1_conv1,block2_conv2,block3_pool", "--filters", "--out", str(out)])
+    assert "weights: hed_bsds500" in capsys.readouterr().out
+    for folder in ("seven", "photo"):
+        assert sorted(os.listdir(out / folder)) == [f"{layer}.hed_bsds500.png" for layer in
+                                                    ("block1_conv1", "block2_conv2", "block3_pool")]
+    record = json.loads((out / "features.json").read_text())
+    assert record["weights"]["sha256"] == sources.sha256(sources.hed_weights_file())
+    assert record["layers"] == ["block1_conv1", "block2_conv2", "block3_pool"] and len(record["images"]) == 2
+    assert record["images"][0]["file"] == os.path.abspath(pictures["digit"])
+    assert record["filters"]["kernel_shape"] == [3, 3, 3, 64] and record["filters"]["pixels"] == [249, 249]
+
+
+# ----- ImageNet paths without the download -----
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """Keras' downloads fail as they do without internet; the Keras cache is an empty folder."""
+    def no_network(fname, origin, **kwargs):
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    return str(tmp_path / "keras" / "models")
+
+
+def test_imagenet_without_the_weights_stops_with_one_line_saying_how_to_get_them(offline, pictures, tmp_path,
+                                                                                  capsys):
+    line = fails(inspection.predict_main, [pictures["digit"], "--weights", "imagenet"], capsys)
+    assert line.startswith("finetune-lab-predict: error: --weights imagenet: ")
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in line and f"{offline}/" in line and "--run" in line
+    line = fails(inspection.features_main, [pictures["digit"], "--weights", "imagenet", "--out",
+                                            str(tmp_path / "maps")], capsys)
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in line and "hed_bsds500 works offline" in line
+    assert not (tmp_path / "maps").exists()
+
+
+def test_imagenet_classes_by_name_when_the_table_is_cached_else_by_index_with_one_note(monkeypatch, pictures,
+                                                                                       tmp_path):
+    from finetune_lab import original_task, sources
+
+    weights = tmp_path / "top.h5"
+    weights.write_bytes(b"stand-in")
+    monkeypatch.setattr(sources, "imagenet_vgg16_file", lambda include_top=False, **kwargs: str(weights))
+    inputs = keras.Input((224, 224, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    stand_in = keras.Model(inputs, keras.layers.Dense(1000, activation="softmax")(pooled))
+    monkeypatch.setattr(original_task, "imagenet_classifier", lambda: stand_in)
+    args = argparse.Namespace(images=[pictures["photo"]], run=None, top=3)
+
+    monkeypatch.setattr(original_task, "class_index_table", lambda: None)
+    notes, rows = inspection.predict(args)
+    assert len(notes) == 2 and original_task.CLASS_INDEX_URL in notes[1] and "by index" in notes[1]
+    assert "name" not in rows[0][0]
+
+    monkeypatch.setattr(original_task, "class_index_table", lambda: [(f"n{i:08d}", f"thing{i}") for i in range(1000)])
+    notes, rows = inspection.predict(args)
+    assert len(notes) == 1 and [t["name"] for t in rows[0]] == [f"thing{t['class']}" for t in rows[0]]
+
+
+# ----- bad input -----
+
+@pytest.mark.parametrize("command,argv,words", [
+    ("predict", ["{missing}"], ["missing.png", "no such file", "allowed: image files"]),
+    ("predict", ["{broken}", "--top", "1"], ["notes.png", "could not be read as an image"]),
+    ("predict", ["{digit}", "--top", "0"], ["--top", "'0' is not allowed: an integer >= 1"]),
+    ("predict", ["{digit}", "--run", "{tmp}"], ["no model.keras", "allowed: a finished run folder"]),
+    ("features", ["{digit}", "--layers", "block1_conv1,fc1"], ["'fc1' is not a layer of the vgg16 base",
+                                                               "block5_pool"]),
+    ("features", ["{digit}", "--out", "{tmp}"], ["already exists"]),
+    ("features", ["{digit}", "--weights", "vgg.h5"], ["--weights 'vgg.h5'", "imagenet, hed_bsds500"]),
+    ("features", ["--out", "{tmp}/new"], ["no image file given", "--filters"]),
+    ("features", ["{digit}", "--size", "16"], ["--size 16", "[32, 1024]"]),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(command, argv, words, pictures, tmp_path, capsys):
+    main = inspection.predict_main if command == "predict" else inspection.features_main
+    names = {"missing": str(tmp_path / "missing.png"), "tmp": str(tmp_path), **pictures}
+    before = sorted(os.listdir(tmp_path))
+    line = fails(main, [a.format(**names) for a in argv], capsys)
+    for word in words:
+        assert word in line, line
+    assert sorted(os.listdir(tmp_path)) == before
