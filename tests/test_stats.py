@@ -45,3 +45,17 @@ def test_flat_curve_reaches_at_the_smallest_size_and_bootstrap_is_reproducible()
 def test_bad_input_is_refused(by_size, fraction):
     with pytest.raises(ValueError):
         stats.critical_point(by_size, fraction=fraction)
+
+
+def test_difference_ci_is_welchs_interval():
+    a, b = [0.90, 0.92, 0.94], [0.50, 0.60, 0.70]
+    out = stats.difference_ci(a, b)
+    va, vb = 0.02 ** 2 / 3, 0.1 ** 2 / 3
+    df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
+    assert out["difference"] == pytest.approx(0.32) and out["df"] == pytest.approx(df)
+    from scipy import stats as sps
+    half = sps.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert (out["ci_lo"], out["ci_hi"]) == (pytest.approx(0.32 - half), pytest.approx(0.32 + half))
+    assert stats.difference_ci(b, a)["difference"] == pytest.approx(-0.32)
+    with pytest.raises(ValueError):
+        stats.difference_ci([0.5], b)

@@ -50,3 +50,17 @@ def critical_point(by_size: Mapping[int, Sequence[float]], fraction: float = 0.9
     return {"size": estimate, "ci_lo": int(lo), "ci_hi": int(hi), "fraction": fraction,
             "target_accuracy": fraction * float(by_size[largest].mean()), "largest_size": largest,
             "resamples": resamples, "replicates": {s: int(v.size) for s, v in sorted(by_size.items())}}
+
+
+def difference_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
+    """mean(a) - mean(b) with Welch's t-interval (unequal variances), for comparing two settings over seeds."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size < 2 or y.size < 2:
+        raise ValueError("a difference interval needs two replicates per setting at least")
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    diff, se = float(x.mean() - y.mean()), math.sqrt(va + vb)
+    if se == 0:
+        return {"difference": diff, "ci_lo": diff, "ci_hi": diff, "df": math.inf}
+    df = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+    half = float(sps.t.ppf(0.5 + level / 2, df)) * se
+    return {"difference": diff, "ci_lo": diff - half, "ci_hi": diff + half, "df": float(df)}
