@@ -223,10 +223,10 @@ def _validate_model(model: DictConfig) -> None:
     _choice("model.base", model.base, catalog.BASES)
     weights = model.weights
     if model.base == "scratch_cnn":
-        _check("model.weights", weights, weights is None or _is_weights_path(weights),
+        _check("model.weights", weights, weights is None or is_weights_path(weights),
                "null or a weights file: model.base=scratch_cnn has no pretrained weights")
     elif weights is not None and weights not in catalog.NAMED_WEIGHTS:
-        _check("model.weights", weights, _is_weights_path(weights),
+        _check("model.weights", weights, is_weights_path(weights),
                f"one of {', '.join(catalog.NAMED_WEIGHTS)}, null, or an existing "
                f"{' / '.join(catalog.WEIGHT_FILE_SUFFIXES)} file")
     _choice("model.freeze", model.freeze, catalog.freeze_choices(model.base))
@@ -239,7 +239,7 @@ def _validate_model(model: DictConfig) -> None:
     _choice("model.head.activation", head.activation, catalog.ACTIVATIONS)
 
 
-def _is_weights_path(value: str) -> bool:
+def is_weights_path(value: str) -> bool:
     return value.endswith(catalog.WEIGHT_FILE_SUFFIXES) and os.path.isfile(os.path.expanduser(value))
 
 

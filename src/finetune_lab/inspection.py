@@ -104,8 +104,10 @@ def check_weights(weights: str, include_top: bool, offline: str) -> str | None:
     if weights == "hed_bsds500":
         sources.hed_weights_file()
         return None
+    from .config import is_weights_path
+
     path = os.path.expanduser(weights)
-    if not (path.endswith(catalog.WEIGHT_FILE_SUFFIXES) and os.path.isfile(path)):
+    if not is_weights_path(weights):
         raise UserError(f"--weights {weights!r}: not allowed: one of {', '.join(NAMED_WEIGHTS)}, or an existing "
                         f"{' / '.join(catalog.WEIGHT_FILE_SUFFIXES)} file saved from a VGG16 base (include_top=False)")
     return path
@@ -151,8 +153,10 @@ def load_run_model(run: Run):
     try:
         return keras.models.load_model(run.model_file, compile=False)
     except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: one line for the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"--run {run.folder!r}: could not load {run.model_file} ({type(exc).__name__}: {first}); "
+        from .sources import first_line
+
+        raise UserError(f"--run {run.folder!r}: could not load {run.model_file} ({type(exc).__name__}: "
+                        f"{first_line(exc)}); "
                         "allowed: a model.keras saved by finetune-lab") from None
 
 

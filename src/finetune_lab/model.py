@@ -51,7 +51,7 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
         base.load_weights(path)
     except Exception as exc:
         raise UserError(f"model.weights={weights!r}: could not load {path} into the {base.name} base "
-                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+                        f"({type(exc).__name__}: {sources.first_line(exc)}); "
                         "expected a Keras weights file saved from the same base (include_top=False)") from None
     return {"source": "imagenet" if weights == "imagenet" else "file", "file": path,
             "sha256": sources.sha256(path)}

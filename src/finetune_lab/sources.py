@@ -76,7 +76,7 @@ def _load_keras_mnist() -> Digits:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data(path=MNIST_FILE)
     except Exception as exc:  # Keras raises a bare Exception for a failed download
         raise UserError(
-            f"data.source='mnist': Keras could not load MNIST ({_first_line(exc)}). Connect to the internet "
+            f"data.source='mnist': Keras could not load MNIST ({first_line(exc)}). Connect to the internet "
             f"once, or place {MNIST_FILE} in {os.path.dirname(cached)}/; {OFFLINE_HINT}") from None
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     for name, arr in arrays.items():
@@ -116,7 +116,7 @@ def stratified_split(labels: np.ndarray, per_class: int, seed: int) -> tuple[np.
     return rng.permutation(np.flatnonzero(taken)), rng.permutation(np.flatnonzero(~taken))
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -143,7 +143,7 @@ def imagenet_vgg16_file(include_top: bool = False, key: str = "model.weights='im
     except Exception as exc:
         where = os.path.join(keras_cache_dir(), "models")
         raise UserError(
-            f"{key}: Keras could not get {fname} ({_first_line(exc)}). Connect to the "
+            f"{key}: Keras could not get {fname} ({first_line(exc)}). Connect to the "
             f"internet once, or place the file in {where}/; {hint}") from None
 
 
