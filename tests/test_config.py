@@ -38,6 +38,8 @@ def test_the_study_sgd_settings_are_expressible(compose):
     ("model.base=resnet50", "model.base"),
     ("model.output_units=5", "model.output_units"),
     ("model.head.dropout=1.0", "model.head.dropout"),
+    ("model.head.dropout=[0.5,0.5]", "model.head.dropout"),  # head small has one hidden layer
+    ("model.head.dropout=[0.5,1.5]", "model.head.dropout"),
     ("training.optimizer.name=rmsprop", "training.optimizer.name"),
     ("training.optimizer.lr=0", "training.optimizer.lr"),
     ("training.optimizer.momentum=0.9", "training.optimizer.momentum"),  # adam has no momentum

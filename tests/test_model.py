@@ -87,3 +87,15 @@ def test_bf16_precision_computes_in_bfloat16_but_outputs_float32():
     import keras
 
     assert keras.mixed_precision.global_policy().name == "float32"  # nothing else is built in bf16
+
+
+def test_a_dropout_list_sets_each_hidden_layer_and_zero_adds_none():
+    """E10 without dropout on its 10-unit layer: model.head.dropout=[0.5, 0.5, 0]."""
+    cfg = cfg_with(model__weights=None, model__head__units=[32, 16, 10], model__head__dropout=[0.5, 0.25, 0.0])
+    model, _ = models.build(cfg)
+    names = [layer.name for layer in model.layers]
+    assert names[names.index("head_dense1"):] == ["head_dense1", "head_dropout1", "head_dense2", "head_dropout2",
+                                                  "head_dense3", "predictions"]
+    assert model.get_layer("head_dropout2").rate == 0.25
+    one_rate = models.build(cfg_with(model__weights=None, model__head__units=[32, 10], model__head__dropout=0.5))[0]
+    assert [layer.name for layer in one_rate.layers if "dropout" in layer.name] == ["head_dropout1", "head_dropout2"]

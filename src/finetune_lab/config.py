@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -49,7 +49,7 @@ class DataConfig:
 class HeadConfig:
     name: str = "small"
     units: List[int] = field(default_factory=lambda: [256])
-    dropout: float = 0.5
+    dropout: Any = 0.5  # one rate after every hidden layer, or a list: one rate per hidden layer
     activation: str = "relu"
 
 
@@ -235,8 +235,15 @@ def _validate_model(model: DictConfig) -> None:
     head = model.head
     for i, units in enumerate(head.units):
         _check(f"model.head.units[{i}]", units, units >= 1, "a positive integer")
-    _check("model.head.dropout", head.dropout, 0 <= head.dropout < 1, "a rate in [0, 1)")
+    rates = head.dropout if OmegaConf.is_list(head.dropout) else [head.dropout]
+    _check("model.head.dropout", head.dropout,
+           (len(rates) in (1, len(head.units)) and all(_is_rate(r) for r in rates)),
+           f"a rate in [0, 1), or a list of {len(head.units)} such rates (one per hidden layer of model.head.units)")
     _choice("model.head.activation", head.activation, catalog.ACTIVATIONS)
+
+
+def _is_rate(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
 
 
 def is_weights_path(value: str) -> bool:

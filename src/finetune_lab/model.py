@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -65,13 +66,20 @@ def freeze(base: keras.Model, spec: str) -> None:
         layer.trainable = spec != "all" and layer.name.split("_")[0] not in frozen
 
 
+def head_dropouts(head_cfg) -> list[float]:
+    """The dropout rate after each hidden layer: model.head.dropout is one rate for all, or one per layer."""
+    rates = head_cfg.dropout
+    return [float(r) for r in rates] if isinstance(rates, Sequence) else [float(rates)] * len(head_cfg.units)
+
+
 def add_head(features, head_cfg, output_units: int):
-    """Flatten -> Dense(units[i]) + Dropout for each hidden width -> Dense(output_units, softmax)."""
+    """Flatten -> Dense(units[i]) + Dropout(rate[i]) for each hidden width -> Dense(output_units, softmax);
+    a rate of 0 adds no Dropout layer."""
     x = layers.Flatten(name="head_flatten")(features)
-    for i, units in enumerate(head_cfg.units, start=1):
+    for i, (units, rate) in enumerate(zip(head_cfg.units, head_dropouts(head_cfg)), start=1):
         x = layers.Dense(units, activation=head_cfg.activation, name=f"head_dense{i}")(x)
-        if head_cfg.dropout > 0:
-            x = layers.Dropout(head_cfg.dropout, name=f"head_dropout{i}")(x)
+        if rate > 0:
+            x = layers.Dropout(rate, name=f"head_dropout{i}")(x)
     # float32 even under mixed precision: a softmax in bf16/fp16 loses the small probabilities
     return layers.Dense(output_units, activation="softmax", name="predictions", dtype="float32")(x)
 

