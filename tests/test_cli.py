@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import QUICK, TINY, run_cli
 
 EXPECTED_FILES = ["metrics.json", "status.json", "history.csv", "predictions.csv", "confusion_matrix.png",
                   "learning_curves.png", "model.keras", ".hydra/config.yaml", ".hydra/overrides.yaml"]
@@ -77,3 +77,13 @@ def test_a_refused_config_leaves_a_failed_run_not_a_half_written_one(tmp_path):
     (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "cutoff_rate" in metrics["error"]
+
+
+def test_lp_ft_runs_through_the_runner(tmp_path):
+    """training.strategy=lp_ft: a linear-probe phase with the base frozen, then fine-tuning, in one run."""
+    result = run_cli([*QUICK, "training.strategy=lp_ft", "training.lp_epochs=1"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = list((tmp_path / "outputs" / "runs").iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["linear_probe"]["epochs"] == 1
+    assert metrics["epochs_run"] == 1 and 0 <= metrics["test"]["accuracy"] <= 1
