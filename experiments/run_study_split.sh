@@ -35,6 +35,12 @@ sweep e10_dropout_all   $E10 'model.head.dropout=[0.5,0.5,0.5]'
 sweep e10_no_dropout_10 $E10 'model.head.dropout=[0.5,0.5,0.0]'
 sweep e8_output1000     experiment=e8_trainable_224_1000 $V analysis.original_task.enabled=false analysis.layer_change.enabled=false seed=0,1,2
 
+# E9 at 48x48: all 48,000 training images vs a 4,000-image cut of the same pool, at equal steps (one epoch of
+# 4,800 samples = 150 steps each; validation 20% of what is cut, as everywhere).
+E9="experiment=e9_trainable_224_more_data $V $LEAN seed=0,1,2 training.epochs=1 training.samples_per_epoch=4800"
+sweep e9_pool4000       $E9 data.cutoff_rate=0.0833333333
+sweep e9_full           $E9 data.cutoff_rate=1.0
+
 # E5 and E6 on the study's split: training sets cut from the start of the 60,000 pool as the study cut them
 # (cutoff r -> 0.8 r x 60,000 training images: 48, 80, 120 (the study's r=0.0025), 168 (r=0.0035), 240, 400,
 # 800, 1,600), equal steps at every size (150), 5 seeds pretrained, 3 random init.
