@@ -97,3 +97,20 @@ def test_a_bad_claim_is_one_line_naming_it(tmp_path, claim, words):
     result = run_cli([_claims(tmp_path, [claim])], tmp_path, module="finetune_lab.verdicts")
     assert result.returncode == 2 and words in result.stderr and "claim x" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("claims, script", [("claims.yaml", "run_study_split.sh"),
+                                            ("claims_offline_cpu.yaml", "run_claims.sh")])
+def test_every_declared_claim_names_sweeps_its_script_runs(claims, script):
+    """The study's claims files parse, and each sweep they read is one their run script makes."""
+    import re
+    from pathlib import Path
+
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+    _, declared = verdicts.load_claims(str(experiments / claims))
+    made = set(re.findall(r"^sweep\s+(\S+)", (experiments / script).read_text(), flags=re.M))
+    for claim in declared:
+        for key in ("runs", "baseline"):
+            names = claim.get(key, [])
+            for name in [names] if isinstance(names, str) else names:
+                assert name in made, f"{claims}: claim {claim['id']} reads {name}, which {script} does not make"
