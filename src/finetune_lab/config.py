@@ -5,6 +5,7 @@ and what is allowed.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -139,6 +140,15 @@ class OutputConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Experiment tracking (conf/logger/): `none`, or `mlflow` into `tracking_uri` (any MLflow tracking URI)."""
+    name: str = "none"
+    tracking_uri: Optional[str] = None  # null: MLflow's own default (MLFLOW_TRACKING_URI, else ./mlruns)
+    experiment_name: str = "finetune-lab"
+    artifact_location: Optional[str] = None  # for a new experiment; null: the tracking store's default
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -147,6 +157,7 @@ class Config:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
 def register_schema() -> None:
@@ -171,6 +182,7 @@ def _check(key: str, value, ok: bool, allowed: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value the schema's types let through but the product does not."""
+    _validate_finite(cfg)
     _check("seed", cfg.seed, cfg.seed >= 0, "an integer >= 0")
     _validate_data(cfg.data, cfg.model.base)
     _validate_model(cfg.model)
@@ -181,6 +193,26 @@ def validate(cfg: DictConfig) -> None:
     _check("device.gpus", gpus, gpus is None or all(p.strip().isdigit() for p in gpus.split(",") if p.strip()),
            'null (leave as is), "" (CPU only) or comma-separated GPU indices such as "0,1"')
     _choice("device.strategy", cfg.device.strategy, catalog.DEVICE_STRATEGIES)
+    _choice("logger.name", cfg.logger.name, catalog.LOGGERS)
+
+
+def _validate_finite(cfg: DictConfig) -> None:
+    """nan and inf pass every range check written as a comparison the wrong way round (inf > 0): refuse
+    them everywhere, once. Interpolations are checked where they point to."""
+    for key, value in _leaves(OmegaConf.to_container(cfg, resolve=False)):
+        if isinstance(value, float):
+            _check(key, value, math.isfinite(value), "a finite number (not nan or inf)")
+
+
+def _leaves(node, prefix: str = ""):
+    """(dotted key, value) for every leaf of a plain container; list items as `key[i]`."""
+    items = node.items() if isinstance(node, dict) else ((f"[{i}]", v) for i, v in enumerate(node))
+    for name, value in items:
+        key = f"{prefix}{name}" if str(name).startswith("[") else f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(value, (dict, list)):
+            yield from _leaves(value, key)
+        else:
+            yield key, value
 
 
 def _validate_data(data: DictConfig, base: str) -> None:
