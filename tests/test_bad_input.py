@@ -1,5 +1,7 @@
 """Bad input of every kind: a non-zero exit and one line that names what is wrong, never a traceback.
 The table in docs/bad-input.md lists the same cases."""
+import os
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,14 @@ def test_a_single_run_that_diverges_exits_1_with_its_status_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"finetune-lab: run {run_dir} diverged: loss became NaN; training stopped "
         "(TerminateOnNaN)"]
+
+
+def test_logger_mlflow_without_mlflow_installed_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "no_mlflow" / "mlflow").mkdir(parents=True)  # an `import mlflow` that fails as if not installed
+    (tmp_path / "no_mlflow" / "mlflow" / "__init__.py").write_text("raise ImportError('No module named mlflow')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "no_mlflow"), os.environ.get("PYTHONPATH", "")]))
+    result = run_cli(["logger=mlflow"], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "finetune-lab: error: logger=mlflow: MLflow is not installed; pip install -e '.[mlflow]' (or pip install "
+        "mlflow), or use logger=none"]

@@ -74,7 +74,15 @@ def hydra_entry(cfg: DictConfig) -> float | None:
 
 
 class SweepSummary(Callback):
-    """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder."""
+    """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder
+    (and in the tracker, with logger=mlflow, which is also opened once before the jobs start)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)  # as for a job: ${hydra:...} in logger.* resolves
+        try:  # tables and experiment made here, once, not by parallel jobs racing for a new store
+            tracking.connect(config.logger)
+        except UserError:
+            pass  # each job records it as its own failure
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = config.hydra.sweep.dir
@@ -87,9 +95,8 @@ class SweepSummary(Callback):
                                  {"jobs": statuses, "counts": counts})
         bad = [name for name, state in statuses.items() if state != "completed"]
         _sweep_failures.extend(os.path.join(sweep_dir, name) for name in bad)
-        HydraConfig.instance().set_config(config)  # as for a job: ${hydra:...} in logger.* resolves
         try:
-            tracking.log_sweep(config.logger, sweep_dir, statuses)
+            tracking.log_sweep(config.logger, sweep_dir, counts)
         except UserError as exc:
             log.error("%s", exc)
         line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

@@ -199,20 +199,31 @@ def validate(cfg: DictConfig) -> None:
 def _validate_finite(cfg: DictConfig) -> None:
     """nan and inf pass every range check written as a comparison the wrong way round (inf > 0): refuse
     them everywhere, once. Interpolations are checked where they point to."""
-    for key, value in _leaves(OmegaConf.to_container(cfg, resolve=False)):
+    for key, value in flatten(OmegaConf.to_container(cfg, resolve=False)).items():
         if isinstance(value, float):
             _check(key, value, math.isfinite(value), "a finite number (not nan or inf)")
 
 
-def _leaves(node, prefix: str = ""):
-    """(dotted key, value) for every leaf of a plain container; list items as `key[i]`."""
-    items = node.items() if isinstance(node, dict) else ((f"[{i}]", v) for i, v in enumerate(node))
-    for name, value in items:
-        key = f"{prefix}{name}" if str(name).startswith("[") else f"{prefix}.{name}" if prefix else str(name)
-        if isinstance(value, (dict, list)):
-            yield from _leaves(value, key)
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """A plain config tree as {dotted key: value}; lists as "[a, b]" (as on the command line), None as "null"."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
         else:
-            yield key, value
+            flat[name] = cell(value)
+    return flat
+
+
+def cell(value):
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(cell(v)) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{}"
+    return value
 
 
 def _validate_data(data: DictConfig, base: str) -> None:

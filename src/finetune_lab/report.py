@@ -35,6 +35,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from . import rundir
+from .config import cell, flatten
 from .stats import critical_point, mean_ci
 from .plots import plt  # plots selects the Agg backend
 
@@ -113,28 +114,6 @@ def load_run(path: str) -> Run:
     return Run(path=path, config=flatten(plain), status=state, metrics=metrics,
                reason=None if state == "completed" else reason(path, state, metrics),
                history=read_history(os.path.join(path, "history.csv")))
-
-
-def flatten(tree, prefix: str = "") -> dict:
-    """Nested dicts -> dotted keys; lists -> "[a, b]" (as on the command line); None -> "null"."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = cell(value)
-    return flat
-
-
-def cell(value):
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(str(cell(v)) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{}"
-    return value
 
 
 def numeric_leaves(tree: dict, prefix: str = "") -> dict:

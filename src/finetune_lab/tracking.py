@@ -14,7 +14,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import rundir, sources
+from . import config, rundir, sources
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ ARTIFACT_FILES = ("metrics.json", "history.csv", "predictions.csv", "status.json
 ARTIFACT_DIRS = (".hydra", "feature_maps")
 MLFLOW_STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}  # any other ending: FAILED
 
-_active = None  # the MLflow module while a run is tracked in this process, else None
+_tracking = False  # a run is tracked in this process now
 
 
 def enabled(logger_cfg: DictConfig) -> bool:
@@ -37,7 +37,7 @@ def enabled(logger_cfg: DictConfig) -> bool:
 def keras_callbacks() -> list:
     """MLflow's Keras callback (metrics per epoch, the optimizer's settings, the model summary) while a run
     is tracked; no callback otherwise."""
-    if _active is None:
+    if not _tracking:
         return []
     from mlflow.keras import MlflowCallback
 
@@ -45,20 +45,10 @@ def keras_callbacks() -> list:
 
 
 def params(cfg: DictConfig) -> dict[str, str]:
-    """The resolved config flattened to dotted keys (the `logger` section itself left out)."""
+    """The resolved config as dotted keys and command-line values (the `logger` section itself left out)."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("logger", None)
-    flat: dict[str, str] = {}
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = str(value)
-
-    walk(plain, "")
-    return flat
+    return {key: str(value) for key, value in config.flatten(plain).items()}
 
 
 def connect(logger_cfg: DictConfig):
@@ -92,7 +82,7 @@ def track(mlflow, cfg: DictConfig, run_dir: str, sweep_dir: str | None = None):
     """Track the run that writes `run_dir` while the block runs (`mlflow` from connect(); None: no tracking):
     an MLflow run opened with the config as params and closed with what the folder ends with, also when the
     block raises (the error goes on)."""
-    global _active
+    global _tracking
     if mlflow is None:
         yield
         return
@@ -103,7 +93,7 @@ def track(mlflow, cfg: DictConfig, run_dir: str, sweep_dir: str | None = None):
         name = f"{os.path.basename(os.path.abspath(sweep_dir))}/{name}"
     run = mlflow.start_run(run_name=name, tags=tags)
     mlflow.log_params(params(cfg))
-    _active = mlflow
+    _tracking = True
     state = "failed"
     try:
         yield
@@ -111,7 +101,7 @@ def track(mlflow, cfg: DictConfig, run_dir: str, sweep_dir: str | None = None):
         state = "interrupted"
         raise
     finally:
-        _active = None
+        _tracking = False
         try:
             state = _finish(mlflow, run_dir, state)
         except Exception as exc:  # the run folder stays the record; a tracker that fails changes nothing there
@@ -162,9 +152,9 @@ def log_folder(mlflow, folder: str) -> None:
             mlflow.log_artifacts(path, artifact_path=name)
 
 
-def log_sweep(logger_cfg: DictConfig, sweep_dir: str, statuses: dict[str, str]) -> None:
-    """After a sweep: one parent run for it (job counts by status, sweep_summary.json), with the sweep's job
-    runs nested under it."""
+def log_sweep(logger_cfg: DictConfig, sweep_dir: str, counts: dict[str, int]) -> None:
+    """After a sweep: one parent run for it (its jobs counted by status, sweep_summary.json), with the sweep's
+    job runs nested under it."""
     mlflow = connect(logger_cfg)
     if mlflow is None:
         return
@@ -172,9 +162,6 @@ def log_sweep(logger_cfg: DictConfig, sweep_dir: str, statuses: dict[str, str]) 
     experiment = mlflow.get_experiment_by_name(logger_cfg.experiment_name)
     jobs = mlflow.search_runs([experiment.experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = '{sweep_dir}'",
                               output_format="list")
-    counts: dict[str, int] = {}
-    for state in statuses.values():
-        counts[state] = counts.get(state, 0) + 1
     with mlflow.start_run(run_name=os.path.basename(sweep_dir), tags={SWEEP_TAG: sweep_dir}) as parent:
         mlflow.log_metrics({f"jobs_{state}": n for state, n in counts.items()})
         mlflow.set_tag(STATUS_TAG, "completed" if set(counts) <= {"completed"} else "incomplete")
