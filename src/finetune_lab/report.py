@@ -109,6 +109,7 @@ def load_run(path: str) -> Run:
         plain = OmegaConf.to_container(conf, resolve=True)
     except Exception:  # an interpolation that only resolved inside Hydra: keep it as written
         plain = OmegaConf.to_container(conf, resolve=False)
+    plain.pop("logger", None)  # where a run was tracked is no setting of the experiment: never a group
     state = rundir.status(path)
     metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
     return Run(path=path, config=flatten(plain), status=state, metrics=metrics,
