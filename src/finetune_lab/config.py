@@ -197,8 +197,8 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _validate_finite(cfg: DictConfig) -> None:
-    """nan and inf pass every range check written as a comparison the wrong way round (inf > 0): refuse
-    them everywhere, once. Interpolations are checked where they point to."""
+    """nan and inf slip through range checks (inf > 0 holds; lr=inf would train to NaN and end `diverged`):
+    refuse them in every key, once. An interpolation is checked at the key it points to."""
     for key, value in flatten(OmegaConf.to_container(cfg, resolve=False)).items():
         if isinstance(value, float):
             _check(key, value, math.isfinite(value), "a finite number (not nan or inf)")

@@ -21,9 +21,7 @@ def eager_outputs(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> li
 def activations(base: keras.Model, layer_names: list[str], image: np.ndarray) -> dict[str, np.ndarray]:
     """Outputs of the named layers of `base` for one model-ready image (H, W, C)."""
     probe = keras.Model(base.input, [base.get_layer(n).output for n in layer_names])
-    outputs = probe(image[np.newaxis], training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {n: np.asarray(o[0]) for n, o in zip(layer_names, outputs)}
+    return {n: o[0] for n, o in zip(layer_names, eager_outputs(probe, image[np.newaxis]))}
 
 
 def save_grids(base: keras.Model, layer_names: list[str], image: np.ndarray, out_dir: str, tag: str,
