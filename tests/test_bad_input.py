@@ -1,5 +1,7 @@
 """Bad input of every kind: a non-zero exit and one line that names what is wrong, never a traceback.
 The table in docs/bad-input.md lists the same cases."""
+import os
+
 import numpy as np
 import pytest
 
@@ -7,8 +9,8 @@ from conftest import QUICK, TINY, run_cli
 
 
 def make_files(tmp_path):
-    """Files for the cases that need one: a truncated weights file, a file that is not HDF5, a corrupt
-    Keras-cache MNIST."""
+    """Files for the cases that need one: a truncated weights file, a file that is not HDF5, weights of
+    another network, a corrupt Keras-cache MNIST."""
     good = tmp_path / "good.weights.h5"
     import keras
 
@@ -18,6 +20,9 @@ def make_files(tmp_path):
     (tmp_path / "keras" / "datasets").mkdir(parents=True)
     np.savez(tmp_path / "keras" / "datasets" / "mnist.npz", x_train=np.zeros((3, 5)))
     (tmp_path / "a_file").write_text("")
+    from finetune_lab.model import scratch_cnn
+
+    scratch_cnn((28, 28, 1)).save_weights(tmp_path / "other_network.weights.h5")  # loads, but not into VGG16
 
 
 CASES = [
@@ -36,12 +41,19 @@ CASES = [
     (["model.weights=/no/such.h5"], "model.weights='/no/such.h5'"),
     (["model.weights={tmp}/truncated.weights.h5"] + QUICK, "could not load"),
     (["model.weights={tmp}/notes.h5"] + QUICK, "could not load"),
+    # Keras warns once per layer it cannot match before it raises: only the one line is shown
+    (["model.weights={tmp}/other_network.weights.h5"] + QUICK, "13 objects could not be loaded"),
     (["model.head.dropout=1"], "model.head.dropout"),
     (["head=nope"], "Could not find 'head/nope'"),
     (["experiment=nope"], "experiment/nope"),
     (["nosuchkey=1"], "nosuchkey"),
     (["training.optimizer.name=rmsprop"], "one of sgd, adam"),
     (["training.optimizer.lr=-1"], "training.optimizer.lr"),
+    (["training.optimizer.lr=nan"], "training.optimizer.lr=nan is not allowed: a finite number (not nan or inf)"),
+    (["training.cache_max_gb=inf"], "training.cache_max_gb=inf is not allowed: a finite number"),
+    (["data.augment.noise=-inf"], "data.augment.noise=-inf is not allowed: a finite number"),
+    (["logger=wandb"], "Available options in 'logger': mlflow, none"),
+    (["logger.name=wandb"], "logger.name='wandb' is not allowed: one of none, mlflow"),
     (["training.optimizer.momentum=0.9"], "0 unless optimizer.name=sgd"),
     (["training.epochs=0"], "training.epochs=0"),
     (["training.batch_size=many"], "training.batch_size"),
@@ -85,3 +97,23 @@ def test_imagenet_offline_is_refused_in_one_line(tmp_path, monkeypatch):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert "model.weights='imagenet'" in line and "hed_bsds500" in line
+
+
+def test_a_single_run_that_diverges_exits_1_with_its_status_line(tmp_path):
+    result = run_cli(QUICK + ["training.optimizer.lr=1e12"], tmp_path)
+    (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"finetune-lab: run {run_dir} diverged: loss became NaN; training stopped "
+        "(TerminateOnNaN)"]
+
+
+def test_logger_mlflow_without_mlflow_installed_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "no_mlflow" / "mlflow").mkdir(parents=True)  # an `import mlflow` that fails as if not installed
+    (tmp_path / "no_mlflow" / "mlflow" / "__init__.py").write_text("raise ImportError('No module named mlflow')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "no_mlflow"), os.environ.get("PYTHONPATH", "")]))
+    result = run_cli(["logger=mlflow"], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "finetune-lab: error: logger=mlflow: MLflow is not installed; pip install -e '.[mlflow]' (or pip install "
+        "mlflow), or use logger=none"]

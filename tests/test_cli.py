@@ -1,6 +1,7 @@
 """The command line end to end: a tiny real run, and bad input refused in one line."""
 import csv
 import json
+import re
 
 import pytest
 
@@ -11,13 +12,33 @@ EXPECTED_FILES = ["metrics.json", "status.json", "history.csv", "predictions.csv
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_cli(tmp_path_factory):
+    """A tiny run as a user starts it: TensorFlow's C++ log level left to finetune-lab."""
     cwd = tmp_path_factory.mktemp("tiny")
-    result = run_cli(TINY + ["seed=3"], cwd)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+        result = run_cli(TINY + ["seed=3"], cwd)
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = list((cwd / "outputs" / "runs").iterdir())
+    return cwd, result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_cli):
+    runs = list((tiny_cli[0] / "outputs" / "runs").iterdir())
     assert len(runs) == 1
     return runs[0]
+
+
+# Python warnings (UserWarning, ...), logged warnings ([WARNING], WARNING:tensorflow) and TensorFlow's C++ log
+# lines (I0000 / W0000 / E0000 ...)
+WARNING_LINE = re.compile(r"warn|^[IWEF]\d{4} ", re.IGNORECASE)
+
+
+def test_the_console_holds_only_the_runs_log_and_keras_progress(tiny_cli):
+    _, result = tiny_cli
+    lines = (result.stdout + result.stderr).splitlines()
+    assert [line for line in lines if WARNING_LINE.search(line)] == []
+    assert any("test accuracy" in line for line in lines) and any(" - loss: " in line for line in lines)
 
 
 def test_a_tiny_run_writes_every_file(tiny_run):

@@ -202,8 +202,8 @@ def test_imagenet_without_the_weights_stops_with_one_line_saying_how_to_get_them
     assert not (tmp_path / "maps").exists()
 
 
-def test_imagenet_classes_by_name_when_the_table_is_cached_else_by_index_with_one_note(monkeypatch, pictures,
-                                                                                       tmp_path):
+def test_imagenet_classes_by_name_offline_with_one_note_saying_where_names_come_from(offline, monkeypatch,
+                                                                                    pictures, tmp_path):
     from finetune_lab import original_task, sources
 
     weights = tmp_path / "top.h5"
@@ -215,14 +215,17 @@ def test_imagenet_classes_by_name_when_the_table_is_cached_else_by_index_with_on
     monkeypatch.setattr(original_task, "imagenet_classifier", lambda: stand_in)
     args = argparse.Namespace(images=[pictures["photo"]], run=None, top=3)
 
-    monkeypatch.setattr(original_task, "class_index_table", lambda: None)
-    notes, rows = inspection.predict(args)
-    assert len(notes) == 2 and original_task.CLASS_INDEX_URL in notes[1] and "by index" in notes[1]
-    assert "name" not in rows[0][0]
+    notes, rows = inspection.predict(args)  # nothing in the Keras cache, no network
+    assert len(notes) == 1 and "class names: the imagenet-classes package" in notes[0]
+    table, _ = original_task.class_index_table()
+    assert [t["name"] for t in rows[0]] == [table[t["class"]][1] for t in rows[0]]
 
-    monkeypatch.setattr(original_task, "class_index_table", lambda: [(f"n{i:08d}", f"thing{i}") for i in range(1000)])
+    os.makedirs(offline)
+    with open(os.path.join(offline, original_task.CLASS_INDEX_FILE), "w") as f:  # Keras' own file wins
+        json.dump({str(i): [f"n{i:08d}", f"thing{i}"] for i in range(1000)}, f)
     notes, rows = inspection.predict(args)
-    assert len(notes) == 1 and [t["name"] for t in rows[0]] == [f"thing{t['class']}" for t in rows[0]]
+    assert len(notes) == 1 and f"class names: Keras' {offline}/{original_task.CLASS_INDEX_FILE}" in notes[0]
+    assert [t["name"] for t in rows[0]] == [f"thing{t['class']}" for t in rows[0]]
 
 
 # ----- bad input -----

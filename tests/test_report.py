@@ -172,3 +172,13 @@ def test_one_size_only_has_no_critical_point(tmp_path):
         _fake_run(tmp_path / "runs" / str(seed), seed=seed, cutoff=0.1, train=100, accuracy=0.8)
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
     assert "## Critical point" not in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_where_a_run_was_tracked_is_never_a_column_or_group(tmp_path):
+    for seed in range(2):
+        _fake_run(tmp_path / "runs" / str(seed), seed=seed, cutoff=0.1, train=100, accuracy=0.8)
+    with open(tmp_path / "runs" / "1" / ".hydra" / "config.yaml", "a") as f:  # one tracked, one from before loggers
+        f.write("logger:\n  name: mlflow\n  tracking_uri: sqlite:///${hydra:runtime.cwd}/outputs/mlflow.db\n")
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    header = next(csv.reader(open(tmp_path / "out" / "runs.csv")))
+    assert "seed" in header and not [key for key in header if key.startswith("logger")]

@@ -16,6 +16,7 @@ EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")
 PRECISIONS = ("fp32", "bf16", "fp16")  # -> Keras policies float32, mixed_bfloat16, mixed_float16
 DEVICE_STRATEGIES = ("default", "mirrored")  # device.strategy: tf.distribute default, or MirroredStrategy
 STRATEGIES = ("finetune", "lp_ft")  # lp_ft: linear probe (base frozen) first, then fine-tune
+LOGGERS = ("none", "mlflow")  # logger (conf/logger/): experiment tracking
 
 # The digit images every source yields, before placement.
 DIGIT_SIZE = 28

@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import config, devices, rundir
+from . import config, devices, rundir, tracking
 from .errors import UserError
 
 log = logging.getLogger("finetune_lab")
@@ -26,42 +26,63 @@ log = logging.getLogger("finetune_lab")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 EXIT_USER_ERROR = 2
 EXIT_SWEEP_FAILURES = 1
+EXIT_RUN_NOT_COMPLETED = 1  # a single run that diverged
 
 config.register_schema()
 _sweep_failures: list[str] = []
 _run_errors: list[UserError] = []  # a single run's user error, reported by main() in one line
+_run_endings: list[str] = []  # a single run that ended other than completed (diverged), reported by main()
 
 
-def run_job(cfg: DictConfig, run_dir: str) -> dict:
-    """Check `cfg`, then run it into `run_dir`. A config that fails the checks still leaves a failed run."""
+def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None) -> dict:
+    """Check `cfg`, then run it into `run_dir`, tracked when logger=mlflow (`sweep_dir`: the sweep it belongs
+    to). A config that fails the checks still leaves a failed run (and a failed tracked run)."""
     try:
-        config.validate(cfg)
+        tracker = tracking.connect(cfg.logger)  # a tracking store that cannot be used stops the run here
     except UserError as exc:
         rundir.record_failure(run_dir, exc)
         raise
-    devices.setup(cfg.device)
-    from .runner import run  # imports TensorFlow: only after the devices are chosen
+    with tracking.track(tracker, cfg, run_dir, sweep_dir):
+        try:
+            config.validate(cfg)
+        except UserError as exc:
+            rundir.record_failure(run_dir, exc)
+            raise
+        devices.setup(cfg.device)
+        from .runner import run  # imports TensorFlow: only after the devices are chosen
 
-    return run(cfg, run_dir)
+        return run(cfg, run_dir)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def hydra_entry(cfg: DictConfig) -> float | None:
     """One Hydra job. Returns the validation accuracy (for sweepers that optimise it)."""
     hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    run_dir = hydra_cfg.runtime.output_dir
     try:
-        metrics = run_job(cfg, hydra_cfg.runtime.output_dir)
+        metrics = run_job(cfg, run_dir, hydra_cfg.sweep.dir if multirun else None)
     except UserError as exc:  # recorded in the run folder already; not raised, so Hydra adds nothing to it
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        if multirun:
             log.error("job %s failed: %s", hydra_cfg.job.num, exc)  # the sweep goes on; the summary counts it
         else:
             _run_errors.append(exc)
         return None
+    if not multirun and metrics["status"] != "completed":  # a sweep counts its jobs in SweepSummary
+        _run_endings.append(f"run {run_dir} {metrics['status']}: {metrics.get('error', '')}".rstrip(": "))
     return metrics.get("val", {}).get("accuracy")
 
 
 class SweepSummary(Callback):
-    """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder."""
+    """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder
+    (and in the tracker, with logger=mlflow, which is also opened once before the jobs start)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)  # as for a job: ${hydra:...} in logger.* resolves
+        try:  # tables and experiment made here, once, not by parallel jobs racing for a new store
+            tracking.connect(config.logger)
+        except UserError:
+            pass  # each job records it as its own failure
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = config.hydra.sweep.dir
@@ -74,6 +95,10 @@ class SweepSummary(Callback):
                                  {"jobs": statuses, "counts": counts})
         bad = [name for name, state in statuses.items() if state != "completed"]
         _sweep_failures.extend(os.path.join(sweep_dir, name) for name in bad)
+        try:
+            tracking.log_sweep(config.logger, sweep_dir, counts)
+        except UserError as exc:
+            log.error("%s", exc)
         line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         print(f"sweep {sweep_dir}: {len(jobs)} jobs: {line}", file=sys.stderr if bad else sys.stdout)
 
@@ -120,6 +145,9 @@ def main() -> None:
               "choose another with hydra.run.dir=... (or hydra.sweep.dir=... for -m)")
     if _run_errors:
         _fail(str(_run_errors[0]))
+    if _run_endings:
+        print(f"finetune-lab: {_run_endings[0]}", file=sys.stderr)
+        sys.exit(EXIT_RUN_NOT_COMPLETED)
     if _sweep_failures:
         print(f"finetune-lab: {len(_sweep_failures)} job(s) did not complete: " + ", ".join(_sweep_failures),
               file=sys.stderr)

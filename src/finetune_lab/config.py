@@ -5,6 +5,7 @@ and what is allowed.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
@@ -139,6 +140,15 @@ class OutputConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Experiment tracking (conf/logger/): `none`, or `mlflow` into `tracking_uri` (any MLflow tracking URI)."""
+    name: str = "none"
+    tracking_uri: Optional[str] = None  # null: MLflow's own default (MLFLOW_TRACKING_URI, else ./mlruns)
+    experiment_name: str = "finetune-lab"
+    artifact_location: Optional[str] = None  # for a new experiment; null: the tracking store's default
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -147,6 +157,7 @@ class Config:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
 def register_schema() -> None:
@@ -171,6 +182,7 @@ def _check(key: str, value, ok: bool, allowed: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value the schema's types let through but the product does not."""
+    _validate_finite(cfg)
     _check("seed", cfg.seed, cfg.seed >= 0, "an integer >= 0")
     _validate_data(cfg.data, cfg.model.base)
     _validate_model(cfg.model)
@@ -181,6 +193,37 @@ def validate(cfg: DictConfig) -> None:
     _check("device.gpus", gpus, gpus is None or all(p.strip().isdigit() for p in gpus.split(",") if p.strip()),
            'null (leave as is), "" (CPU only) or comma-separated GPU indices such as "0,1"')
     _choice("device.strategy", cfg.device.strategy, catalog.DEVICE_STRATEGIES)
+    _choice("logger.name", cfg.logger.name, catalog.LOGGERS)
+
+
+def _validate_finite(cfg: DictConfig) -> None:
+    """nan and inf slip through range checks (inf > 0 holds; lr=inf would train to NaN and end `diverged`):
+    refuse them in every key, once. An interpolation is checked at the key it points to."""
+    for key, value in flatten(OmegaConf.to_container(cfg, resolve=False)).items():
+        if isinstance(value, float):
+            _check(key, value, math.isfinite(value), "a finite number (not nan or inf)")
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """A plain config tree as {dotted key: value}; lists as "[a, b]" (as on the command line), None as "null"."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = cell(value)
+    return flat
+
+
+def cell(value):
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(cell(v)) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{}"
+    return value
 
 
 def _validate_data(data: DictConfig, base: str) -> None:

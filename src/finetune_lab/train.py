@@ -9,6 +9,8 @@ import time
 
 import keras
 
+from . import tracking
+
 log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backup"
@@ -117,7 +119,7 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
     if stop.enabled:
         cbs.append(keras.callbacks.EarlyStopping(monitor=stop.monitor, patience=stop.patience,
                                                  restore_best_weights=True))
-    return cbs
+    return cbs + tracking.keras_callbacks()  # logger=mlflow: MLflow's callback logs each epoch
 
 
 def fit(model: keras.Model, train_ds, steps: int, images_per_epoch: int, val_ds, training_cfg,
@@ -126,7 +128,7 @@ def fit(model: keras.Model, train_ds, steps: int, images_per_epoch: int, val_ds,
     clock = TrainClock()
     history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.epochs, steps_per_epoch=steps,
                         callbacks=callbacks(run_dir, training_cfg) + [clock],
-                        verbose=1 if sys.stdout.isatty() else 2)
+                        verbose=1 if sys.stdout.isatty() else 2, shuffle=False)  # the dataset is shuffled by seed
     epochs = len(history.history.get("loss", []))
     images = epochs * images_per_epoch
     return {"epochs_this_session": epochs, "train_seconds": clock.seconds, "diverged": _nan_in(history.history),
@@ -154,7 +156,7 @@ def linear_probe(model: keras.Model, base: keras.Model, train_ds, steps: int, va
     clock = TrainClock()
     history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.lp_epochs, steps_per_epoch=steps,
                         callbacks=[keras.callbacks.TerminateOnNaN(), EpochLog(), clock],
-                        verbose=1 if sys.stdout.isatty() else 2).history
+                        verbose=1 if sys.stdout.isatty() else 2, shuffle=False).history
     freeze(base, freeze_spec)
     compile_model(model, training_cfg)
     return {"epochs": len(history.get("loss", [])), "train_seconds": clock.seconds, "diverged": _nan_in(history),

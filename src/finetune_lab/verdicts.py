@@ -31,7 +31,8 @@ import sys
 
 import yaml
 
-from .report import ReportError, cell, find_runs, load_run, select
+from .config import cell
+from .report import ReportError, find_runs, load_run, select
 from .stats import critical_point, difference_ci, mean_ci
 
 STATISTICS = ("mean", "difference", "critical_point")

@@ -1,0 +1,116 @@
+"""logger=mlflow: a tiny run and a 2-job sweep tracked in a real SQLite store, read back through MLflow's client."""
+import json
+import sqlite3
+
+import pytest
+
+from conftest import QUICK, run_cli
+
+mlflow = pytest.importorskip("mlflow", reason="the mlflow extra (pip install -e '.[mlflow]'); CI installs it")
+
+TRACKED = ["logger=mlflow", *QUICK]
+
+
+def client_for(cwd):
+    store = cwd / "outputs" / "mlflow.db"
+    assert store.is_file()
+    with sqlite3.connect(store) as db:  # a real SQLite database, not a folder store
+        assert db.execute("select count(*) from runs").fetchone()[0] >= 1
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
+
+
+def runs_of(client, experiment="finetune-lab"):
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def artifacts(client, run_id, path=None) -> set[str]:
+    found = set()
+    for item in client.list_artifacts(run_id, path):
+        found |= artifacts(client, run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("mlflow_run")
+    result = run_cli(TRACKED + ["seed=4"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = list((cwd / "outputs" / "runs").iterdir())
+    client = client_for(cwd)
+    (run,) = runs_of(client)
+    return client, run, run_dir
+
+
+def test_a_tracked_run_has_the_config_as_params(tracked_run):
+    _, run, _ = tracked_run
+    params = run.data.params
+    assert params["seed"] == "4" and params["data.cutoff_rate"] == "0.02" and params["data.input_size"] == "32"
+    assert params["model.head.units"] == "[16]" and params["training.optimizer.lr"] == "0.0001"
+    assert not any(key.startswith("logger.") for key in params)
+
+
+def test_a_tracked_run_has_epoch_and_test_metrics_equal_to_its_run_folder(tracked_run):
+    client, run, run_dir = tracked_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    logged = run.data.metrics
+    assert logged["test_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert logged["test_accuracy_ci95_low"] == pytest.approx(metrics["test"]["ci95"][0])
+    assert logged["epochs_run"] == 1
+    history = client.get_metric_history(run.info.run_id, "val_loss")  # one point per epoch, MLflow's callback
+    assert [h.step for h in history] == [0] and history[0].value == pytest.approx(metrics["val"]["loss"])
+
+
+def test_a_tracked_run_has_its_status_and_files(tracked_run):
+    client, run, run_dir = tracked_run
+    assert run.info.status == "FINISHED" and run.data.tags["finetune_lab.status"] == "completed"
+    assert run.data.tags["finetune_lab.run_dir"] == str(run_dir)
+    files = artifacts(client, run.info.run_id)
+    assert {"metrics.json", "history.csv", "learning_curves.png", "confusion_matrix.png",
+            ".hydra/config.yaml", ".hydra/overrides.yaml"} <= files
+    assert not any(f.startswith("backup") or f.endswith(".keras") for f in files)
+
+
+@pytest.fixture(scope="module")
+def tracked_sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("mlflow_sweep")
+    # job 0 completes; job 1 has a learning rate so large that the loss becomes NaN: diverged
+    result = run_cli(["-m", *TRACKED, "training.optimizer.lr=1e-4,1e12"], cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return client_for(cwd), sweep
+
+
+def test_a_sweep_nests_its_jobs_under_one_parent_run_with_their_statuses(tracked_sweep):
+    client, sweep = tracked_sweep
+    runs = runs_of(client)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    jobs = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(jobs) == 2
+    parent = parents[0]
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in jobs)
+    assert {r.data.tags["finetune_lab.sweep_dir"] for r in runs} == {str(sweep)}
+    by_lr = {r.data.params["training.optimizer.lr"]: r for r in jobs}
+    assert by_lr["0.0001"].info.status == "FINISHED" and by_lr["0.0001"].data.tags["finetune_lab.status"] == "completed"
+    diverged = by_lr["1000000000000.0"]
+    assert diverged.info.status == "FAILED" and diverged.data.tags["finetune_lab.status"] == "diverged"
+    assert "NaN" in diverged.data.tags["finetune_lab.error"]
+    assert parent.data.metrics == {"jobs_completed": 1.0, "jobs_diverged": 1.0}
+    assert parent.data.tags["finetune_lab.status"] == "incomplete"
+    assert "sweep_summary.json" in artifacts(client, parent.info.run_id)
+
+
+def test_a_refused_config_is_tracked_as_a_failed_run(tmp_path):
+    result = run_cli(["logger=mlflow", "training.optimizer.lr=inf"], tmp_path)
+    assert result.returncode == 2
+    (run,) = runs_of(client_for(tmp_path))
+    assert run.info.status == "FAILED" and run.data.tags["finetune_lab.status"] == "failed"
+    assert "training.optimizer.lr=inf" in run.data.tags["finetune_lab.error"]
+
+
+def test_a_tracking_uri_mlflow_cannot_use_is_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    result = run_cli(["logger=mlflow", f"logger.tracking_uri=sqlite:///{tmp_path}/a_file/x.db"], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("finetune-lab: error: logger.tracking_uri=") and "MLflow could not use it" in line
