@@ -133,8 +133,9 @@ def setting(run, column: str) -> str:
     c = run.config
     if column == "data":
         counts = ((run.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
-        return (f"{c.get('data.source')}, {counts.get('train', '?')}/{counts.get('val', '?')} train/val of the "
-                f"pool's first {c.get('data.cutoff_rate')}, test {counts.get('test', '?')}")
+        train, val = counts.get("train"), counts.get("val")
+        taken = f"first {train + val:,} of the train pool" if train is not None and val is not None else "?"
+        return f"{c.get('data.source')}: {taken} ({train} train / {val} val), test {counts.get('test', '?')}"
     if column == "input":
         return f"{c.get('data.input_size')}px {c.get('data.placement')}/{c.get('data.channels')}/{c.get('data.preprocess')}"
     if column == "weights":
