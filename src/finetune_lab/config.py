@@ -127,6 +127,7 @@ class AnalysisConfig:
 
 @dataclass
 class DeviceConfig:
+    backend: str = "tensorflow"
     gpus: Optional[str] = None
     memory_growth: bool = True
     onednn: bool = True
@@ -181,6 +182,7 @@ def validate(cfg: DictConfig) -> None:
     _check("device.gpus", gpus, gpus is None or all(p.strip().isdigit() for p in gpus.split(",") if p.strip()),
            'null (leave as is), "" (CPU only) or comma-separated GPU indices such as "0,1"')
     _choice("device.strategy", cfg.device.strategy, catalog.DEVICE_STRATEGIES)
+    _choice("device.backend", cfg.device.backend, catalog.BACKENDS)
 
 
 def _validate_data(data: DictConfig, base: str) -> None:

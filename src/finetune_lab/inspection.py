@@ -75,12 +75,13 @@ def read_images(paths: list[str]) -> list[np.ndarray]:
     return [images.read_image(p) for p in paths]
 
 
-def start_tensorflow() -> None:
-    """Default devices for named weights (a run sets up its own): TensorFlow quiet, GPU memory growth."""
-    from . import devices
+def start_backend() -> None:
+    """Default devices for named weights (a run starts its own): the backend of $KERAS_BACKEND (default
+    tensorflow), quiet, GPU memory growth."""
+    from . import backend
     from .config import DeviceConfig
 
-    devices.setup(DeviceConfig())
+    backend.start(DeviceConfig(backend=os.environ.get("KERAS_BACKEND", "tensorflow")))
 
 
 def check_layers(text: str | None, base: str, default: list[str]) -> list[str]:
@@ -181,7 +182,7 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
     photos = read_images(args.images)
     run = open_run(args.run) if args.run else None
     if run is None:
-        start_tensorflow()
+        start_backend()
         path = check_weights("imagenet", True, "offline, --run RUN_DIR predicts with a trained run's model")
     from . import original_task, sources
 
@@ -263,7 +264,7 @@ def plan_features(args: argparse.Namespace) -> FeaturesPlan:
         weights = args.weights
     layers = check_layers(args.layers, base, default or catalog.BASE_LAYERS[base])
     if run is None:
-        start_tensorflow()
+        start_backend()
         check_weights(weights, False, "--weights hed_bsds500 works offline")
     out = args.out or os.path.join("outputs", "features", time.strftime("%Y-%m-%d_%H-%M-%S"))
     if os.path.exists(out):

