@@ -51,3 +51,4 @@ def test_a_gpu_sweep_under_the_basic_launcher_stops_the_job_that_cannot_get_its_
     assert failed["status"] == "failed"
     assert "device.gpus='0' cannot take effect" in failed["error"] and "hydra/launcher=parallel" in failed["error"]
     assert "1 completed, 1 failed" in result.stderr
+    assert "cuInit" not in result.stderr  # TensorFlow's C++ start-up lines stay off the console

@@ -42,6 +42,9 @@ def start(device_cfg, deterministic: bool = False) -> str:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0"
     else:
+        # As on a machine without TensorFlow: Keras' optional TensorFlow paths (keras.utils.set_random_seed
+        # seeds tf.random when it can import it) stay off, and nothing pays TensorFlow's start-up under JAX.
+        sys.modules.setdefault("tensorflow", None)
         if device_cfg.memory_growth:  # JAX's form of memory growth: take GPU memory as needed
             os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if deterministic:

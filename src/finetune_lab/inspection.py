@@ -131,21 +131,19 @@ def run_input(data_cfg, photo: np.ndarray) -> np.ndarray:
     replicate, gray) and preprocessing. A 28x28 gray file of a digit thus becomes the input the run's test
     digits became. A colour image is resized and keeps its three channels (a 1-channel model gets its
     luminance): the run never saw colour, so this is the least-altered input, not a like-for-like one."""
-    import tensorflow as tf
-
     from . import data
 
     gray = images.is_gray(photo)
     x = photo[..., :1] if gray else photo
     if x.shape[:2] == (catalog.DIGIT_SIZE, catalog.DIGIT_SIZE):
-        x = np.asarray(data.place(tf.constant(x[np.newaxis]), data_cfg.input_size, data_cfg.placement))[0]
+        x = np.asarray(data.place(x[np.newaxis], data_cfg.input_size, data_cfg.placement))[0]
     else:
         x = images.resize([x], data_cfg.input_size)[0]
     if gray:
-        x = data.to_channels(tf.constant(x), data_cfg.channels)
+        x = np.asarray(data.to_channels(np.asarray(x, np.float32), data_cfg.channels))
     elif data_cfg.channels == "gray":
         x = (x @ LUMINANCE)[..., np.newaxis]
-    return np.asarray(data.preprocess(tf.convert_to_tensor(x, tf.float32), data_cfg.preprocess))
+    return np.asarray(data.preprocess(np.asarray(x, np.float32), data_cfg.preprocess))
 
 
 def load_run_model(run: Run):

@@ -120,11 +120,14 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
     return cbs
 
 
-def fit(model: keras.Model, train_ds, steps: int, images_per_epoch: int, val_ds, training_cfg,
+def fit(model: keras.Model, train_batches, steps: int, images_per_epoch: int, val, training_cfg,
         run_dir: str) -> dict:
-    """Train; return what happened: epochs run, wall time, images/s and whether the loss went NaN."""
+    """Train on `train_batches` (an iterator of every epoch's batches, data.training_batches), validate on
+    `val` ((inputs, one-hot labels) or None); return what happened: epochs run, wall time, images/s and whether
+    the loss went NaN."""
     clock = TrainClock()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.epochs, steps_per_epoch=steps,
+    history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
+                        epochs=training_cfg.epochs, steps_per_epoch=steps, shuffle=False,
                         callbacks=callbacks(run_dir, training_cfg) + [clock],
                         verbose=1 if sys.stdout.isatty() else 2)
     epochs = len(history.history.get("loss", []))
@@ -137,7 +140,7 @@ def _nan_in(history: dict) -> bool:
     return any(v != v for values in history.values() for v in values)
 
 
-def linear_probe(model: keras.Model, base: keras.Model, train_ds, steps: int, val_ds, training_cfg,
+def linear_probe(model: keras.Model, base: keras.Model, train_batches, steps: int, val, training_cfg,
                  freeze_spec: str) -> dict:
     """The LP phase of LP-FT (training.strategy=lp_ft): train the head on a frozen base for
     training.lp_epochs at training.lp_lr (same optimizer kind, no decay), then unfreeze the base per
@@ -152,7 +155,8 @@ def linear_probe(model: keras.Model, base: keras.Model, train_ds, steps: int, va
     base.trainable = False
     model.compile(optimizer=optimizer(lp_opt), loss="categorical_crossentropy", metrics=["accuracy"])
     clock = TrainClock()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.lp_epochs, steps_per_epoch=steps,
+    history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
+                        epochs=training_cfg.lp_epochs, steps_per_epoch=steps, shuffle=False,
                         callbacks=[keras.callbacks.TerminateOnNaN(), EpochLog(), clock],
                         verbose=1 if sys.stdout.isatty() else 2).history
     freeze(base, freeze_spec)
