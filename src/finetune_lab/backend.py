@@ -42,9 +42,6 @@ def start(device_cfg, deterministic: bool = False) -> str:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0"
     else:
-        # As on a machine without TensorFlow: Keras' optional TensorFlow paths (keras.utils.set_random_seed
-        # seeds tf.random when it can import it) stay off, and nothing pays TensorFlow's start-up under JAX.
-        sys.modules.setdefault("tensorflow", None)
         if device_cfg.memory_growth:  # JAX's form of memory growth: take GPU memory as needed
             os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if deterministic:
@@ -136,6 +133,21 @@ def devices_used() -> list[str]:
     import tensorflow as tf
 
     return [d.name for d in tf.config.list_logical_devices()]
+
+
+def set_seed(seed: int) -> None:
+    """keras.utils.set_random_seed (Python, NumPy, Keras' global generator). Under JAX, TensorFlow is hidden
+    from it for the call: it would import TensorFlow (when installed) only to seed tf.random, unused there."""
+    import keras
+
+    if name() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # `import tensorflow` raises ImportError: Keras skips it
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
 
 
 def enable_determinism() -> None:

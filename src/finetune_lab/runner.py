@@ -63,7 +63,7 @@ def _sigterm_as_interrupt():
 
 
 def _run(cfg, run_dir: str, resume: bool) -> dict:
-    keras.utils.set_random_seed(cfg.seed)
+    backend.set_seed(cfg.seed)
     if cfg.training.deterministic:
         backend.enable_determinism()
 
