@@ -9,8 +9,8 @@
 # sources.hed_weights_file() finds it; (2) VGG16 224x224 trainable training throughput, fp32 and bf16, with
 # the input-only rate beside it (benchmarks/input_rate.py: images/s, TFLOP/s, fraction of 790 TFLOP/s);
 # (3) E7, E8, E10, E11 at 224x224 with HED weights, 3 seeds each (variant=gpu); (4) packs into $OUT:
-# throughput.json, runs.tar.gz (the sweep without model.keras, backups and feature maps), report/ (the
-# finetune-lab-report of the sweep: runs.csv, critical_points.csv, report.md, report.html), gpu_check.log.
+# throughput.json, report.md and runs.csv (finetune-lab-report of the sweep), runs.tar.gz (the sweep without
+# model.keras, backups and feature maps, and the whole report with its plots), gpu_check.log: 5 files.
 #
 # Making .whl/ (git-ignored; carried with the run tool's carry=[".whl"]), here, for the GPU machine's Python:
 #   mkdir -p .whl
@@ -74,7 +74,8 @@ timeout "$BUDGET" "$PY" -m finetune_lab -m \
 echo "(3) experiments done $(elapsed)"
 
 "$PY" -m finetune_lab.report "$sweep" --out "$OUT/report" --feature-maps 0 || echo "report failed: $?"
-tar -czf "$OUT/runs.tar.gz" -C "$OUT" --exclude=model.keras --exclude=backup --exclude=feature_maps sweep
-rm -rf "$sweep"
+cp "$OUT/report/report.md" "$OUT/report/runs.csv" "$OUT/" 2>/dev/null || true
+tar -czf "$OUT/runs.tar.gz" -C "$OUT" --exclude=model.keras --exclude=backup --exclude=feature_maps sweep report
+rm -rf "$sweep" "$OUT/report"
 echo "(4) packed $(elapsed):"
 (cd "$OUT" && find . -type f -printf '%s %p\n' | sort -k2)
