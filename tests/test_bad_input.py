@@ -61,6 +61,8 @@ CASES = [
     (["analysis.feature_maps.image_index=100000"] + TINY[:2], "analysis.feature_maps.image_index"),
     (["data.cutoff_rate=0.0001"], "leaves no training image"),
     (["device.gpus=first"], "device.gpus='first'"),
+    (["device.backend=torch"], "device.backend='torch' is not allowed: one of tensorflow, jax"),
+    (["device.gpus=0"], "device.gpus='0': no GPU is visible to tensorflow on this machine"),
     (["training.samples_per_epoch=0"],
      "training.samples_per_epoch=0 is not allowed: null (one pass over the training set) or an integer >= 1"),
     (["data.augment.shift=1"], "data.augment.shift=1.0 is not allowed: a fraction of the canvas in [0, 1)"),

@@ -28,7 +28,13 @@ def history_rows(run):
 
 
 def test_a_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_one(tmp_path):
-    args = QUICK + ["training.epochs=3", "seed=11"]
+    kill_resume_matches_straight(tmp_path, ["data.augment.enabled=true", "data.augment.noise=4"])
+
+
+def kill_resume_matches_straight(tmp_path, overrides):
+    """Run 3 epochs straight; run them again, kill after the first epoch, resume: both end alike. With
+    augmentation, the resumed epochs must draw what the uninterrupted ones drew."""
+    args = QUICK + ["training.epochs=3", "seed=11", *overrides]
     straight = tmp_path / "straight"
     straight.mkdir()
     assert run_cli(args, straight).returncode == 0

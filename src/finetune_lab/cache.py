@@ -7,7 +7,6 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +26,9 @@ def feature_bytes(base: keras.Model, images: int) -> int:
     return images * math.prod(base.output.shape[1:]) * 4
 
 
-def features(base: keras.Model, images: np.ndarray, transform, batch_size: int) -> np.ndarray:
-    """The frozen base's outputs for uint8 digit images, computed batch by batch."""
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(transform)
-    return base.predict(ds, verbose=0).astype(np.float32)
+def features(base_on_digits: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """The frozen base's outputs for uint8 digit images (the base behind data.DigitInput), batch by batch."""
+    return np.asarray(base_on_digits.predict(images, batch_size=batch_size, verbose=0), np.float32)
 
 
 def head_model(model: keras.Model, base_name: str) -> keras.Model:
@@ -43,7 +41,3 @@ def head_model(model: keras.Model, base_name: str) -> keras.Model:
         x = layer(x)
     return keras.Model(inputs, x, name="head")
 
-
-def identity(batch, batch_seed=None):
-    """The transform for cached features: they are model inputs already (and never augmented)."""
-    return batch

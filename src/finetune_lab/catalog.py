@@ -1,6 +1,6 @@
 """What the config may name: the allowed values of every enumerated key and the layers of each base.
 
-This module imports no TensorFlow, so a config can be checked before TensorFlow (and CUDA) start.
+This module imports no Keras, so a config can be checked before the backend (and CUDA) start.
 """
 
 DATA_SOURCES = ("mnist", "mnist_embedded")
@@ -14,7 +14,8 @@ OPTIMIZERS = ("sgd", "adam")
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "linear")
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy")
 PRECISIONS = ("fp32", "bf16", "fp16")  # -> Keras policies float32, mixed_bfloat16, mixed_float16
-DEVICE_STRATEGIES = ("default", "mirrored")  # device.strategy: tf.distribute default, or MirroredStrategy
+DEVICE_STRATEGIES = ("default", "mirrored")  # device.strategy: no distribution, or data parallel over the devices
+BACKENDS = ("tensorflow", "jax")  # device.backend: KERAS_BACKEND, set before Keras is first imported
 STRATEGIES = ("finetune", "lp_ft")  # lp_ft: linear probe (base frozen) first, then fine-tune
 LOGGERS = ("none", "mlflow")  # logger (conf/logger/): experiment tracking
 

@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import config, devices, rundir, tracking
+from . import backend, config, rundir, tracking
 from .errors import UserError
 
 log = logging.getLogger("finetune_lab")
@@ -35,8 +35,9 @@ _run_endings: list[str] = []  # a single run that ended other than completed (di
 
 
 def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None) -> dict:
-    """Check `cfg`, then run it into `run_dir`, tracked when logger=mlflow (`sweep_dir`: the sweep it belongs
-    to). A config that fails the checks still leaves a failed run (and a failed tracked run)."""
+    """Check `cfg`, start its backend, then run it into `run_dir`, tracked when logger=mlflow (`sweep_dir`: the
+    sweep it belongs to). A config that fails the checks, or asks for a backend or devices this process cannot
+    give it, still leaves a failed run (and a failed tracked run)."""
     try:
         tracker = tracking.connect(cfg.logger)  # a tracking store that cannot be used stops the run here
     except UserError as exc:
@@ -45,11 +46,11 @@ def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None) -> dict
     with tracking.track(tracker, cfg, run_dir, sweep_dir):
         try:
             config.validate(cfg)
+            backend.start(cfg.device, cfg.training.deterministic)  # refused when this process started another one
         except UserError as exc:
             rundir.record_failure(run_dir, exc)
             raise
-        devices.setup(cfg.device)
-        from .runner import run  # imports TensorFlow: only after the devices are chosen
+        from .runner import run  # imports Keras: only after the backend and devices are chosen
 
         return run(cfg, run_dir)
 
@@ -155,7 +156,7 @@ def main() -> None:
 
 
 def load_run_config(run_dir: str) -> DictConfig:
-    """A run folder's saved config, typed and checked, with the devices it asks for set up."""
+    """A run folder's saved config, typed and checked, with the backend and devices it asks for started."""
     saved = os.path.join(run_dir, ".hydra", "config.yaml")
     if not os.path.isfile(saved):
         raise UserError(f"{run_dir} is not a run folder: {saved} does not exist")
@@ -164,7 +165,7 @@ def load_run_config(run_dir: str) -> DictConfig:
     except OmegaConfBaseException as exc:
         raise UserError(f"{saved}: {one_line(exc)}") from None
     config.validate(cfg)
-    devices.setup(cfg.device)
+    backend.start(cfg.device, cfg.training.deterministic)
     return cfg
 
 

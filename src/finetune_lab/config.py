@@ -128,6 +128,7 @@ class AnalysisConfig:
 
 @dataclass
 class DeviceConfig:
+    backend: str = "tensorflow"
     gpus: Optional[str] = None
     memory_growth: bool = True
     onednn: bool = True
@@ -194,6 +195,7 @@ def validate(cfg: DictConfig) -> None:
            'null (leave as is), "" (CPU only) or comma-separated GPU indices such as "0,1"')
     _choice("device.strategy", cfg.device.strategy, catalog.DEVICE_STRATEGIES)
     _choice("logger.name", cfg.logger.name, catalog.LOGGERS)
+    _choice("device.backend", cfg.device.backend, catalog.BACKENDS)
 
 
 def _validate_finite(cfg: DictConfig) -> None:

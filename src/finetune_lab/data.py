@@ -1,17 +1,21 @@
-"""Split the digits, then stream them through small pure transforms into model inputs.
+"""Split the digits, feed them as uint8 28x28 batches, and turn them into model inputs inside the model's step.
 
-Images stay uint8 28x28 in memory; placement, channels, preprocessing and label encoding happen per batch
-inside tf.data, so memory does not grow with input_size x dataset size.
+The host side is NumPy: the split, the order of each epoch and the batches, 784 bytes per digit. Placement,
+augmentation (training only), channels and preprocessing are Keras ops in a layer (`DigitInput`) in front of
+the model, so they run inside the compiled step on whatever device the backend trains on, and memory does not
+grow with input_size x dataset size.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from keras.applications import vgg16
 
-from .augment import Augment, augmenter
+from .augment import Augment
 from .catalog import DIGIT_SIZE
 from .sources import Digits
 
@@ -51,96 +55,125 @@ def split(digits: Digits, cutoff_rate: float, validation_fraction: float = 0.2, 
                  digits.x_test[:n_test], digits.y_test[:n_test])
 
 
-# ----- transforms: (batch, 28, 28, 1) float32 in 0..255 -> model input -----
+# ----- host side: labels and the order of the training batches -----
 
-def place(images: tf.Tensor, size: int, mode: str) -> tf.Tensor:
-    """Put 28x28 digits into a size x size canvas: `seed` pads as the study did (2 px top/left, the rest
-    bottom/right), `center` pads evenly, `resize` scales bilinearly."""
+def one_hot(labels: np.ndarray, units: int) -> np.ndarray:
+    """Digit labels as one-hot vectors of `units` classes: with 1000 units, the study's 10 one-hot
+    columns followed by 990 zeros."""
+    return np.eye(units, dtype=np.float32)[np.asarray(labels)]
+
+
+def epoch_order(seed: int, epoch: int, n: int, size: int) -> np.ndarray:
+    """The indices of epoch `epoch`, drawn from (seed, epoch) alone: whole shuffled passes over the n samples
+    back to back, cut at `size`."""
+    rng = np.random.default_rng([seed, epoch])
+    return np.concatenate([rng.permutation(n) for _ in range(-(-size // n))])[:size]
+
+
+def training_batches(x: np.ndarray, y: np.ndarray, units: int, batch_size: int, seed: int, first_epoch: int,
+                     epochs: int, epoch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(inputs, one-hot labels) of epochs first_epoch..epochs-1 back to back, each in epoch_order, so a resumed
+    run sees exactly the batches an uninterrupted one would. An epoch is `epoch_size` samples (default: one
+    pass). Use with fit(steps_per_epoch=steps_per_epoch(epoch_size or len(y), batch_size))."""
+    size = epoch_size or len(y)
+    for epoch in range(first_epoch, epochs):
+        order = epoch_order(seed, epoch, len(y), size)
+        for start in range(0, size, batch_size):
+            idx = order[start:start + batch_size]
+            yield x[idx], one_hot(y[idx], units)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+# ----- in the step: (batch, 28, 28, 1) pixels 0..255 -> model input, Keras ops only -----
+
+def place(images, size: int, mode: str):
+    """Put 28x28 digits into a size x size float32 canvas: `seed` pads as the study did (2 px top/left, the
+    rest bottom/right), `center` pads evenly, `resize` scales bilinearly."""
+    images = ops.cast(images, "float32")
     if mode == "resize":
-        return tf.image.resize(images, (size, size), method="bilinear")
+        return ops.image.resize(images, (size, size), interpolation="bilinear")
     extra = size - DIGIT_SIZE
     before = 2 if mode == "seed" else extra // 2
-    pad = [[0, 0], [before, extra - before], [before, extra - before], [0, 0]]
-    return tf.pad(images, pad)
+    return ops.pad(images, [[0, 0], [before, extra - before], [before, extra - before], [0, 0]])
 
 
-def to_channels(images: tf.Tensor, mode: str) -> tf.Tensor:
+def to_channels(images, mode: str):
     """`seed`: gray in the middle channel, zeros in the others (the study's channel pad); `replicate`:
     gray in all three; `gray`: one channel."""
     if mode == "gray":
         return images
     if mode == "replicate":
-        return tf.concat([images, images, images], axis=-1)
-    zeros = tf.zeros_like(images)
-    return tf.concat([zeros, images, zeros], axis=-1)
+        return ops.concatenate([images, images, images], axis=-1)
+    zeros = ops.zeros_like(images)
+    return ops.concatenate([zeros, images, zeros], axis=-1)
 
 
-def preprocess(images: tf.Tensor, mode: str) -> tf.Tensor:
+def preprocess(images, mode: str):
     """`unit`: divide by 255 (the study); `vgg16`: keras.applications.vgg16.preprocess_input (BGR, mean
     subtracted), the input convention of the pretrained weights."""
+    images = ops.convert_to_tensor(images, "float32")  # a tensor: preprocess_input works on NumPy arrays in place
     if mode == "vgg16":
         return vgg16.preprocess_input(images)
     return images / 255.0
 
 
-def one_hot(labels: tf.Tensor, units: int) -> tf.Tensor:
-    """Digit labels as one-hot vectors of `units` classes: with 1000 units, the study's 10 one-hot
-    columns followed by 990 zeros."""
-    return tf.one_hot(labels, units, dtype=tf.float32)
+@keras.saving.register_keras_serializable(package="finetune_lab")
+class DigitInput(keras.layers.Layer):
+    """uint8 digits (batch, 28, 28) -> float32 (batch, size, size, C): place -> [augment] -> channels ->
+    preprocess. Augmentation (`augment`: data.augment's settings) runs only in training steps; validation, test,
+    feature maps and probes see the digits unchanged. Its random draws come from seed generators seeded by
+    `seed`, state the model carries (train.RandomStateBackup keeps it for resume)."""
+
+    def __init__(self, size: int, placement: str, channels: str, preprocessing: str, augment: dict | None = None,
+                 seed: int = 0, **kwargs):
+        super().__init__(dtype="float32", **{k: v for k, v in kwargs.items() if k != "dtype"})
+        self.size, self.placement, self.channels, self.preprocessing = size, placement, channels, preprocessing
+        self.augment_settings, self.seed = dict(augment) if augment else None, seed
+        self.augment = Augment(**self.augment_settings, seed=seed) if self.augment_settings else None
+
+    def build(self, input_shape):
+        if self.augment is not None:
+            self.augment.build((input_shape[0], self.size, self.size, 1))
+
+    def call(self, images, training=None):
+        x = place(ops.expand_dims(images, -1), self.size, self.placement)
+        if self.augment is not None:
+            x = self.augment(x, training=training)
+        return preprocess(to_channels(x, self.channels), self.preprocessing)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, 1 if self.channels == "gray" else 3)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "placement": self.placement, "channels": self.channels,
+                "preprocessing": self.preprocessing, "augment": self.augment_settings, "seed": self.seed}
 
 
-def image_transform(size: int, placement: str, channels: str, preprocessing: str, augment: Augment | None = None):
-    """uint8 (batch, 28, 28) -> float32 (batch, size, size, C): place -> [augment] -> channels -> preprocess.
-
-    `augment(pixels, batch_seed)` runs only when the caller gives a batch seed, and only training_dataset
-    does: validation, test, feature maps and probes see the digits unchanged."""
-
-    def transform(images: tf.Tensor, batch_seed: tf.Tensor | None = None) -> tf.Tensor:
-        x = place(tf.cast(images, tf.float32)[..., tf.newaxis], size, placement)
-        if augment is not None and batch_seed is not None:
-            x = augment(x, batch_seed)
-        return preprocess(to_channels(x, channels), preprocessing)
-
-    return transform
+def digit_input(data_cfg, seed: int = 0) -> DigitInput:
+    """The DigitInput layer of the `data` config (data.augment included when it is enabled)."""
+    aug = data_cfg.augment
+    settings = ({"rotation": float(aug.rotation), "shift": float(aug.shift), "zoom": float(aug.zoom),
+                 "noise": float(aug.noise)} if aug.enabled else None)
+    return DigitInput(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess, settings,
+                      seed, name="digit_input")
 
 
-def transform_from_config(data_cfg) -> callable:
-    return image_transform(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess,
-                           augmenter(data_cfg.augment))
+def on_digits(model: keras.Model, layer: DigitInput) -> keras.Model:
+    """`model` (on model inputs) behind `layer`: a model on uint8 28x28 digits that shares `model`'s weights,
+    for fit, predict and the feature cache."""
+    digits = keras.Input((DIGIT_SIZE, DIGIT_SIZE), dtype="uint8", name="digits")
+    return keras.Model(digits, model(layer(digits)), name=f"{model.name}_on_digits")
 
 
-def dataset(x: np.ndarray, y: np.ndarray, transform, units: int, batch_size: int) -> tf.data.Dataset:
-    """Batches in the given order (for validation, test and prediction)."""
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return ds.map(lambda a, b: (transform(a), one_hot(b, units)),
-                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+def image_transform(size: int, placement: str, channels: str, preprocessing: str):
+    """uint8 (batch, 28, 28) -> float32 (batch, size, size, C) as a NumPy array, outside any model (feature
+    maps, probes, tools): DigitInput's inference path."""
+    layer = DigitInput(size, placement, channels, preprocessing)
+    return lambda images: ops.convert_to_numpy(layer(np.asarray(images)))
 
 
-def training_dataset(x: np.ndarray, y: np.ndarray, transform, units: int, batch_size: int, seed: int,
-                     first_epoch: int, epochs: int, epoch_size: int | None = None) -> tf.data.Dataset:
-    """Epochs first_epoch..epochs-1 back to back, each in an order drawn from (seed, epoch) alone, so a
-    resumed run sees exactly the batches an uninterrupted one would. An epoch is `epoch_size` samples
-    (default: one pass): whole shuffled passes back to back, the last one cut short. Use with
-    steps_per_epoch(epoch_size or len(y), batch_size).
-
-    `transform(images, batch_seed)` gets each batch's own seed, drawn from (seed, epoch, batch number)
-    alone, for augmentation: a resumed run augments exactly as an uninterrupted one would."""
-    images, labels = tf.constant(x), tf.constant(y)
-    size = epoch_size or len(y)
-    passes = -(-size // len(y))
-
-    def epoch_order(epoch):
-        epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
-        keys = tf.random.stateless_uniform([passes, len(y)], seed=epoch_seed)
-        order = tf.reshape(tf.argsort(keys, axis=-1), [-1])[:size]
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
-        return batches.map(lambda step, idx: (tf.random.experimental.stateless_fold_in(epoch_seed, step), idx))
-
-    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
-    return ds.map(lambda batch_seed, idx: (transform(tf.gather(images, idx), batch_seed),
-                                           one_hot(tf.gather(labels, idx), units)),
-                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
+def transform_from_config(data_cfg):
+    return image_transform(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess)

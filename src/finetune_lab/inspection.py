@@ -75,12 +75,13 @@ def read_images(paths: list[str]) -> list[np.ndarray]:
     return [images.read_image(p) for p in paths]
 
 
-def start_tensorflow() -> None:
-    """Default devices for named weights (a run sets up its own): TensorFlow quiet, GPU memory growth."""
-    from . import devices
+def start_backend() -> None:
+    """Default devices for named weights (a run starts its own): the backend of $KERAS_BACKEND (default
+    tensorflow), quiet, GPU memory growth."""
+    from . import backend
     from .config import DeviceConfig
 
-    devices.setup(DeviceConfig())
+    backend.start(DeviceConfig(backend=os.environ.get("KERAS_BACKEND", "tensorflow")))
 
 
 def check_layers(text: str | None, base: str, default: list[str]) -> list[str]:
@@ -130,21 +131,19 @@ def run_input(data_cfg, photo: np.ndarray) -> np.ndarray:
     replicate, gray) and preprocessing. A 28x28 gray file of a digit thus becomes the input the run's test
     digits became. A colour image is resized and keeps its three channels (a 1-channel model gets its
     luminance): the run never saw colour, so this is the least-altered input, not a like-for-like one."""
-    import tensorflow as tf
-
     from . import data
 
     gray = images.is_gray(photo)
     x = photo[..., :1] if gray else photo
     if x.shape[:2] == (catalog.DIGIT_SIZE, catalog.DIGIT_SIZE):
-        x = np.asarray(data.place(tf.constant(x[np.newaxis]), data_cfg.input_size, data_cfg.placement))[0]
+        x = np.asarray(data.place(x[np.newaxis], data_cfg.input_size, data_cfg.placement))[0]
     else:
         x = images.resize([x], data_cfg.input_size)[0]
     if gray:
-        x = data.to_channels(tf.constant(x), data_cfg.channels)
+        x = np.asarray(data.to_channels(np.asarray(x, np.float32), data_cfg.channels))
     elif data_cfg.channels == "gray":
         x = (x @ LUMINANCE)[..., np.newaxis]
-    return np.asarray(data.preprocess(tf.convert_to_tensor(x, tf.float32), data_cfg.preprocess))
+    return np.asarray(data.preprocess(np.asarray(x, np.float32), data_cfg.preprocess))
 
 
 def load_run_model(run: Run):
@@ -181,7 +180,7 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
     photos = read_images(args.images)
     run = open_run(args.run) if args.run else None
     if run is None:
-        start_tensorflow()
+        start_backend()
         path = check_weights("imagenet", True, "offline, --run RUN_DIR predicts with a trained run's model")
     from . import original_task, sources
 
@@ -258,7 +257,7 @@ def plan_features(args: argparse.Namespace) -> FeaturesPlan:
         weights = args.weights
     layers = check_layers(args.layers, base, default or catalog.BASE_LAYERS[base])
     if run is None:
-        start_tensorflow()
+        start_backend()
         check_weights(weights, False, "--weights hed_bsds500 works offline")
     out = args.out or os.path.join("outputs", "features", time.strftime("%Y-%m-%d_%H-%M-%S"))
     if os.path.exists(out):

