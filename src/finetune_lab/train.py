@@ -129,7 +129,7 @@ def fit(model: keras.Model, train_batches, steps: int, images_per_epoch: int, va
     history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
                         epochs=training_cfg.epochs, steps_per_epoch=steps, shuffle=False,
                         callbacks=callbacks(run_dir, training_cfg) + [clock],
-                        verbose=1 if sys.stdout.isatty() else 2, shuffle=False)  # the dataset is shuffled by seed
+                        verbose=1 if sys.stdout.isatty() else 2)  # shuffle=False: batches come in the seed's order
     epochs = len(history.history.get("loss", []))
     images = epochs * images_per_epoch
     return {"epochs_this_session": epochs, "train_seconds": clock.seconds, "diverged": _nan_in(history.history),
@@ -158,7 +158,7 @@ def linear_probe(model: keras.Model, base: keras.Model, train_batches, steps: in
     history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
                         epochs=training_cfg.lp_epochs, steps_per_epoch=steps, shuffle=False,
                         callbacks=[keras.callbacks.TerminateOnNaN(), EpochLog(), clock],
-                        verbose=1 if sys.stdout.isatty() else 2, shuffle=False).history
+                        verbose=1 if sys.stdout.isatty() else 2).history
     freeze(base, freeze_spec)
     compile_model(model, training_cfg)
     return {"epochs": len(history.get("loss", [])), "train_seconds": clock.seconds, "diverged": _nan_in(history),
