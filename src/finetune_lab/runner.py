@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from . import (augment, cache, data, devices, evaluate, features, model as models, original_task, plots, rundir,
-               sources, train)
+from . import (augment, cache, data, devices, evaluate, features, machine, model as models, original_task, plots,
+               rundir, sources, train)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def _sigterm_as_interrupt():
 
 def _run(cfg, run_dir: str, resume: bool) -> dict:
     keras.utils.set_random_seed(cfg.seed)
+    machine.warn_if_emulated(cfg.training.precision, gpus=len(tf.config.list_physical_devices("GPU")))
     if cfg.training.deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -202,11 +203,12 @@ def write_csv(path: str, rows: list[dict]) -> None:
 
 
 def environment() -> dict:
-    """Package versions, Python, devices and the project's git commit."""
+    """Package versions, Python, devices, the CPU (model, cores, flags) and the project's git commit."""
     return {
         "packages": {p: v for p in PACKAGES if (v := sources.package_version(p))},
         "python": platform.python_version(),
         "devices": [d.name for d in tf.config.list_logical_devices()],
+        "cpu": machine.cpu(),
         "git_commit": git_commit(),
     }
 
