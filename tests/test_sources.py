@@ -23,20 +23,6 @@ def test_stratified_split_is_disjoint_and_complete():
     assert np.array_equal(np.bincount(labels[test]), np.full(10, 2))
 
 
-def test_keras_mnist_offline_says_how_to_get_it(monkeypatch, tmp_path):
-    import keras
-
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-
-    def offline(*args, **kwargs):
-        raise Exception("URL fetch failure on https://example.invalid/mnist.npz: Name or service not known")
-
-    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
-    with pytest.raises(UserError) as err:
-        sources.load_digits("mnist")
-    assert "mnist_embedded" in str(err.value) and str(tmp_path) in str(err.value)
-
-
 def test_a_corrupt_cached_mnist_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "datasets").mkdir()

@@ -19,14 +19,14 @@ STATUS = "status.json"
 FINAL_STATUSES = ("completed", "failed", "diverged")
 
 
-def write_json_atomic(path: str, payload: dict) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see the old or the new file."""
+def write_atomic(path: str, write, binary: bool = True) -> None:
+    """Call `write(file)` on a temporary file in the same folder, then rename: readers see the old file or
+    the complete new one, never a part."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -34,6 +34,14 @@ def write_json_atomic(path: str, payload: dict) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: str, payload: dict) -> None:
+    def dump(f):
+        json.dump(payload, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+
+    write_atomic(path, dump, binary=False)
 
 
 def read_json(path: str) -> dict | None:

