@@ -21,10 +21,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 MATMUL_SIZE = 2048
 
 
-def parser(doc: str, rounds: int = 5) -> argparse.ArgumentParser:
-    """The benchmarks' common command line: the script's docstring as help, and --rounds."""
+def parser(doc: str, rounds: int | None = 5) -> argparse.ArgumentParser:
+    """The benchmarks' common command line: the script's docstring as help, and --rounds (unless None)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds (default {rounds})")
+    if rounds is not None:
+        p.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds (default {rounds})")
     return p
 
 
