@@ -13,12 +13,13 @@ import shlex
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import Callable, TypeVar
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as a run sets it (device.onednn)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MATMUL_SIZE = 2048
+T = TypeVar("T")
 
 
 def parser(doc: str, rounds: int | None = 5) -> argparse.ArgumentParser:
@@ -37,7 +38,7 @@ def start(argv: list[str] | None = None) -> None:
     print(f"# $ python {shlex.join(argv if argv is not None else sys.argv)}", flush=True)
 
 
-def interleave(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+def interleave(variants: dict[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:
     """Each variant's measurement once per round, the order reversed every other round; {name: [per round]}."""
     names = list(variants)
     values: dict[str, list[float]] = {name: [] for name in names}
