@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--summary-only", action="store_true", help="no new runs: the figures of those in --out")
     args = p.parse_args(argv)
-    harness.start(sys.argv if argv is None else ["benchmarks/bf16_parity.py", *argv])
+    harness.start(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"# finetune-lab seed={{{args.seeds}}} training.precision={{fp32,bf16}} {' '.join(QUIET)} "
           f"hydra.run.dir={args.out}/<precision>_s<seed>")

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     args = p.parse_args(argv)
-    harness.start(sys.argv if argv is None else ["benchmarks/frozen_cache.py", *argv])
+    harness.start(argv)
     common = ["model.freeze=all", f"training.epochs={args.epochs}", f"data.cutoff_rate={args.cutoff}",
               f"seed={args.seed}", f"training.precision={args.precision}", "analysis.feature_maps.enabled=false",
               "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false",

@@ -31,11 +31,12 @@ def parser(doc: str, rounds: int | None = 5) -> argparse.ArgumentParser:
 
 
 def start(argv: list[str] | None = None) -> None:
-    """The first lines of every output: the machine, and the command that gave the figures."""
+    """The first lines of every output: the machine, and the command that gave the figures (the script's
+    arguments: `argv`, or the command line's)."""
     from finetune_lab import machine
 
     print(machine.header(machine.describe()))
-    print(f"# $ python {shlex.join(argv if argv is not None else sys.argv)}", flush=True)
+    print(f"# $ python {shlex.join(sys.argv[:1] + (sys.argv[1:] if argv is None else argv))}", flush=True)
 
 
 def interleave(variants: dict[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:

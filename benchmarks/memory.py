@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--input-only", action="store_true", help="the training input pipeline alone, no model")
     args = p.parse_args(argv)
-    harness.start(sys.argv if argv is None else ["benchmarks/memory.py", *argv])
+    harness.start(argv)
     sets, note = real_digits(SIZES)
     print(f"# digits: {note}")
     what = "the training input pipeline alone" if args.input_only else "VGG16 trainable"

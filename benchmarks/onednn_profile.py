@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--top", type=int, default=8, help="oneDNN ops shown, costliest in fp32 first")
     args = p.parse_args(argv)
-    harness.start(sys.argv if argv is None else ["benchmarks/onednn_profile.py", *argv])
+    harness.start(argv)
     runs = harness.interleave({pr: (lambda pr=pr: profile(pr, args)) for pr in PRECISIONS}, args.rounds)
     ops = {op for profiles in runs.values() for prof in profiles for op in prof}
     ms = {pr: {op: statistics.median(prof.get(op, (0.0,))[0] for prof in runs[pr]) for op in ops}

@@ -20,7 +20,6 @@ training counts 3x the forward pass.
 from __future__ import annotations
 
 import statistics
-import sys
 
 import harness
 
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(figures) - set(FIGURES)
     if unknown:
         p.error(f"--figures: {', '.join(sorted(unknown))} unknown; allowed: {', '.join(FIGURES)}")
-    harness.start(sys.argv if argv is None else ["benchmarks/throughput.py", *argv])
+    harness.start(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     if "probe" in figures:
         probe_block(args.rounds)
