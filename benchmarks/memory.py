@@ -1,35 +1,44 @@
-"""Peak memory of a 224x224 trainable run against the size of the data set.
+"""Peak memory of a 224x224 trainable run against the size of the data set, over real digits.
 
-    python benchmarks/memory.py                 # 6,000 vs 60,000 synthetic MNIST-shaped images
+    python benchmarks/memory.py                 # 6,000 vs 60,000 MNIST digits (data.source=mnist), 2 rounds
     python benchmarks/memory.py --steps 20 --batch 16
     python benchmarks/memory.py --input-only --steps 500 --batch 64   # the input pipeline alone, E9's batch
 
-Each size runs in a fresh process (its peak RSS is its own): the digits are held as uint8 28x28 and placed,
-channelled and preprocessed per batch by finetune_lab.data, as every run does. The study's approach (the
-whole padded float32 set in memory) is computed for the same sizes.
+The digits come from data.source=mnist (the official 60,000 training images); where that cannot load, from
+mnist_embedded's 4,000-image pool repeated to each size, and the output says so. Each size runs in a fresh
+process (its peak RSS is its own), the sizes alternating within each round: the digits are held as uint8
+28x28 and placed, channelled and preprocessed per batch by the run's own pipeline (E9's input: the study's
+placement, channels and /255), the model is the project's VGG16 (finetune_lab.model.build). The study's
+approach (the whole padded float32 set in memory) is computed for the same sizes.
 """
 from __future__ import annotations
 
-import argparse
+import os
+import statistics
 import subprocess
 import sys
+import tempfile
+
+import numpy as np
+
+import harness
+
+SIZES = (6_000, 60_000)
 
 CHILD = r"""
 import os, resource, sys
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1"); os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import numpy as np, keras
-from finetune_lab import data
-n, steps, batch, size, with_model = map(int, sys.argv[1:6])
-rng = np.random.default_rng(0)
-x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8); y = rng.integers(0, 10, n)
-ds = data.training_dataset(x, y, data.image_transform(size, "seed", "seed", "unit"), 10, batch, 0, 0, 1,
-                           steps * batch).take(steps)
+sys.path.insert(0, sys.argv[1])
+import harness, numpy as np
+from finetune_lab import data, model as models, train
+digits, steps, batch, size, with_model = sys.argv[2], *map(int, sys.argv[3:7])
+with np.load(digits) as f:
+    x, y = f["x"], f["y"]
+cfg = harness.config(f"data.input_size={size}", "data.placement=seed", "data.channels=seed", "data.preprocess=unit",
+                     "model.weights=null", f"training.batch_size={batch}")
+ds = data.training_dataset(x, y, data.transform_from_config(cfg.data), 10, batch, 0, 0, 1, steps * batch).take(steps)
 if with_model:
-    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
-    inputs = keras.Input((size, size, 3))
-    out = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(base(inputs)))
-    model = keras.Model(inputs, out)
-    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model, _ = models.build(cfg)
+    train.compile_model(model, cfg.training)
     model.fit(ds, verbose=0)
 else:
     rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
@@ -40,8 +49,24 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
 """
 
 
-def peak_gib(n: int, steps: int, batch: int, size: int, with_model: bool) -> float:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(steps), str(batch), str(size), str(int(with_model))],
+def real_digits(sizes: tuple[int, ...]) -> tuple[dict, str]:
+    """{size: (x, y)} of real digits, and where they come from."""
+    from finetune_lab import sources
+    from finetune_lab.errors import UserError
+
+    try:
+        digits, note = sources.load_digits("mnist"), "data.source=mnist (the official training images)"
+    except UserError as exc:
+        digits = sources.load_digits("mnist_embedded")
+        note = (f"NOTE: data.source=mnist is not available here ({sources.first_line(exc)}); the "
+                f"{len(digits.y_pool):,} real digits of mnist_embedded's pool, repeated to each size")
+    pick = {n: [i % len(digits.y_pool) for i in range(n)] for n in sizes}
+    return {n: (digits.x_pool[idx], digits.y_pool[idx]) for n, idx in pick.items()}, note
+
+
+def peak_gib(path: str, n: int, args) -> float:
+    out = subprocess.run([sys.executable, "-c", CHILD, os.path.dirname(os.path.abspath(__file__)), path,
+                          str(args.steps), str(args.batch), str(args.size), str(int(not args.input_only))],
                          capture_output=True, text=True, check=True)
     lines = out.stdout.strip().splitlines()
     for line in lines[:-1]:
@@ -49,23 +74,31 @@ def peak_gib(n: int, steps: int, batch: int, size: int, with_model: bool) -> flo
     return float(lines[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--input-only", action="store_true", help="the training input pipeline alone, no model")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    p = harness.parser(__doc__, rounds=2)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--input-only", action="store_true", help="the training input pipeline alone, no model")
+    args = p.parse_args(argv)
+    harness.start(argv)
+    sets, note = real_digits(SIZES)
+    print(f"# digits: {note}")
     what = "the training input pipeline alone" if args.input_only else "VGG16 trainable"
-    print(f"# {what} at {args.size}x{args.size}, batch {args.batch}, {args.steps} steps; peak RSS")
-    print("| images | streaming (peak RSS, GiB) | the study's in-memory float32 set (GiB) |")
-    print("|---|---|---|")
-    peaks = {}
-    for n in (6_000, 60_000):
-        peaks[n] = peak_gib(n, args.steps, args.batch, args.size, not args.input_only)
-        whole = n * args.size * args.size * 3 * 4 / 2**30
-        print(f"| {n:,} | {peaks[n]:.2f} | {whole:.1f} |", flush=True)
-    print(f"ratio 60,000 / 6,000: {peaks[60_000] / peaks[6_000]:.2f}")
+    print(f"# {what} at {args.size}x{args.size}, batch {args.batch}, {args.steps} steps; peak RSS, each size in "
+          f"a fresh process, {args.rounds} interleaved rounds")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for n, (x, y) in sets.items():
+            paths[n] = os.path.join(tmp, f"{n}.npz")
+            np.savez(paths[n], x=x, y=y)
+        values = harness.interleave({n: (lambda n=n: peak_gib(paths[n], n, args)) for n in SIZES}, args.rounds)
+    row = harness.table("images", "streaming, peak RSS per round (GiB)", "median (GiB)",
+                        "the study's in-memory float32 set (GiB)")
+    for n in SIZES:
+        row(f"{n:,}", " ".join(f"{v:.2f}" for v in values[n]), f"{statistics.median(values[n]):.2f}",
+            f"{n * args.size * args.size * 3 * 4 / 2**30:.1f}")
+    print(f"ratio {SIZES[1]:,} / {SIZES[0]:,}: {harness.spread(harness.per_round(values, SIZES[1], SIZES[0]))}")
 
 
 if __name__ == "__main__":

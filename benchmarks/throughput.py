@@ -1,116 +1,150 @@
-"""Training throughput of VGG16 on this machine, as ratios against a baseline measured in the same run.
+"""VGG16 throughput on this machine, as interleaved ratios and as a fraction of the machine's own matmul rate.
 
-    python benchmarks/throughput.py            # every figure, medians over 3 repetitions
-    python benchmarks/throughput.py --quick    # 1 repetition, fewer images
+    python benchmarks/throughput.py                            # every figure, 5 rounds
+    python benchmarks/throughput.py --figures bf16 --sizes 48,224 --rounds 5
+    python benchmarks/throughput.py --figures probe,infer --rounds 3
 
-Prints one table row per figure: what was run, images/s (median), GFLOP/s, ratio to its baseline.
-Figures: our streaming input pipeline vs Keras fit on pre-built tensors (trainable base, 48x48); bf16 vs
-fp32 (Keras mixed precision); XLA (jit_compile) vs not; cost by input size (32, 48, 96, 224).
-Memory flat in data size: see benchmarks/memory.py.
+Figures (each an interleaved block: the variants alternate within every round, the ratio is the median of
+the per-round ratios with their range; models are the project's own, finetune_lab.model.build(cfg) with
+model.weights=null, compiled by finetune_lab.train, trained with Keras fit on real digits already placed
+and preprocessed, except `pipeline`):
+  probe     a 2048x2048 matmul through keras.ops, fp32 and bf16: the machine's limit in GFLOP/s
+  bf16      training.precision=bf16 vs fp32 training at each of --sizes; the probe runs in the same rounds,
+            so each rate is also a fraction of the probe's rate in the same dtype, measured minutes apart at most
+  pipeline  the run's streaming tf.data input (finetune_lab.data) vs fit on pre-built tensors, fp32, 48x48
+  xla       jit_compile=True vs Keras' default (no XLA on CPU), fp32, 48x48
+  infer     forward only (Keras predict: what the frozen-feature cache and inference do), bf16 vs fp32
+VGG16's conv base costs 15.35 GMAC per 224x224 image (0.705 at 48x48), scaled by area; 1 MAC = 2 FLOP;
+training counts 3x the forward pass.
 """
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import statistics
-import time
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from finetune_lab import data, sources  # noqa: E402
+import harness
 
 VGG16_GMAC_224 = 15.35  # multiply-accumulates of the conv base per 224x224 image
-TRAIN_FLOPS_PER_MAC = 6  # forward 2 FLOPs per MAC, backward about twice the forward
+FLOPS_PER_MAC = {"train": 6, "infer": 2}  # forward 2 FLOPs per MAC; backward about twice the forward
+FIGURES = ("probe", "bf16", "pipeline", "xla", "infer")
 
 
-def model_for(size: int, trainable: bool = True) -> keras.Model:
-    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
-    base.trainable = trainable
-    inputs = keras.Input((size, size, 3))
-    x = keras.layers.Flatten()(base(inputs))
-    x = keras.layers.Dense(256, activation="relu")(x)
-    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+def vgg16_gflop(size: int, mode: str) -> float:
+    """GFLOP per image of VGG16's conv base at `size`x`size`, for training or inference."""
+    return VGG16_GMAC_224 * (size / 224) ** 2 * FLOPS_PER_MAC[mode]
 
 
-def images_per_second(fit, images: int) -> float:
-    start = time.perf_counter()
-    fit()
-    return images / (time.perf_counter() - start)
+class Bench:
+    """One VGG16 (the project's model for data.input_size=size, training.precision=precision) and real digits
+    prepared for it; its measurements return images/s."""
 
+    def __init__(self, size: int, precision: str, images: int, batch: int, jit: bool = False):
+        import keras
 
-def measure(size: int, n: int, batch: int, pipeline: bool, precision: str = "fp32", jit: bool = False,
-            repeats: int = 3) -> float:
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
-    keras.utils.set_random_seed(0)
-    model = model_for(size)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="categorical_crossentropy", jit_compile=jit)
-    digits = sources.load_digits("mnist_embedded")
-    x, y = digits.x_pool[:n], digits.y_pool[:n]
-    transform = data.image_transform(size, "center", "replicate", "vgg16")
-    steps = data.steps_per_epoch(n, batch)
-    if pipeline:
+        from finetune_lab import data, model as models, sources, train
+
+        self.cfg = harness.config(f"data.input_size={size}", f"training.precision={precision}",
+                                  "model.weights=null", f"training.batch_size={batch}")
+        self.model, _ = models.build(self.cfg)
+        train.compile_model(self.model, self.cfg.training)
+        self.model.jit_compile = jit
+        digits = sources.load_digits("mnist_embedded")
+        self.digits, self.labels = digits.x_pool[:images], digits.y_pool[:images]
+        self.x = data.transform_from_config(self.cfg.data)(self.digits).numpy()
+        self.y = keras.utils.to_categorical(self.labels, 10)
+        self.images, self.batch = images, batch
+        self.model.fit(self.x[:batch], self.y[:batch], batch_size=batch, verbose=0)  # trace outside the timing
+        self.model.predict(self.x[:batch], batch_size=batch, verbose=0)
+
+    def train(self):
+        return harness.rate(lambda: self.model.fit(self.x, self.y, batch_size=self.batch, verbose=0,
+                                                   shuffle=False), self.images)
+
+    def pipeline(self):
+        from finetune_lab import data
+
+        transform = data.transform_from_config(self.cfg.data)
+        steps = data.steps_per_epoch(self.images, self.batch)
+
         def fit():
-            model.fit(data.training_dataset(x, y, transform, 10, batch, 0, 0, 1), steps_per_epoch=steps,
-                      verbose=0)
-    else:
-        tensors, labels = transform(x).numpy(), np.eye(10, dtype="float32")[y]
+            ds = data.training_dataset(self.digits, self.labels, transform, 10, self.batch, 0, 0, 1)
+            self.model.fit(ds, steps_per_epoch=steps, verbose=0)
 
-        def fit():
-            model.fit(tensors, labels, batch_size=batch, epochs=1, verbose=0, shuffle=True)
-    warm_n = min(n, 2 * batch)
-    model.fit(transform(x[:warm_n]).numpy(), np.eye(10, dtype="float32")[y[:warm_n]], batch_size=batch,
-              verbose=0)  # build and trace outside the timing
-    rates = [images_per_second(fit, n) for _ in range(repeats)]
-    keras.mixed_precision.set_global_policy("float32")
-    return statistics.median(rates)
+        return harness.rate(fit, self.images)
+
+    def infer(self):
+        return harness.rate(lambda: self.model.predict(self.x, batch_size=self.batch, verbose=0), self.images)
 
 
-def gflops(size: int, rate: float) -> float:
-    return rate * VGG16_GMAC_224 * (size / 224) ** 2 * TRAIN_FLOPS_PER_MAC
+def images_at(size: int, images: int, batch: int) -> int:
+    """`images` at 48x48, fewer at larger sizes (the same pixels), whole batches, at least one."""
+    return max(batch, images * 48 * 48 // (size * size) // batch * batch)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 repetition and fewer images")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--figures", default="pipeline,xla,sizes,bf16",
-                        help="comma-separated, from pipeline, xla, sizes, bf16 (the baseline always runs)")
-    parser.add_argument("--bf16-images", type=int, default=64,
-                        help="images per bf16 repetition (bf16 is slow where the CPU lacks native kernels)")
-    args = parser.parse_args()
-    repeats, n = (1, 192) if args.quick else (3, 384)
-    gpus = tf.config.list_physical_devices("GPU")
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, GPUs: {len(gpus)}; "
-          f"TF {tf.__version__}, Keras {keras.__version__}; batch {args.batch}, {n} images, "
-          f"median of {repeats}")
-    print("| figure | images/s | GFLOP/s | ratio |")
-    print("|---|---|---|---|")
+def probe_block(rounds: int) -> None:
+    values = harness.interleave({p: harness.matmul_gflops(d) for p, d in (("fp32", "float32"),
+                                                                          ("bf16", "bfloat16"))}, rounds)
+    row = harness.table("probe (2048x2048 matmul, keras.ops)", "fp32 GFLOP/s", "bf16 GFLOP/s", "bf16 / fp32")
+    row("median of rounds", *(f"{statistics.median(values[p]):.0f}" for p in ("fp32", "bf16")),
+        harness.spread(harness.per_round(values, "bf16", "fp32")))
 
-    def row(name, size, rate, baseline=None):  # ratios of GFLOP/s, so input sizes compare too
-        ratio = f"{gflops(size, rate) / gflops(48, baseline):.2f}x" if baseline else "1.00x (baseline)"
-        print(f"| {name} | {rate:.1f} | {gflops(size, rate):.0f} | {ratio} |", flush=True)
 
-    figures = set(args.figures.split(","))
-    raw = measure(48, n, args.batch, pipeline=False, repeats=repeats)
-    row("raw fit, pre-built tensors, 48x48, trainable", 48, raw)
-    if "pipeline" in figures:
-        row("streaming pipeline (tf.data transforms), 48x48", 48, measure(48, n, args.batch, True, repeats=repeats),
-            raw)
-    if "xla" in figures:
-        row("XLA jit_compile, pipeline, 48x48", 48, measure(48, n, args.batch, True, jit=True, repeats=repeats), raw)
-    if "sizes" in figures:
-        for size in (32, 96, 224):
-            count = max(args.batch, n * 48 * 48 // (size * size))
-            row(f"pipeline, {size}x{size}", size, measure(size, count, args.batch, True, repeats=repeats), raw)
-    if "bf16" in figures:
-        row(f"bf16 mixed precision, pipeline, 48x48 ({args.bf16_images} images)", 48,
-            measure(48, args.bf16_images, args.batch, True, "bf16", repeats=repeats), raw)
+def precision_block(mode: str, size: int, images: int, batch: int, rounds: int) -> None:
+    """bf16 vs fp32 (training or inference) at one size, with the probe in the same rounds."""
+    n = images_at(size, images, batch)
+    benches = {p: Bench(size, p, n, batch) for p in ("fp32", "bf16")}
+    variants = {}
+    for precision, dtype in (("fp32", "float32"), ("bf16", "bfloat16")):
+        variants[precision] = getattr(benches[precision], mode)()
+        variants[f"probe {precision}"] = harness.matmul_gflops(dtype)
+    values = harness.interleave(variants, rounds)
+    flop = vgg16_gflop(size, mode)
+    print(f"\n{mode} at {size}x{size}, batch {batch}, {n} images per round, {rounds} rounds")
+    row = harness.table("precision", "images/s (median)", "GFLOP/s", "% of the probe (same rounds)",
+                        "ratio to fp32")
+    for p in ("fp32", "bf16"):
+        rate = statistics.median(values[p])
+        percent = [100 * r * flop / g for r, g in zip(values[p], values[f"probe {p}"])]
+        ratio = harness.spread(harness.per_round(values, p, "fp32")) if p == "bf16" else "1 (baseline)"
+        row(p, f"{rate:.1f}", f"{rate * flop:.0f}", harness.spread(percent, "%", 0), ratio)
+
+
+def option_block(name: str, images: int, batch: int, rounds: int) -> None:
+    """The streaming pipeline or XLA against fit on pre-built tensors, fp32 at 48x48."""
+    base = Bench(48, "fp32", images, batch)
+    other = base.pipeline() if name == "pipeline" else Bench(48, "fp32", images, batch, jit=True).train()
+    values = harness.interleave({"raw": base.train(), name: other}, rounds)
+    label = {"pipeline": "streaming tf.data pipeline", "xla": "XLA jit_compile=True"}[name]
+    print(f"\n{label} vs fit on pre-built tensors, fp32 48x48, batch {batch}, {images} images, {rounds} rounds")
+    row = harness.table("variant", "images/s (median)", "ratio to raw fit")
+    for key in ("raw", name):
+        row(key, f"{statistics.median(values[key]):.1f}",
+            harness.spread(harness.per_round(values, key, "raw")) if key != "raw" else "1 (baseline)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = harness.parser(__doc__)
+    p.add_argument("--figures", default=",".join(FIGURES), help=f"comma-separated, from {', '.join(FIGURES)}")
+    p.add_argument("--sizes", default="48,224", help="input sizes of the bf16 and infer figures")
+    p.add_argument("--images", type=int, default=128, help="images per round at 48x48 (fewer, same pixels, "
+                                                           "at larger sizes; one batch at least)")
+    p.add_argument("--batch", type=int, default=32)
+    args = p.parse_args(argv)
+    figures = args.figures.split(",")
+    unknown = set(figures) - set(FIGURES)
+    if unknown:
+        p.error(f"--figures: {', '.join(sorted(unknown))} unknown; allowed: {', '.join(FIGURES)}")
+    harness.start(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if "probe" in figures:
+        probe_block(args.rounds)
+    for mode in ("train", "infer"):
+        if (mode if mode == "infer" else "bf16") in figures:
+            for size in sizes:
+                precision_block(mode, size, args.images, args.batch, args.rounds)
+    for name in ("pipeline", "xla"):
+        if name in figures:
+            option_block(name, args.images, args.batch, args.rounds)
+
 
 if __name__ == "__main__":
     main()

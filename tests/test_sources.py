@@ -39,3 +39,17 @@ def test_a_wrong_shaped_mnist_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda path: (small, small))
     with pytest.raises(UserError, match="shape"):
         sources.load_digits("mnist")
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_hed_weights_load_under_a_mixed_precision_policy(policy):
+    """training.precision=bf16 with model.weights=hed_bsds500 (the default) builds HED inside bf16's policy."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        weights = sources.hed_vgg16_weights()
+        assert keras.mixed_precision.global_policy().name == policy  # restored
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert weights["block1_conv1"][0].shape == (3, 3, 3, 64) and weights["block1_conv1"][0].dtype == np.float32

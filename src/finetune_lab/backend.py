@@ -135,6 +135,11 @@ def devices_used() -> list[str]:
     return [d.name for d in tf.config.list_logical_devices()]
 
 
+def accelerators() -> int:
+    """How many of devices_used() are not the CPU (GPUs, TPUs)."""
+    return sum("cpu" not in d.lower() for d in devices_used())
+
+
 def set_seed(seed: int) -> None:
     """keras.utils.set_random_seed (Python, NumPy, Keras' global generator). Under JAX, TensorFlow is hidden
     from it for the call: it would import TensorFlow (when installed) only to seed tf.random, unused there."""

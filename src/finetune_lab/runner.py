@@ -15,8 +15,8 @@ import keras
 import numpy as np
 from omegaconf import OmegaConf
 
-from . import (augment, backend, cache, data, evaluate, features, model as models, original_task, plots, rundir,
-               sources, train)
+from . import (augment, backend, cache, data, evaluate, features, machine, model as models, original_task, plots,
+               rundir, sources, train)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def _sigterm_as_interrupt():
 
 def _run(cfg, run_dir: str, resume: bool) -> dict:
     backend.set_seed(cfg.seed)
+    machine.warn_if_emulated(cfg.training.precision, gpus=backend.accelerators())
     if cfg.training.deterministic:
         backend.enable_determinism()
 
@@ -207,12 +208,13 @@ def write_csv(path: str, rows: list[dict]) -> None:
 
 
 def environment() -> dict:
-    """Package versions, Python, devices and the project's git commit."""
+    """Package versions, Python, devices, the CPU (model, cores, flags) and the project's git commit."""
     return {
         "packages": {p: v for p in PACKAGES if (v := sources.package_version(p))},
         "python": platform.python_version(),
         "backend": backend.name(),
         "devices": backend.devices_used(),
+        "cpu": machine.cpu(),
         "git_commit": git_commit(),
     }
 
