@@ -35,14 +35,17 @@ with np.load(digits) as f:
     x, y = f["x"], f["y"]
 cfg = harness.config(f"data.input_size={size}", "data.placement=seed", "data.channels=seed", "data.preprocess=unit",
                      "model.weights=null", f"training.batch_size={batch}")
-ds = data.training_dataset(x, y, data.transform_from_config(cfg.data), 10, batch, 0, 0, 1, steps * batch).take(steps)
+batches = data.training_batches(x, y, 10, batch, 0, 0, 1, steps * batch)
+layer = data.digit_input(cfg.data)
 if with_model:
     model, _ = models.build(cfg)
-    train.compile_model(model, cfg.training)
-    model.fit(ds, verbose=0)
-else:
+    on_digits = data.on_digits(model, layer)
+    train.compile_model(on_digits, cfg.training)
+    on_digits.fit(batches, steps_per_epoch=steps, verbose=0)
+else:  # the input path alone: host batches through DigitInput's transforms
     rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
-    for step, _ in enumerate(ds, start=1):
+    for step, (images, _) in enumerate(batches, start=1):
+        layer(images)
         if step in (steps // 10, steps):
             print(f"rss after {step} steps: {rss():.2f}")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)

@@ -11,7 +11,7 @@ and preprocessed, except `pipeline`):
   probe     a 2048x2048 matmul through keras.ops, fp32 and bf16: the machine's limit in GFLOP/s
   bf16      training.precision=bf16 vs fp32 training at each of --sizes; the probe runs in the same rounds,
             so each rate is also a fraction of the probe's rate in the same dtype, measured minutes apart at most
-  pipeline  the run's streaming tf.data input (finetune_lab.data) vs fit on pre-built tensors, fp32, 48x48
+  pipeline  the run's input path (host uint8 batches, DigitInput in the step) vs fit on pre-built tensors, fp32, 48x48
   xla       jit_compile=True vs Keras' default (no XLA on CPU), fp32, 48x48
   infer     forward only (Keras predict: what the frozen-feature cache and inference do), bf16 vs fp32
 VGG16's conv base costs 15.35 GMAC per 224x224 image (0.705 at 48x48), scaled by area; 1 MAC = 2 FLOP;
@@ -49,7 +49,7 @@ class Bench:
         self.model.jit_compile = jit
         digits = sources.load_digits("mnist_embedded")
         self.digits, self.labels = digits.x_pool[:images], digits.y_pool[:images]
-        self.x = data.transform_from_config(self.cfg.data)(self.digits).numpy()
+        self.x = data.transform_from_config(self.cfg.data)(self.digits)
         self.y = keras.utils.to_categorical(self.labels, 10)
         self.images, self.batch = images, batch
         self.model.fit(self.x[:batch], self.y[:batch], batch_size=batch, verbose=0)  # trace outside the timing
@@ -60,14 +60,16 @@ class Bench:
                                                    shuffle=False), self.images)
 
     def pipeline(self):
-        from finetune_lab import data
+        """The run's own input path: uint8 digits fed from the host, DigitInput's transforms in the step."""
+        from finetune_lab import data, train
 
-        transform = data.transform_from_config(self.cfg.data)
+        on_digits = data.on_digits(self.model, data.digit_input(self.cfg.data))
+        train.compile_model(on_digits, self.cfg.training)
         steps = data.steps_per_epoch(self.images, self.batch)
 
         def fit():
-            ds = data.training_dataset(self.digits, self.labels, transform, 10, self.batch, 0, 0, 1)
-            self.model.fit(ds, steps_per_epoch=steps, verbose=0)
+            batches = data.training_batches(self.digits, self.labels, 10, self.batch, 0, 0, 1)
+            on_digits.fit(batches, steps_per_epoch=steps, verbose=0)
 
         return harness.rate(fit, self.images)
 
