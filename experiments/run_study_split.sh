@@ -10,7 +10,7 @@ LEAN="analysis.original_task.enabled=false analysis.layer_change.enabled=false a
 # The study's E4 optimizer (SGD 1e-5, momentum 0.5, Nesterov, decay 1e-6), which variant=mnist_cpu replaces by Adam.
 SGD="training.optimizer.name=sgd training.optimizer.lr=1e-5 training.optimizer.momentum=0.5 training.optimizer.nesterov=true training.optimizer.decay=1e-6"
 ADAM="training.optimizer.name=adam training.optimizer.lr=1e-4 training.optimizer.momentum=0 training.optimizer.nesterov=false training.optimizer.decay=0"
-E4="experiment=e4_frozen_48 $V $LEAN seed=0,1,2"
+E4="experiment=e4_frozen_48 $V $LEAN"
 wanted=" $* "
 sweep() {
   name=$1; shift
@@ -20,13 +20,14 @@ sweep() {
 
 # E4: why does a frozen base sit at chance? One factor at a time from the study's setting (SGD, 150 steps,
 # /255, top-left pad with gray in the middle channel, head 4096-4096), then all five changed together.
-sweep e4_study          $E4 $SGD
-sweep e4_adam           $E4 $ADAM
-sweep e4_long           $E4 $SGD training.epochs=30                                   # 1,500 steps
-sweep e4_vgg16_scaling  $E4 $SGD data.preprocess=vgg16
-sweep e4_centre_rgb     $E4 $SGD data.placement=center data.channels=replicate
-sweep e4_linear_head    $E4 $SGD head=linear                                          # 48x48: block5 is 1x1x512, pooled
-sweep e4_all_changed    $E4 $ADAM training.epochs=30 data.preprocess=vgg16 data.placement=center data.channels=replicate head=linear
+sweep e4_study          $E4 $SGD seed=0,1,2
+sweep e4_adam           $E4 $ADAM seed=0,1,2
+sweep e4_long           $E4 $SGD seed=0 training.epochs=30      # 1,500 steps; seed 0 here, 1 and 2 in the next
+sweep e4_long_rest      $E4 $SGD seed=1,2 training.epochs=30    # line (the first sweep stopped after seed 0)
+sweep e4_vgg16_scaling  $E4 $SGD data.preprocess=vgg16 seed=0,1,2
+sweep e4_centre_rgb     $E4 $SGD data.placement=center data.channels=replicate seed=0,1,2
+sweep e4_linear_head    $E4 $SGD seed=0,1,2 head=linear                                          # 48x48: block5 is 1x1x512, pooled
+sweep e4_all_changed    $E4 $ADAM seed=0,1,2 training.epochs=30 data.preprocess=vgg16 data.placement=center data.channels=replicate head=linear
 
 # E10: the bottleneck-10 head (4096-4096-10 -> 1000) trainable, with dropout 0.5 after every hidden layer
 # (the 10-unit one too: what E10 had before) and without dropout on the 10-unit layer.
