@@ -46,6 +46,8 @@ def start(device_cfg, deterministic: bool = False) -> str:
             os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if deterministic:
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+        # JAX logs at INFO each platform it probes and does not find (TPU, CUDA on a CPU machine): not the run's
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
         quiet = True
     asked_gpu = bool(device_cfg.gpus)
     with _native_stderr_silenced(quiet):
