@@ -153,13 +153,13 @@ def setting(run, column: str) -> str:
 
 def settings(runs, baseline) -> dict[str, str]:
     """Each column's values over the runs; `runs vs baseline` where the baseline differs."""
-    def values(group, column):
+    def shown(group, column):
         return " \\| ".join(sorted({setting(run, column) for run in group})) or "—"
 
     out = {}
     for column in SETTING_COLUMNS:
-        mine = values(runs, column)
-        theirs = values(baseline, column) if baseline else mine
+        mine = shown(runs, column)
+        theirs = shown(baseline, column) if baseline else mine
         out[column] = mine if theirs == mine else f"{mine} vs {theirs}"
     return out
 
