@@ -1,7 +1,6 @@
 """The backend seam: device.backend checked, a late device or backend request refused in one line, TensorBoard
 scalars written without TensorFlow, and a sweep under the basic launcher that cannot silently share devices."""
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest

@@ -12,7 +12,6 @@ import threading
 import time
 
 import keras
-import numpy as np
 from omegaconf import OmegaConf
 
 from . import (augment, backend, cache, data, evaluate, features, machine, model as models, original_task, plots,
