@@ -148,7 +148,8 @@ def setting(run, column: str) -> str:
         extra = f" m{c.get('training.optimizer.momentum')}" if name == "sgd" else ""
         return f"{name} {c.get('training.optimizer.lr')}{extra}"
     epochs, per_epoch = c.get("training.epochs"), c.get("training.samples_per_epoch")
-    return f"{epochs} ep x {per_epoch if per_epoch not in (None, 'null') else 'all'}, batch {c.get('training.batch_size')}"
+    return (f"{epochs} ep x {per_epoch if per_epoch not in (None, 'null') else 'all'}, "
+            f"batch {c.get('training.batch_size')}, {c.get('training.precision', 'fp32')}")
 
 
 def settings(runs, baseline) -> dict[str, str]:
