@@ -162,7 +162,7 @@ def test_features_of_a_runs_base_and_a_failure_midway_leaves_no_folder(run_dir, 
 # ----- E2 with HED weights (offline) -----
 
 def test_hed_feature_maps_one_grid_per_layer_and_image_with_provenance(pictures, tmp_path, capsys):
-    from finetune_lab import sources
+    from finetune_lab import files, sources
 
     out = tmp_path / "hed"
     inspection.features_main([pictures["digit"], pictures["photo"], "--size", "32", "--layers",
@@ -172,7 +172,7 @@ def test_hed_feature_maps_one_grid_per_layer_and_image_with_provenance(pictures,
         assert sorted(os.listdir(out / folder)) == [f"{layer}.hed_bsds500.png" for layer in
                                                     ("block1_conv1", "block2_conv2", "block3_pool")]
     record = json.loads((out / "features.json").read_text())
-    assert record["weights"]["sha256"] == sources.sha256(sources.hed_weights_file())
+    assert record["weights"]["sha256"] == files.sha256(sources.hed_weights_file())
     assert record["layers"] == ["block1_conv1", "block2_conv2", "block3_pool"] and len(record["images"]) == 2
     assert record["images"][0]["file"] == os.path.abspath(pictures["digit"])
     assert record["filters"]["kernel_shape"] == [3, 3, 3, 64] and record["filters"]["pixels"] == [249, 249]

