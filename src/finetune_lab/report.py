@@ -64,15 +64,15 @@ class Run:
     status: str
     metrics: dict = field(default_factory=dict)
     reason: str | None = None          # why it did not complete; None when completed
-    history: pd.DataFrame | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)   # per epoch, rundir.read_history
 
     def row(self) -> dict:
         test = self.metrics.get("test") or {}
         ci = test.get("ci95") or [None, None]
         counts = ((self.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
         epochs = self.metrics.get("epochs_run")
-        if epochs is None and self.history is not None:
-            epochs = len(self.history)
+        if epochs is None and self.history:
+            epochs = rundir.epochs_in(self.history)
         row = {"status": self.status, "test_accuracy": test.get("accuracy"), "ci95_lo": ci[0], "ci95_hi": ci[1],
                "test_n": test.get("n"), "epochs": epochs, "train_size": counts.get("train"),
                "wall_seconds": self.metrics.get("wall_seconds"), "error": self.reason}
@@ -114,7 +114,7 @@ def load_run(path: str) -> Run:
     metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
     return Run(path=path, config=flatten(plain), status=state, metrics=metrics,
                reason=None if state == "completed" else reason(path, state, metrics),
-               history=read_history(os.path.join(path, "history.csv")))
+               history=rundir.read_history(path))
 
 
 def numeric_leaves(tree: dict, prefix: str = "") -> dict:
@@ -142,14 +142,6 @@ def reason(path: str, state: str, metrics: dict) -> str:
     if state == "empty":
         return "nothing recorded: no status.json or metrics.json (the job never started)"
     return f"status {state}: {info.get('error') or 'no reason recorded'}"
-
-
-def read_history(path: str) -> pd.DataFrame | None:
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError):
-        return None
-    return frame if len(frame) else None
 
 
 # ----- selecting and tabulating -----
@@ -339,7 +331,7 @@ def plot_accuracy_vs_agreement(frame: pd.DataFrame, groups: list[str], column: s
 
 
 def plot_learning_curves(runs: list[Run], groups: list[str], path: str) -> str | None:
-    runs = [run for run in runs if run.history is not None]
+    runs = [run for run in runs if run.history]
     if not runs:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -348,7 +340,7 @@ def plot_learning_curves(runs: list[Run], groups: list[str], path: str) -> str |
     shown = set()
     for run, label in zip(runs, labels):
         hist = run.history
-        epochs = range(1, len(hist) + 1)
+        epochs = range(1, rundir.epochs_in(hist) + 1)
         for ax, metric in zip(axes, ("loss", "accuracy")):
             for prefix, style in (("", "-"), ("val_", "--")):
                 if prefix + metric in hist:

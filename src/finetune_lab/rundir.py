@@ -6,6 +6,7 @@ no metrics.json: visibly unfinished, and resumable.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ from .errors import UserError
 from .files import write_atomic
 
 METRICS = "metrics.json"
+HISTORY = "history.csv"     # one row per epoch, appended across resumes (Keras' CSVLogger)
 STATUS = "status.json"
 FINAL_STATUSES = ("completed", "failed", "diverged")
 
@@ -25,6 +27,20 @@ def write_json_atomic(path: str, payload: dict) -> None:
         f.write("\n")
 
     write_atomic(path, dump, binary=False)
+
+
+def read_history(run_dir: str) -> dict[str, list[float]]:
+    """A run's history.csv as {column: one value per epoch}, without the epoch column; {} when it has none."""
+    try:
+        with open(os.path.join(run_dir, HISTORY), newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return {}
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+
+
+def epochs_in(history: dict[str, list[float]]) -> int:
+    return max((len(values) for values in history.values()), default=0)
 
 
 def read_json(path: str) -> dict | None:

@@ -125,12 +125,12 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
                                            cfg.training.lp_epochs, epoch_size)
         linear_probe = train.linear_probe(on_digits, base, lp_batches, steps, val, cfg.training, cfg.model.freeze)
     fitted = train.fit(fit_model, train_batches, steps, epoch_size, val, cfg.training, run_dir)
-    history = read_history(os.path.join(run_dir, "history.csv"))
+    history = rundir.read_history(run_dir)
     plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
 
     metrics = {
         "status": "diverged" if fitted["diverged"] else "completed",
-        "epochs_run": len(history.get("loss", [])),
+        "epochs_run": rundir.epochs_in(history),
         "train": _last(history, ""),
         "val": _last(history, "val_"),
         "train_seconds": fitted["train_seconds"],
@@ -184,15 +184,6 @@ def save_model(model: keras.Model, path: str) -> None:
     copy = keras.Model.from_config(model.get_config())  # uncompiled: carries no optimizer
     copy.set_weights(model.get_weights())
     copy.save(path)
-
-
-def read_history(path: str) -> dict[str, list[float]]:
-    """history.csv (appended across resumes) as columns."""
-    if not os.path.exists(path):
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) for r in rows] for key in (rows[0].keys() if rows else []) if key != "epoch"}
 
 
 def _last(history: dict, prefix: str) -> dict:

@@ -9,7 +9,7 @@ import time
 
 import keras
 
-from . import backend, tracking
+from . import backend, rundir, tracking
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
     cbs = [
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True),
         RandomStateBackup(os.path.join(run_dir, BACKUP_DIR)),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, rundir.HISTORY), append=True),
         keras.callbacks.TerminateOnNaN(),
         EpochLog(),
         backend.tensorboard_callback(os.path.join(run_dir, "tensorboard")),  # scalars per epoch
