@@ -80,6 +80,7 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path):
     assert "mean 0.107 (" in rows[0] and "**confirmed**" in rows[0] and "mnist: first 2,000 of the train pool (1600 train / 400 val), test 10000" in rows[0]
     assert "Δ +0.416" in rows[1] and "**confirmed**" in rows[1] and "adam 1e-05 vs sgd 1e-05 m0.5" in rows[1]
     assert "critical size 120" in rows[2] and "**confirmed**" in rows[2]
+    assert "mnist: 4 sizes cut from the train pool, 48–1,600 train / 400 val, test 10000" in rows[2]
     assert "mean 0.865 (" in rows[3] and "n=2" in rows[3]  # the two runs at 120 images only
     assert "mean of train_test_gap 0.050 (" in rows[4] and "**confirmed**" in rows[4]
     assert "**not run**" in rows[5]

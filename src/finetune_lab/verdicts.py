@@ -152,9 +152,26 @@ def setting(run, column: str) -> str:
             f"batch {c.get('training.batch_size')}, {c.get('training.precision', 'fp32')}")
 
 
+def sizes_shown(group) -> str | None:
+    """The data column of runs at several training-set sizes of one source and test set, in one line."""
+    counts = [((run.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {} for run in group]
+    sources = {(run.config.get("data.source"), c.get("test")) for run, c in zip(group, counts)}
+    train, val = ({c.get(part) for c in counts if c.get(part) is not None} for part in ("train", "val"))
+    if len(sources) != 1 or len(train) < 3:
+        return None
+    (source, test), = sources
+
+    def span(values):
+        return f"{min(values):,}–{max(values):,}" if len(values) > 1 else f"{min(values, default='?'):,}"
+
+    return f"{source}: {len(train)} sizes cut from the train pool, {span(train)} train / {span(val)} val, test {test}"
+
+
 def settings(runs, baseline) -> dict[str, str]:
     """Each column's values over the runs; `runs vs baseline` where the baseline differs."""
     def shown(group, column):
+        if column == "data" and (line := sizes_shown(group)):
+            return line
         return " \\| ".join(sorted({setting(run, column) for run in group})) or "—"
 
     out = {}
