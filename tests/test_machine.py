@@ -72,3 +72,24 @@ def test_a_bf16_run_on_a_cpu_without_it_warns_once_and_records_the_cpu(compose, 
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["provenance"]["cpu"] == {"model": "AMD EPYC 7B12", "cores": machine.os.cpu_count(),
                                           "flags": ["avx2", "fma"], "native_bf16": False}
+    assert saved["memory"]["scope"] in ("run", "process") and saved["memory"]["peak_rss_gib"] > 0.1
+
+
+def test_the_peak_memory_after_a_reset_is_the_runs_own():
+    """A sweep's jobs share a process: after the reset a job's peak no longer includes an earlier job's."""
+    import numpy as np
+
+    big = np.ones(256 * 2**20 // 8)  # 256 MiB resident
+    big[::512] = 2.0
+    with_big = machine.peak_memory(since_reset=False)["peak_rss_gib"]
+    del big
+    if not machine.reset_peak_memory():
+        pytest.skip("this kernel cannot reset the peak (/proc/self/clear_refs)")
+    after = machine.peak_memory(since_reset=True)
+    assert after["scope"] == "run" and after["peak_rss_gib"] < with_big - 0.2
+
+
+def test_without_proc_the_peak_is_the_processes(monkeypatch):
+    monkeypatch.setattr(machine, "PROC_STATUS", "/nonexistent/status")
+    peak = machine.peak_memory(since_reset=True)
+    assert peak["scope"] == "process" and peak["peak_rss_gib"] > 0.01

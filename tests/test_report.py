@@ -77,6 +77,7 @@ def test_rows_carry_varying_keys_and_results(built):
         assert float(row["test_accuracy"]) == pytest.approx(metrics["test"]["accuracy"])
         assert float(row["ci95_lo"]) <= float(row["test_accuracy"]) <= float(row["ci95_hi"])
         assert row["epochs"] == "1" and float(row["wall_seconds"]) > 0
+        assert float(row["peak_rss_gib"]) == metrics["memory"]["peak_rss_gib"] > 0.1
         if "original_task" in metrics:  # numeric leaves, flattened
             assert any(k.startswith("original_task.") and row[k] for k in row)
 

@@ -1,18 +1,22 @@
-"""What this machine is: CPU model, cores, the instruction-set flags that decide fp32/bf16 speed, and the
-software stack. Read by the run (a warning for bf16 without native kernels, the CPU in provenance) and by
-the benchmarks (the first lines of every output). No TensorFlow import at module level.
+"""What this machine is: CPU model, cores, the instruction-set flags that decide fp32/bf16 speed, the
+software stack, and how much memory a run held at its peak. Read by the run (a warning for bf16 without native
+kernels, the CPU and the peak memory in its metrics) and by the benchmarks (the first lines of every output).
+No TensorFlow import at module level.
 """
 from __future__ import annotations
 
 import logging
 import os
 import platform
+import resource
+import sys
 
 log = logging.getLogger(__name__)
 
 FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # those that matter for VGG16 here
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")  # oneDNN's native bf16 kernels on x86
 CPUINFO = "/proc/cpuinfo"
+PROC_STATUS, CLEAR_REFS = "/proc/self/status", "/proc/self/clear_refs"  # Linux: VmHWM, and its reset ("5")
 
 
 def read_cpuinfo(path: str = CPUINFO) -> str:
@@ -87,3 +91,28 @@ def warn_if_emulated(precision: str, cpu_info: dict | None = None, gpus: int = 0
                 info["model"], " or ".join(NATIVE_BF16))
     return True
 
+
+
+def reset_peak_memory() -> bool:
+    """Start a new high-water mark of this process's resident memory, so that the peak read at a run's end is
+    the run's own, also for the jobs of a sweep that share one process (Linux >= 4.0). False where it cannot:
+    the peak is then the process's since it started."""
+    try:
+        with open(CLEAR_REFS, "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_memory(since_reset: bool) -> dict:
+    """{"peak_rss_gib", "scope"}: the highest resident memory since `reset_peak_memory()` succeeded (scope
+    "run"), else since the process started (scope "process")."""
+    try:
+        with open(PROC_STATUS) as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        since_reset = False
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        kib = peak / 1024 if sys.platform == "darwin" else peak
+    return {"peak_rss_gib": round(kib / 2**20, 3), "scope": "run" if since_reset else "process"}

@@ -45,7 +45,7 @@ REPLICATE_KEYS = ("seed",)           # averaged over in the plots, never a defau
 SIZE_KEYS = ("data.cutoff_rate",)    # the training-set size is the x axis, never a default group
 AGREEMENT_KEYS = ("top1_agreement", "edge_correlation", "edge_f1")  # preferred original-task measure
 RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "epochs", "train_size",
-                  "wall_seconds", "error"]
+                  "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
 EXIT_USER_ERROR = 2
 CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy reaches 95% of the largest size's "
@@ -75,7 +75,8 @@ class Run:
             epochs = rundir.epochs_in(self.history)
         row = {"status": self.status, "test_accuracy": test.get("accuracy"), "ci95_lo": ci[0], "ci95_hi": ci[1],
                "test_n": test.get("n"), "epochs": epochs, "train_size": counts.get("train"),
-               "wall_seconds": self.metrics.get("wall_seconds"), "error": self.reason}
+               "wall_seconds": self.metrics.get("wall_seconds"),
+               "peak_rss_gib": (self.metrics.get("memory") or {}).get("peak_rss_gib"), "error": self.reason}
         section = self.metrics.get("original_task")
         if isinstance(section, dict):
             row.update({f"original_task.{k}": v for k, v in numeric_leaves(section).items()})

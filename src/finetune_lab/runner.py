@@ -29,7 +29,7 @@ def run(cfg, run_dir: str, resume: bool = False) -> dict:
     completed / diverged / failed (metrics.json), or interrupted (status.json) for a signal."""
     os.makedirs(run_dir, exist_ok=True)
     rundir.claim(run_dir, resume)
-    started = time.time()
+    started, own_peak = time.time(), machine.reset_peak_memory()
     try:
         with _sigterm_as_interrupt():
             metrics = _run(cfg, run_dir, resume)
@@ -40,6 +40,7 @@ def run(cfg, run_dir: str, resume: bool = False) -> dict:
         rundir.mark(run_dir, "interrupted", resume=f"finetune-lab-resume {run_dir}")
         raise
     metrics["wall_seconds"] = time.time() - started
+    metrics["memory"] = machine.peak_memory(own_peak)
     rundir.finish(run_dir, metrics)
     return metrics
 
