@@ -67,3 +67,8 @@ sweep e6_pretrained_s3    $E6 $SIZES seed=3
 sweep e6_pretrained_s4    $E6 $SIZES seed=4
 sweep e6_random_init_key  $E6 model.weights=null data.cutoff_rate=0.0025,0.0333333333 seed=0,1,2
 sweep e6_random_init_rest $E6 model.weights=null data.cutoff_rate=0.001,0.0016666667,0.0035,0.005,0.0083333333,0.0166666667 seed=0,1,2
+
+# Afterwards: the verdict table, and E6's per-size table and figure (docs/e6_study_split.png is its
+# accuracy_vs_train_size.png):
+#   finetune-lab-verdicts experiments/claims.yaml --out experiments/verdicts_study_split.md
+#   finetune-lab-report outputs/study_split/e6_* --group-by model.weights --out outputs/study_split/e6_report
