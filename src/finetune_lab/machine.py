@@ -92,7 +92,6 @@ def warn_if_emulated(precision: str, cpu_info: dict | None = None, gpus: int = 0
     return True
 
 
-
 def reset_peak_memory() -> bool:
     """Start a new high-water mark of this process's resident memory, so that the peak read at a run's end is
     the run's own, also for the jobs of a sweep that share one process (Linux >= 4.0). False where it cannot:

@@ -66,10 +66,14 @@ class Run:
     reason: str | None = None          # why it did not complete; None when completed
     history: dict[str, list[float]] = field(default_factory=dict)   # per epoch, rundir.read_history
 
+    def data_counts(self) -> dict:
+        """{"train", "val", "test"}: the images the run really had (metrics.json's provenance); {} when unknown."""
+        return ((self.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
+
     def row(self) -> dict:
         test = self.metrics.get("test") or {}
         ci = test.get("ci95") or [None, None]
-        counts = ((self.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
+        counts = self.data_counts()
         epochs = self.metrics.get("epochs_run")
         if epochs is None and self.history:
             epochs = rundir.epochs_in(self.history)

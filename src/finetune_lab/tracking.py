@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 SWEEP_TAG = "finetune_lab.sweep_dir"  # the sweep folder: one value per sweep, on its jobs and its parent run
 STATUS_TAG = "finetune_lab.status"  # completed / diverged / failed / interrupted (rundir's statuses)
 RUN_DIR_TAG = "finetune_lab.run_dir"
-ARTIFACT_FILES = ("metrics.json", "history.csv", "predictions.csv", "status.json", "sweep_summary.json",
+ARTIFACT_FILES = (rundir.METRICS, rundir.HISTORY, "predictions.csv", rundir.STATUS, "sweep_summary.json",
                   "multirun.yaml")
 ARTIFACT_DIRS = (".hydra", "feature_maps")
 MLFLOW_STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}  # any other ending: FAILED

@@ -132,7 +132,7 @@ def setting(run, column: str) -> str:
     """One run's value of a SETTING_COLUMNS column, read from its config (and its data counts)."""
     c = run.config
     if column == "data":
-        counts = ((run.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
+        counts = run.data_counts()
         train, val = counts.get("train"), counts.get("val")
         taken = f"first {train + val:,} of the train pool" if train is not None and val is not None else "?"
         return f"{c.get('data.source')}: {taken} ({train} train / {val} val), test {counts.get('test', '?')}"
@@ -154,7 +154,7 @@ def setting(run, column: str) -> str:
 
 def sizes_shown(group) -> str | None:
     """The data column of runs at several training-set sizes of one source and test set, in one line."""
-    counts = [((run.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {} for run in group]
+    counts = [run.data_counts() for run in group]
     sources = {(run.config.get("data.source"), c.get("test")) for run, c in zip(group, counts)}
     train, val = ({c.get(part) for c in counts if c.get(part) is not None} for part in ("train", "val"))
     if len(sources) != 1 or len(train) < 3:
@@ -162,7 +162,9 @@ def sizes_shown(group) -> str | None:
     (source, test), = sources
 
     def span(values):
-        return f"{min(values):,}–{max(values):,}" if len(values) > 1 else f"{min(values, default='?'):,}"
+        if not values:
+            return "?"
+        return f"{min(values):,}–{max(values):,}" if len(values) > 1 else f"{min(values):,}"
 
     return f"{source}: {len(train)} sizes cut from the train pool, {span(train)} train / {span(val)} val, test {test}"
 
