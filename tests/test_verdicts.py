@@ -68,6 +68,8 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path):
          "statistic": "critical_point", "rule": {"within": [100, 168]}},
         {"id": "one_size", "claim": "one size of a sweep", "runs": "sizes", "statistic": "mean",
          "where": {"data.cutoff_rate": 0.0025}, "rule": {"above": 0.5}},
+        {"id": "step", "claim": "400 vs 48 images", "runs": "sizes", "baseline": "sizes", "statistic": "difference",
+         "where": {"data.cutoff_rate": 400 / 48000}, "baseline_where": {"data.cutoff_rate": 0.001}, "rule": {"above": 0.2}},
         {"id": "gap", "claim": "Adam overfits", "runs": "adam", "statistic": "mean", "metric": "train_test_gap",
          "rule": {"above": 0}},
         {"id": "missing", "claim": "never run", "runs": "nothing_here", "statistic": "mean", "rule": {"above": 0.5}},
@@ -76,15 +78,17 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path):
     result = run_cli([claims, "--root", str(root), "--out", str(out)], tmp_path, module="finetune_lab.verdicts")
     assert result.returncode == 0, result.stderr
     rows = [line for line in out.read_text().splitlines()[2:]]
-    assert len(rows) == 6
+    assert len(rows) == 7
     assert "mean 0.107 (" in rows[0] and "**confirmed**" in rows[0] and "mnist: first 2,000 of the train pool (1600 train / 400 val), test 10000" in rows[0]
     assert "Δ +0.416" in rows[1] and "**confirmed**" in rows[1] and "adam 1e-05 vs sgd 1e-05 m0.5" in rows[1]
     assert "critical size 120" in rows[2] and "**confirmed**" in rows[2]
     assert "mnist: 4 sizes cut from the train pool, 48–1,600 train / 400 val, test 10000" in rows[2]
     assert "mean 0.865 (" in rows[3] and "n=2" in rows[3]  # the two runs at 120 images only
-    assert "mean of train_test_gap 0.050 (" in rows[4] and "**confirmed**" in rows[4]
-    assert "**not run**" in rows[5]
-    assert "6 claims: 5 confirmed, 1 not run" in result.stderr
+    assert "Δ +0.445 (" in rows[4] and "n=2 vs 2" in rows[4]  # 400 images (0.86, 0.88) minus 48 (0.4, 0.45)
+    assert "400 train / 400 val" in rows[4] and "48 train / 400 val" in rows[4]
+    assert "mean of train_test_gap 0.050 (" in rows[5] and "**confirmed**" in rows[5]
+    assert "**not run**" in rows[6]
+    assert "7 claims: 6 confirmed, 1 not run" in result.stderr
 
 
 @pytest.mark.parametrize("claim, words", [
@@ -92,6 +96,8 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path):
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "rule": {"within": [1, 2]}}, "rule="),
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "difference", "rule": {"above": 0}}, "baseline"),
     ({"id": "x", "claim": "c", "statistic": "mean", "rule": {"above": 0}}, "`runs` is missing"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "baseline_where": {"seed": 1}, "rule": {"above": 0}},
+     "`baseline_where`"),
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "metric": "loss", "rule": {"above": 0}}, "metric="),
 ])
 def test_a_bad_claim_is_one_line_naming_it(tmp_path, claim, words):

@@ -20,7 +20,7 @@ Rules, on the interval [lo, hi]:
   {within: [a, b]}       (critical_point) confirmed when a <= lo and hi <= b; refuted when the interval
                          misses [a, b]; otherwise inconclusive.
 `where: {config.key: value}` keeps only the runs (and baseline runs) with that value, e.g. one training-set
-size of a sweep over sizes. A claim whose runs are missing or too few (two per side at least) is `not run`, never guessed.
+size of a sweep over sizes; `baseline_where` filters the baseline instead, e.g. another size of the same sweep. A claim whose runs are missing or too few (two per side at least) is `not run`, never guessed.
 """
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def check_claim(claim: dict) -> None:
         raise ClaimsError(f"claim {name}: statistic={claim['statistic']!r} is not allowed: one of {', '.join(STATISTICS)}")
     if (claim["statistic"] == "difference") != ("baseline" in claim):
         raise ClaimsError(f"claim {name}: `baseline` goes with statistic=difference, and only with it")
+    if "baseline_where" in claim and "baseline" not in claim:
+        raise ClaimsError(f"claim {name}: `baseline_where` filters a baseline, and this claim has none")
     if claim.get("metric", "test_accuracy") not in METRICS or (
             claim["statistic"] == "critical_point" and "metric" in claim):
         raise ClaimsError(f"claim {name}: metric={claim.get('metric')!r} is not allowed: one of {', '.join(METRICS)} "
@@ -193,7 +195,8 @@ def seeds(runs) -> str:
 def evaluate(claim: dict, root: str) -> dict:
     """The row of one claim: settings, statistic with interval, verdict."""
     runs, not_done = collect(root, claim["runs"], claim.get("where"))
-    baseline, base_not_done = collect(root, claim["baseline"], claim.get("where")) if "baseline" in claim else ([], [])
+    baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")))
+                               if "baseline" in claim else ([], []))
     row = {"id": claim["id"], "experiment": claim.get("experiment", ""), "claim": claim["claim"],
            "runs": len(runs), "baseline_runs": len(baseline), "not_completed": len(not_done) + len(base_not_done),
            "seeds": seeds(runs + baseline), "rule": describe_rule(claim["statistic"], claim["rule"]),
