@@ -152,12 +152,17 @@ def test_no_original_task_no_scatter(tmp_path):
     assert (tmp_path / "out" / "learning_curves.png").exists()
 
 
-def test_critical_point_per_group_from_runs_at_several_sizes(tmp_path):
+def test_critical_point_per_group_from_runs_at_several_sizes(tmp_path, monkeypatch):
     accuracies = {(0.1, 100): [0.30, 0.35, 0.32], (0.25, 250): [0.93, 0.95, 0.94], (0.5, 500): [0.96, 0.97, 0.98]}
     for (cutoff, train), accs in accuracies.items():
         for seed, acc in enumerate(accs):
             _fake_run(tmp_path / "runs" / f"{train}_{seed}", seed=seed, cutoff=cutoff, train=train, accuracy=acc)
+    legends, save = {}, report._save
+    monkeypatch.setattr(report, "_save", lambda fig, path: (legends.__setitem__(
+        os.path.basename(path), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]), save(fig, path))[1])
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    # the figure marks it: the size, its bootstrap interval (250 in every resample) and the target it reaches
+    assert legends["accuracy_vs_train_size.png"][1] == "critical point 250 (95% interval 250–250): first size reaching 0.921"  # 0.95 x 0.97
     rows = list(csv.DictReader(open(tmp_path / "out" / "critical_points.csv")))
     assert len(rows) == 1 and rows[0]["critical_size"] == "250" and rows[0]["largest_size"] == "500"
     assert float(rows[0]["target_accuracy"]) == pytest.approx(0.95 * 0.97)

@@ -287,16 +287,21 @@ def _save(fig, path: str) -> str:
     return path
 
 
-def plot_accuracy_vs_size(stats: pd.DataFrame, groups: list[str], path: str) -> str | None:
+def plot_accuracy_vs_size(stats: pd.DataFrame, groups: list[str], path: str,
+                          points: pd.DataFrame | None = None) -> str | None:
+    """Mean ± sd per group and size; with `points` (critical_points' table) each group's critical point too."""
     stats = stats[stats.train_size > 0]
     if stats.empty:
         return None
+    marks = {group_label(row, groups): row for _, row in points.iterrows()} if points is not None else {}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, part, color in _by_group(stats, groups):
         part = part.sort_values("train_size")
         ax.errorbar(part.train_size, part["mean"], yerr=part["sd"].fillna(0), marker="o", capsize=3,
                     color=color, label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
                     if part.runs.min() != part.runs.max() else f"{label} (n={int(part.runs.min())})")
+        if label in marks:
+            _mark_critical(ax, marks[label], color)
     ax.set_xscale("log")
     ax.set_xlabel("training-set size (images, log scale)")
     ax.set_ylabel("test accuracy")
@@ -304,6 +309,16 @@ def plot_accuracy_vs_size(stats: pd.DataFrame, groups: list[str], path: str) -> 
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax)
     return _save(fig, path)
+
+
+def _mark_critical(ax, point, color: str) -> None:
+    """A group's critical point: its target accuracy as a dotted line, a triangle at the critical size, and the
+    bootstrap interval as a bar along the size axis."""
+    size, lo, hi, target = (float(point[k]) for k in ("critical_size", "ci95_lo", "ci95_hi", "target_accuracy"))
+    ax.axhline(target, color=color, linestyle=":", linewidth=1)
+    ax.errorbar([size], [target], xerr=[[size - lo], [hi - size]], fmt="v", color=color, markersize=8, capsize=4,
+                label=f"critical point {size:,.0f} (95% interval {lo:,.0f}–{hi:,.0f}): "
+                      f"first size reaching {target:.3f}")
 
 
 def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
@@ -508,10 +523,11 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     os.makedirs(out, exist_ok=True)
     frame.to_csv(os.path.join(out, "runs.csv"), index=False)
     stats = summary(frame, groups)
+    points = critical_points(frame, groups)
     plots = []
     for title, made in (
-            ("test accuracy vs training-set size", plot_accuracy_vs_size(stats, groups,
-                                                                         os.path.join(out, "accuracy_vs_train_size.png"))),
+            ("test accuracy vs training-set size",
+             plot_accuracy_vs_size(stats, groups, os.path.join(out, "accuracy_vs_train_size.png"), points)),
             ("learning curves", plot_learning_curves(runs, groups, os.path.join(out, "learning_curves.png")))):
         if made:
             plots.append((title, made))
@@ -522,7 +538,6 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
             plots.insert(1, ("test accuracy vs original-task agreement", made))
     maps = feature_map_pairs(runs, groups, feature_maps)
     problems = frame[frame.status != "completed"][["run", "status", "error"]]
-    points = critical_points(frame, groups)
     points.to_csv(os.path.join(out, "critical_points.csv"), index=False)
     write_report(out, paths, frame, stats, points, groups, plots, maps, problems)
     return {"runs": len(frame), "counts": frame.status.value_counts().to_dict(), "groups": groups,
