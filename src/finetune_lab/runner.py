@@ -31,7 +31,7 @@ def run(cfg, run_dir: str, resume: bool = False) -> dict:
     rundir.claim(run_dir, resume)
     started, own_peak = time.time(), machine.reset_peak_memory()
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), backend.released_after():
             metrics = _run(cfg, run_dir, resume)
     except Exception as exc:
         rundir.record_failure(run_dir, exc, wall_seconds=time.time() - started, provenance=environment())
