@@ -66,6 +66,8 @@ sweep e6_pretrained_s1    $E6 $SIZES seed=1
 sweep e6_pretrained_s2    $E6 $SIZES seed=2
 sweep e6_pretrained_s3    $E6 $SIZES seed=3
 sweep e6_pretrained_s4    $E6 $SIZES seed=4
+# a ninth size, 100 images (between 80 and the study's 120), added after the eight above: 5 seeds pretrained
+sweep e6_pretrained_100   $E6 data.cutoff_rate=0.0020833333 seed=0,1,2,3,4
 sweep e6_random_init_key  $E6 model.weights=null data.cutoff_rate=0.0025,0.0333333333 seed=0,1,2
 sweep e6_random_init_rest $E6 model.weights=null data.cutoff_rate=0.001,0.0016666667,0.0035,0.005,0.0083333333,0.0166666667 seed=0,1,2
 sweep e10_no_dropout_10_more $E10 seed=3,4,5,6,7 'model.head.dropout=[0.5,0.5,0.0]'
