@@ -48,8 +48,8 @@ sweep e8_output1000     experiment=e8_trainable_224_1000 $V $MP analysis.origina
 E9="experiment=e9_trainable_224_more_data $V $MP $LEAN seed=0,1,2 training.epochs=1 training.samples_per_epoch=4800"
 sweep e9_pool4000       $E9 data.cutoff_rate=0.0833333333
 sweep e9_full           $E9 data.cutoff_rate=1.0
-# ... and at equal epochs: one pass over each set (125 steps for the 4,000, 1,500 for the 48,000; estimated at
-# ~16 minutes a run on a 2-core AVX512-BF16 CPU from the ~90 s that 150 steps took there; not yet run).
+# ... and at equal epochs: one pass over each set (125 steps for the 4,000, 1,500 for the 48,000; 21-25 minutes
+# a run over the 48,000 on a 2-core AVX512-BF16 CPU).
 E9_EPOCH="experiment=e9_trainable_224_more_data $V $MP $LEAN seed=0,1,2 training.epochs=1 training.samples_per_epoch=null"
 sweep e9_pool4000_1epoch $E9_EPOCH data.cutoff_rate=0.0833333333
 sweep e9_full_1epoch     $E9_EPOCH data.cutoff_rate=1.0

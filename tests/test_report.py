@@ -158,8 +158,12 @@ def test_critical_point_per_group_from_runs_at_several_sizes(tmp_path, monkeypat
         for seed, acc in enumerate(accs):
             _fake_run(tmp_path / "runs" / f"{train}_{seed}", seed=seed, cutoff=cutoff, train=train, accuracy=acc)
     legends, save = {}, report._save
-    monkeypatch.setattr(report, "_save", lambda fig, path: (legends.__setitem__(
-        os.path.basename(path), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]), save(fig, path))[1])
+
+    def save_noting_the_legend(fig, path):
+        legends[os.path.basename(path)] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        return save(fig, path)
+
+    monkeypatch.setattr(report, "_save", save_noting_the_legend)
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
     # the figure marks it: the size, its bootstrap interval (250 in every resample) and the target it reaches
     assert legends["accuracy_vs_train_size.png"][1] == "critical point 250 (95% interval 250–250): first size reaching 0.921"  # 0.95 x 0.97

@@ -190,13 +190,13 @@ def released_after():
     calls): they stay in TensorFlow's global gradient registry for the life of the process and hold the run's
     graph and, through it, every variable of its model and optimizer (tensorflow/tensorflow#97697): ~0.45 GiB
     a job for E5's model at 48x48 under Hydra's basic launcher, without this."""
-    registered = _custom_gradients()
+    registry = _gradient_registry()
+    registered = _custom_gradients(registry)
     try:
         yield
     finally:
-        registry = _gradient_registry()
-        for key in _custom_gradients() - registered:
-            registry.pop(key, None)
+        for key in _custom_gradients(registry) - registered:
+            del registry[key]
         import keras
 
         keras.backend.clear_session()  # and a garbage collection, which frees the graph the registry held
@@ -211,8 +211,8 @@ def _gradient_registry() -> dict:
     return getattr(getattr(ops, "_gradient_registry", None), "_registry", {})
 
 
-def _custom_gradients() -> set[str]:
-    return {key for key in _gradient_registry() if key.startswith("CustomGradient-")}
+def _custom_gradients(registry: dict) -> set[str]:
+    return {key for key in registry if key.startswith("CustomGradient-")}
 
 
 def tensorboard_callback(log_dir: str):

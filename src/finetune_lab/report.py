@@ -287,13 +287,12 @@ def _save(fig, path: str) -> str:
     return path
 
 
-def plot_accuracy_vs_size(stats: pd.DataFrame, groups: list[str], path: str,
-                          points: pd.DataFrame | None = None) -> str | None:
-    """Mean ± sd per group and size; with `points` (critical_points' table) each group's critical point too."""
+def plot_accuracy_vs_size(stats: pd.DataFrame, points: pd.DataFrame, groups: list[str], path: str) -> str | None:
+    """Mean ± sd per group and size, and each group's critical point (a row of critical_points' table)."""
     stats = stats[stats.train_size > 0]
     if stats.empty:
         return None
-    marks = {group_label(row, groups): row for _, row in points.iterrows()} if points is not None else {}
+    marks = {group_label(row, groups): row for _, row in points.iterrows()}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, part, color in _by_group(stats, groups):
         part = part.sort_values("train_size")
@@ -527,7 +526,7 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     plots = []
     for title, made in (
             ("test accuracy vs training-set size",
-             plot_accuracy_vs_size(stats, groups, os.path.join(out, "accuracy_vs_train_size.png"), points)),
+             plot_accuracy_vs_size(stats, points, groups, os.path.join(out, "accuracy_vs_train_size.png"))),
             ("learning curves", plot_learning_curves(runs, groups, os.path.join(out, "learning_curves.png")))):
         if made:
             plots.append((title, made))

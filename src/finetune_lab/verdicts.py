@@ -20,7 +20,8 @@ Rules, on the interval [lo, hi]:
   {within: [a, b]}       (critical_point) confirmed when a <= lo and hi <= b; refuted when the interval
                          misses [a, b]; otherwise inconclusive.
 `where: {config.key: value}` keeps only the runs (and baseline runs) with that value, e.g. one training-set
-size of a sweep over sizes; `baseline_where` filters the baseline instead, e.g. another size of the same sweep. A claim whose runs are missing or too few (two per side at least) is `not run`, never guessed.
+size of a sweep over sizes; `baseline_where` filters the baseline instead, e.g. another size of the same
+sweep. A claim whose runs are missing or too few (two per side at least) is `not run`, never guessed.
 """
 from __future__ import annotations
 
