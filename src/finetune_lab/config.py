@@ -37,6 +37,7 @@ class DataConfig:
     source: str = "mnist_embedded"
     cutoff_rate: float = 1.0
     cutoff_test: bool = False
+    test_images: Optional[int] = None  # null: the whole test pool (after cutoff_test); N: its first N
     validation_fraction: float = 0.2
     split_seed: int = 0
     input_size: int = 48
@@ -120,7 +121,14 @@ class LayerChangeConfig:
 
 
 @dataclass
+class TrainEvalConfig:
+    enabled: bool = True
+    max_images: int = 10000
+
+
+@dataclass
 class AnalysisConfig:
+    train_eval: TrainEvalConfig = field(default_factory=TrainEvalConfig)
     feature_maps: FeatureMapsConfig = field(default_factory=FeatureMapsConfig)
     original_task: OriginalTaskConfig = field(default_factory=OriginalTaskConfig)
     layer_change: LayerChangeConfig = field(default_factory=LayerChangeConfig)
@@ -138,6 +146,7 @@ class DeviceConfig:
 @dataclass
 class OutputConfig:
     save_model: bool = True
+    resume: bool = False  # true: a folder that already holds this job is carried on (completed: skipped)
 
 
 @dataclass
@@ -169,6 +178,19 @@ def register_schema() -> None:
 def from_saved(path: str | os.PathLike) -> DictConfig:
     """A run's saved `.hydra/config.yaml`, typed against the schema."""
     return OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path))
+
+
+# Keys that say how a job is carried out, not what it is: a job rerun with another value is the same job.
+NOT_THE_JOB = ("output.resume",)
+
+
+def differences(saved_path: str | os.PathLike, cfg: DictConfig) -> list[str]:
+    """`key: saved -> now` for each key whose value in the saved config differs from `cfg`'s. Keys only one
+    side has are not differences: a key added to the schema since the run started had no say in it."""
+    saved = flatten(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False))
+    now = flatten(OmegaConf.to_container(cfg, resolve=False))
+    return [f"{key}: {saved[key]} -> {now[key]}" for key in saved
+            if key in now and key not in NOT_THE_JOB and str(saved[key]) != str(now[key])]
 
 
 def _choice(key: str, value, allowed) -> None:
@@ -234,6 +256,8 @@ def _validate_data(data: DictConfig, base: str) -> None:
     _check("data.validation_fraction", data.validation_fraction, 0 <= data.validation_fraction < 1,
            "a fraction in [0, 1)")
     _check("data.split_seed", data.split_seed, data.split_seed >= 0, "an integer >= 0")
+    _check("data.test_images", data.test_images, data.test_images is None or data.test_images >= 1,
+           "null (the whole test pool) or an integer >= 1 (its first N images)")
     _choice("data.placement", data.placement, catalog.PLACEMENTS)
     _choice("data.channels", data.channels, catalog.CHANNELS)
     _choice("data.preprocess", data.preprocess, catalog.PREPROCESS)
@@ -337,6 +361,8 @@ def _validate_forgetting(analysis: DictConfig, training: DictConfig, freeze: str
         if ot.enabled and folder is not None:
             _check(f"analysis.original_task.{key}", folder, os.path.isdir(os.path.expanduser(folder)),
                    "null or an existing folder")
+    _check("analysis.train_eval.max_images", analysis.train_eval.max_images, analysis.train_eval.max_images >= 1,
+           "an integer >= 1 (the first training images evaluated after training)")
     _check("analysis.layer_change.max_images", analysis.layer_change.max_images,
            analysis.layer_change.max_images >= 2, "an integer >= 2 (CKA needs at least 2 images)")
     _choice("training.strategy", training.strategy, catalog.STRATEGIES)

@@ -35,7 +35,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from . import rundir
-from .config import cell, flatten
+from .config import NOT_THE_JOB, cell, flatten
 from .stats import critical_point, mean_ci
 from .plots import plt  # plots selects the Agg backend
 
@@ -117,7 +117,8 @@ def load_run(path: str) -> Run:
     plain.pop("logger", None)  # where a run was tracked is no setting of the experiment: never a group
     state = rundir.status(path)
     metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
-    return Run(path=path, config=flatten(plain), status=state, metrics=metrics,
+    flat = {key: value for key, value in flatten(plain).items() if key not in NOT_THE_JOB}
+    return Run(path=path, config=flat, status=state, metrics=metrics,
                reason=None if state == "completed" else reason(path, state, metrics),
                history=rundir.read_history(path))
 

@@ -69,8 +69,7 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         backend.enable_determinism()
 
     digits = sources.load_digits(cfg.data.source)
-    split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
-                       cfg.data.split_seed)
+    split = data.split_from_config(digits, cfg.data)
     counts = split.counts()
     if counts["train"] == 0:
         raise UserError(f"data.cutoff_rate={cfg.data.cutoff_rate} leaves no training image "
@@ -149,6 +148,8 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
         metrics["error"] = "loss became NaN; training stopped (TerminateOnNaN)"
         return metrics
 
+    metrics["train_eval"] = _evaluate_training_set(fit_model, x_train, split.y_train, units, batch,
+                                                   cfg.analysis.train_eval)
     probs = on_digits.predict(split.x_test, batch_size=batch, verbose=0)
     metrics["test"] = evaluate.summarize(split.y_test, probs)
     write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs))
@@ -164,6 +165,18 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
     log.info("test accuracy %.4f (95%% CI %.4f-%.4f, n=%d)", metrics["test"]["accuracy"],
              *metrics["test"]["ci95"], counts["test"])
     return metrics
+
+
+def _evaluate_training_set(fit_model, x_train, y_train, units: int, batch: int, train_eval_cfg) -> dict:
+    """Loss and accuracy on the training set after training, in inference mode (no dropout): what the model
+    learned of the data it saw, unlike Keras' running average over an epoch with dropout on. The first
+    analysis.train_eval.max_images images (of the digits, or of their cached base features)."""
+    if not train_eval_cfg.enabled:
+        return {"skipped": "analysis.train_eval.enabled=false"}
+    n = min(len(y_train), train_eval_cfg.max_images)
+    scores = fit_model.evaluate(x_train[:n], data.one_hot(y_train[:n], units), batch_size=batch, verbose=0,
+                                return_dict=True)
+    return {"accuracy": float(scores["accuracy"]), "loss": float(scores["loss"]), "n": int(n)}
 
 
 def _cached_features(cfg, model, base, split, digit_input):
