@@ -25,6 +25,27 @@ SEEDS8="seed=0,1,2,3,4,5,6,7"
 SGD="training.optimizer.name=sgd training.optimizer.lr=1e-5 training.optimizer.momentum=0.5 training.optimizer.nesterov=true training.optimizer.decay=1e-6"
 ADAM="training.optimizer.name=adam training.optimizer.lr=1e-4 training.optimizer.momentum=0 training.optimizer.nesterov=false training.optimizer.decay=0"
 
+# E4: why does a frozen base sit at chance at 48x48? Its base is frozen, so its outputs come from the feature
+# store (training.feature_store): computed once per input setting, a cell costs only its head's training.
+E4="experiment=e4_frozen_48 $V $LEAN"
+# The learning rate as a factor of its own, at the study's setting otherwise (150 steps, /255, the digit in the
+# top-left with gray in the middle channel, head 4096-4096): SGD with the study's momentum at four rates, Adam at two.
+def e4_lr_sgd   $E4 $SGD training.optimizer.lr=1e-5,1e-4,1e-3,1e-2 seed=0,1,2
+def e4_lr_adam  $E4 $ADAM training.optimizer.lr=1e-5,1e-4 seed=0,1,2
+# The 2^5 factorial: optimizer (the study's SGD 1e-5 | Adam 1e-4) x length (150 | 1,500 steps) x input scaling
+# (/255 | VGG16's) x placement and channels (top-left pad, gray in the middle channel | centred, gray in all
+# three) x head (4096-4096 | linear), 3 seeds a cell; one sweep per optimizer and placement.
+SEEDPAD="data.placement=seed data.channels=seed"
+CENTRED="data.placement=center data.channels=replicate"
+FACTORS="training.epochs=3,30 data.preprocess=unit,vgg16 head=fc4096x2,linear seed=0,1,2"
+def e4f_sgd_seedpad   $E4 $SGD $SEEDPAD $FACTORS
+def e4f_adam_seedpad  $E4 $ADAM $SEEDPAD $FACTORS
+def e4f_sgd_centred   $E4 $SGD $CENTRED $FACTORS
+def e4f_adam_centred  $E4 $ADAM $CENTRED $FACTORS
+# The study's own E4 schedule, frozen: cutoff 0.9 of the pool (43,200 training images), 20 epochs of batch 32
+# (27,000 steps), SGD 1e-5, scored on all 10,000 test digits (the study cut the test set too).
+def e4_study_schedule experiment=e4_frozen_48 model.weights=hed_bsds500 data.cutoff_test=false $LEAN seed=0,1,2
+
 # E10 at 48x48: the bottleneck-10 head (4096-4096-10 -> 1000) trainable, with dropout 0.5 after every hidden
 # layer (the 10-unit one too) and without dropout on the 10-unit layer; E8's head (4096-4096 -> 1000) beside
 # them. 8 seeds each: E10's seeds swing between 0.2 and 0.8.
@@ -41,6 +62,13 @@ def e8_224                 experiment=e8_trainable_224_1000 $R224 seed=0,1,2
 def e11_224                experiment=e11_simple_head_224 $R224 seed=0,1,2
 def e10_224_no_dropout_10  experiment=e10_bottleneck10_224 $R224 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.0]'
 def e10_224_dropout_all    experiment=e10_bottleneck10_224 $R224 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.5]'
+# E7: the frozen base at 224x224, head 4096-4096 -> 1000, the study's SGD and Adam, 5 seeds each: 2,000
+# training images (cutoff 1/24: 2,000 train / 500 val), the study's 20 epochs of batch 64 (640 steps), the
+# first 2,000 test digits. The base's outputs (7x7x512 an image) come from the feature store: computed once for
+# all ten runs. A frozen base keeps its original task by construction, so the forgetting analyses are off.
+R224F="$V $MP $LEAN data.input_size=224 data.cutoff_rate=0.0416666667 data.test_images=2000 training.epochs=20 training.samples_per_epoch=null training.batch_size=64"
+def e7_224       experiment=e7_frozen_224_1000 $R224F $SGD seed=0,1,2,3,4
+def e7_224_adam  experiment=e7_frozen_224_1000 $R224F $ADAM seed=0,1,2,3,4
 # E8's second try in the study: dropout 0.9 and r = 0.6 instead of 0.5 (here 480 training images instead of 400).
 def e8_224_dropout09       experiment=e8_trainable_224_1000 $R224 seed=0,1,2 model.head.dropout=0.9 data.cutoff_rate=0.01
 
