@@ -305,6 +305,7 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path, capsys):
     assert "| — |" in rows[5]  # inconclusive: counted in Holm's 11, never surviving
     legend = text.split("\n| ")[0]
     assert legend.startswith("This table decides 11 of its 13 claims (2 not run), each from the 95% interval")
+    assert "(two per side, per size or per level)" in legend and "at every level" not in legend
     assert f"{sum('| yes (' in row for row in rows)} of the 10 confirmed or refuted verdicts survive it" in legend
     for word in ("**confirmed**", "**refuted**", "**inconclusive**", "**not run**", "margin", "Holm"):
         assert word in legend
@@ -320,6 +321,8 @@ def test_the_example_claims_file_decides_every_claim(root, capsys):
     rows = _table(out.out.splitlines())
     assert len(rows) == 16 and not any("**not run**" in row for row in rows)
     assert "16 claims: 15 confirmed, 1 inconclusive" in out.err  # the gap: two runs of three have train_eval
+    legend = out.out.split("\n| ")[0]  # with effects and for_each claims, it says what they need and how they combine
+    assert "(two per side, per size, per level or per cell)" in legend and "holds only where it holds at every level" in legend
 
 
 def test_a_trend_row_holds_each_levels_mean_and_is_not_run_while_a_level_lacks_runs(root):

@@ -99,6 +99,8 @@ def legend(rows: list[dict]) -> str:
     clear = [row for row in decided if row["verdict"] in ("confirmed", "refuted")]
     kept = sum(row["holm"] == "yes" for row in clear)
     level = f"{stats.LEVEL:.0%}"
+    needed = "two per side, per size, per level or per cell" if any(
+        row["statistic"] == "effect" for row in rows) else "two per side, per size or per level"
     each = ([f"A claim decided at each level of a key (\"at each …\") holds only where it holds at every level: "
              "confirmed when every level's interval is confirmed, refuted when some level's is refuted (its p is "
              "that level's times the number of levels), inconclusive otherwise.", ""]
@@ -111,8 +113,7 @@ def legend(rows: list[dict]) -> str:
         "- **refuted**: the interval lies wholly outside it;",
         "- **inconclusive**: the interval reaches both; an interval end exactly on a `>` or `<` boundary counts as "
         "both (a `≤ … ≤` range holds its ends);",
-        "- **not run**: the claim's runs are missing or too few (two per side, per size, per level or per cell); "
-        "the row counts them.",
+        f"- **not run**: the claim's runs are missing or too few ({needed}); the row counts them.",
         "",
         "A margin is the smallest effect that counts and moves the boundary: `above 0, margin 0.02` claims "
         "Δ > +0.02, so it is confirmed only when the whole interval lies above +0.02 and refuted when it lies "
