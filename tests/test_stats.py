@@ -145,3 +145,86 @@ def test_holm_steps_down_by_hand():
     # where Holm keeps what Bonferroni drops: 0.01 x3 = 0.03, 0.02 x2 = 0.04, 0.04 x1 = 0.04
     assert stats.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
     assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+# A 2^2 design by hand: (A, B) codes, 0 = low, 1 = high; every cell two runs, mean ± 1, within-cell variance 2.
+TWO_BY_TWO = {(0, 0): [1, 3], (1, 0): [5, 7], (0, 1): [2, 4], (1, 1): [10, 12]}  # cell means 2, 6, 3, 11
+
+
+def test_factorial_effects_of_a_2x2_by_hand():
+    a, b, ab = (stats.factorial_effect(TWO_BY_TWO, effect) for effect in ([0], [1], [0, 1]))
+    assert a.value == pytest.approx((6 + 11) / 2 - (2 + 3) / 2)  # 6: high A minus low A, over B's levels
+    assert b.value == pytest.approx((3 + 11) / 2 - (2 + 6) / 2)  # 3
+    assert ab.value == pytest.approx(((11 - 3) - (6 - 2)) / 2)   # 2: A's effect at high B (8) vs at low B (4), halved
+    # pooled within-cell variance 2 on 8 - 4 = 4 df; each weight is 1/2, so se = sqrt(2 x 4 x (1/4) / 2) = 1
+    assert (a.se, a.df, ab.se) == (pytest.approx(1.0), 4, pytest.approx(1.0))
+    assert (a.ci_lo, a.ci_hi) == (pytest.approx(6 - 2.776445), pytest.approx(6 + 2.776445))  # t(0.975, 4)
+    assert a.method == "t (pooled within-cell variance)"
+
+
+def test_a_cell_with_more_runs_counts_as_much_as_any_other():
+    """A third run at its cell's mean leaves the cell means, and so the effect, where they were; a mean over runs
+    would move (high A: 9 over its 5 runs instead of 8.5 over its 2 cells)."""
+    more = {**TWO_BY_TWO, (1, 1): [10, 12, 11]}
+    assert stats.factorial_effect(more, [0]).value == pytest.approx(6.0)
+    assert stats.factorial_effect(more, [0]).df == 5
+
+
+def test_factorial_effects_of_a_2x2x2_by_hand():
+    """Cell means written out by hand (A, B, C): each effect is the signed sum of the eight over 4."""
+    means = {(0, 0, 0): 7.0, (1, 0, 0): 8.0, (0, 1, 0): 10.0, (1, 1, 0): 13.0,
+             (0, 0, 1): 8.5, (1, 0, 1): 8.5, (0, 1, 1): 10.5, (1, 1, 1): 14.5}
+    cells = {code: [m - 0.5, m + 0.5] for code, m in means.items()}
+    expected = {(0,): 2.0,      # (8 + 13 + 8.5 + 14.5 - 7 - 10 - 8.5 - 10.5) / 4
+                (1,): 4.0, (2,): 1.0,
+                (0, 1): 1.5,    # (7 - 8 - 10 + 13 + 8.5 - 8.5 - 10.5 + 14.5) / 4
+                (0, 2): 0.0, (1, 2): 0.0,
+                (0, 1, 2): 0.5}  # (-7 + 8 + 10 - 13 + 8.5 - 8.5 - 10.5 + 14.5) / 4
+    for effect, value in expected.items():
+        assert stats.factorial_effect(cells, list(effect)).value == pytest.approx(value), effect
+
+
+@pytest.mark.parametrize("k, seed", [(2, 0), (3, 1), (4, 2)])
+def test_factorial_effects_are_twice_the_least_squares_coefficients(k, seed):
+    """OLS on +-1 coded factors with every interaction (the saturated model) fits the cell means; each effect is
+    twice its coefficient, and its t standard error twice the coefficient's, with unequal runs per cell."""
+    from itertools import combinations, product
+
+    rng = np.random.default_rng(seed)
+    codes = list(product((0, 1), repeat=k))
+    cells = {code: rng.normal(rng.normal(0.5, 0.2), 0.05, rng.integers(2, 5)) for code in codes}
+    effects = [list(s) for r in range(1, k + 1) for s in combinations(range(k), r)]
+    rows = [(code, y) for code, values in cells.items() for y in values]
+    signs = np.array([[2 * c - 1 for c in code] for code, _ in rows])
+    x = np.column_stack([np.ones(len(rows))] + [signs[:, e].prod(axis=1) for e in effects])
+    y = np.array([y for _, y in rows])
+    beta, residual, rank, _ = np.linalg.lstsq(x, y, rcond=None)
+    assert rank == 2 ** k
+    sigma2 = residual[0] / (len(y) - 2 ** k)
+    se = np.sqrt(sigma2 * np.diag(np.linalg.inv(x.T @ x)))
+    for j, effect in enumerate(effects, start=1):
+        ours = stats.factorial_effect(cells, effect)
+        assert ours.value == pytest.approx(2 * beta[j], abs=1e-12), effect
+        assert ours.se == pytest.approx(2 * se[j], rel=1e-9) and ours.df == len(y) - 2 ** k
+
+
+def test_factorial_bootstrap_resamples_runs_within_cells():
+    steady = {code: [v, v, v] for code, v in {(0, 0): 0.1, (1, 0): 0.5, (0, 1): 0.2, (1, 1): 0.9}.items()}
+    out = stats.factorial_effect(steady, [0], "bootstrap")  # no spread within a cell: every resample agrees
+    assert (out.value, out.ci_lo, out.ci_hi) == (pytest.approx(0.55),) * 3
+    assert out.method == "stratified percentile bootstrap (runs within cells), 10,000 resamples"
+    rng = np.random.default_rng(4)
+    noisy = {code: rng.normal(0.5 + 0.2 * code[0], 0.05, 4) for code in steady}
+    boot, t = stats.factorial_effect(noisy, [0], "bootstrap"), stats.factorial_effect(noisy, [0])
+    assert boot.value == t.value and boot.ci_lo < boot.value < boot.ci_hi
+    assert 0.4 < (boot.ci_hi - boot.ci_lo) / (t.ci_hi - t.ci_lo) < 1.2  # narrower: few runs per cell
+
+
+@pytest.mark.parametrize("cells, effect", [
+    ({(0, 0): [1, 2], (1, 0): [1, 2], (0, 1): [1, 2]}, [0]),                 # a cell missing
+    ({**TWO_BY_TWO, (1, 1): [10]}, [0]),                                     # a cell with one run
+    (TWO_BY_TWO, []), (TWO_BY_TWO, [2]),                                     # no effect, a factor not in the design
+])
+def test_a_factorial_without_its_cells_or_effect_is_refused(cells, effect):
+    with pytest.raises(ValueError):
+        stats.factorial_effect(cells, effect)

@@ -8,7 +8,7 @@ import yaml
 import numpy as np
 
 from conftest import run_cli
-from finetune_lab import claims, rules, stats, verdicts
+from finetune_lab import claims, rules, stats, verdict_table, verdicts
 from finetune_lab.claims import ClaimsError
 
 
@@ -124,8 +124,8 @@ def test_tost_p_is_the_larger_one_sided_p_doubled():
     ("difference", {"above": 0, "below": 1}, "rule="),
     ("difference", {"above": 0, "margin": -0.02}, "rule margin=-0.02 is not allowed: a number >= 0"),
     ("difference", {"above": "zero"}, "rule above='zero' is not allowed: a number"),
-    ("mean", {"no_worse": 0.02}, "rule no_worse compares runs with a baseline: statistic=difference only"),
-    ("trend", {"equivalent": 0.1}, "rule equivalent compares runs with a baseline"),
+    ("mean", {"no_worse": 0.02}, "rule no_worse compares two settings: statistic=difference or effect only"),
+    ("trend", {"equivalent": 0.1}, "rule equivalent compares two settings"),
     ("difference", {"no_worse": -0.02}, "rule no_worse=-0.02 is not allowed: a number >= 0"),
     ("difference", {"equivalent": 0}, "rule equivalent=0 is not allowed: a number > 0"),
     ("critical_point", {"within": [168, 120]}, "rule within=[168, 120] is not allowed: [a, b], two numbers with a <= b"),
@@ -144,12 +144,14 @@ def _run(folder, accuracy, seed, train=1600, **config):
     """A fake run folder: config, and metrics.json with `train_eval` (unless train_eval=None), and the
     `original_task` / `layer_change` sections when edge= / cka= are given."""
     (folder / ".hydra").mkdir(parents=True)
-    cfg = {"seed": seed, "data": {"source": "mnist", "cutoff_rate": config.get("cutoff", 0.0333), "input_size": 48, "placement": "seed",
-                                  "channels": "seed", "preprocess": "unit"},
+    cfg = {"seed": seed, "data": {"source": "mnist", "cutoff_rate": config.get("cutoff", 0.0333), "input_size": 48,
+                                  "placement": config.get("placement", "seed"), "channels": "seed",
+                                  "preprocess": config.get("preprocess", "unit")},
            "model": {"weights": "hed_bsds500", "freeze": config.get("freeze", "all"), "output_units": 10,
                      "head": {"name": "fc4096x2", "units": [4096, 4096], "dropout": 0.5}},
            "training": {"epochs": 3, "samples_per_epoch": 1600, "batch_size": 32,
-                        "optimizer": {"name": config.get("optimizer", "sgd"), "lr": 1e-5, "momentum": 0.5}}}
+                        "optimizer": {"name": config.get("optimizer", "sgd"), "lr": config.get("lr", 1e-5),
+                                      "momentum": 0.5}}}
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
     status = config.get("status", "completed")
     metrics = {"status": status, "provenance": {"data": {"counts": {"train": train, "val": 400, "test": 10000}}}}
@@ -171,6 +173,16 @@ FREEZE = {"all": ((0.10, 1.0), (0.12, 1.0), (0.11, 1.0)),   # (test accuracy, ed
           "none": ((0.95, 0.40), (0.97, 0.50), (0.96, 0.45))}
 
 
+# A 2^3 design, optimizer x preprocess x placement, two runs per cell at the cell's mean -+ 0.01 (a third at
+# adam/vgg16/center, one at placement resize that is neither level): optimizer +0.2, vgg16 +0.1, both +0.1 more.
+FACTORIAL = {(optimizer, preprocess, placement): 0.3 + 0.2 * (optimizer == "adam") + 0.1 * (preprocess == "vgg16")
+             + 0.1 * (optimizer == "adam" and preprocess == "vgg16")
+             for optimizer in ("sgd", "adam") for preprocess in ("unit", "vgg16") for placement in ("seed", "center")}
+FACTORS = {"training.optimizer.name": ["sgd", "adam"], "data.preprocess": ["unit", "vgg16"],
+           "data.placement": ["seed", "center"]}
+LRS = {1e-5: (0.10, 0.11, 0.12), 3e-5: (0.09, 0.10, 0.11), 1e-4: (0.11, 0.12, 0.13)}  # SGD at chance at each
+
+
 @pytest.fixture
 def root(tmp_path):
     for i, acc in enumerate((0.101, 0.113, 0.108)):
@@ -187,6 +199,21 @@ def root(tmp_path):
                  cka=edge - 0.05)
     _run(tmp_path / "freeze" / "block2_0", 0.5, 0, freeze="block2", optimizer="adam", edge=0.9, cka=0.9)
     _run(tmp_path / "freeze" / "sgd_none", 0.1, 0, freeze="none", edge=1.0, cka=1.0)  # another optimizer
+    for (optimizer, preprocess, placement), accuracy in FACTORIAL.items():
+        for seed, noise in enumerate((-0.01, 0.01)):
+            _run(tmp_path / "factorial" / f"{optimizer}_{preprocess}_{placement}_{seed}", accuracy + noise, seed,
+                 optimizer=optimizer, preprocess=preprocess, placement=placement)
+    _run(tmp_path / "factorial" / "third", 0.7, 2, optimizer="adam", preprocess="vgg16", placement="center")
+    _run(tmp_path / "factorial" / "resized", 0.9, 0, optimizer="adam", preprocess="vgg16", placement="resize")
+    for lr, accuracies in LRS.items():
+        for seed, accuracy in enumerate(accuracies):
+            _run(tmp_path / "lrs" / f"{lr}_{seed}", accuracy, seed, lr=lr)
+    _run(tmp_path / "lr_once" / "0", 0.1, 0, lr=1e-3)
+    _run(tmp_path / "no_lr" / "0", 0.9, 0)
+    unset = tmp_path / "no_lr" / "0" / ".hydra" / "config.yaml"  # a run from before the key existed
+    config = yaml.safe_load(unset.read_text())
+    del config["training"]["optimizer"]["lr"]
+    unset.write_text(yaml.safe_dump(config))
     return tmp_path
 
 
@@ -203,6 +230,16 @@ def _table(lines):
 
 TREND = {"key": "model.freeze", "levels": ["all", "block4", "none"]}
 ADAM = {"training.optimizer.name": "adam"}
+
+
+def _effect(effect, **extra):
+    return {"id": "x", "claim": "c", "runs": "factorial", "statistic": "effect", "factors": FACTORS, "effect": effect,
+            **extra}
+
+
+def _each(rule, **extra):
+    return {"id": "x", "claim": "c", "runs": "lrs", "statistic": "mean", "for_each": "training.optimizer.lr",
+            "rule": rule, **extra}
 
 
 def test_the_table_is_computed_from_the_runs(root, tmp_path, capsys):
@@ -268,6 +305,7 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path, capsys):
     assert "| — |" in rows[5]  # inconclusive: counted in Holm's 11, never surviving
     legend = text.split("\n| ")[0]
     assert legend.startswith("This table decides 11 of its 13 claims (2 not run), each from the 95% interval")
+    assert "(two per side, per size or per level)" in legend and "at every level" not in legend
     assert f"{sum('| yes (' in row for row in rows)} of the 10 confirmed or refuted verdicts survive it" in legend
     for word in ("**confirmed**", "**refuted**", "**inconclusive**", "**not run**", "margin", "Holm"):
         assert word in legend
@@ -281,8 +319,10 @@ def test_the_example_claims_file_decides_every_claim(root, capsys):
     verdicts.main([str(example), "--root", str(root)])
     out = capsys.readouterr()
     rows = _table(out.out.splitlines())
-    assert len(rows) == 11 and not any("**not run**" in row for row in rows)
-    assert "11 claims: 10 confirmed, 1 inconclusive" in out.err  # the gap: two runs of three have train_eval
+    assert len(rows) == 16 and not any("**not run**" in row for row in rows)
+    assert "16 claims: 15 confirmed, 1 inconclusive" in out.err  # the gap: two runs of three have train_eval
+    legend = out.out.split("\n| ")[0]  # with effects and for_each claims, it says what they need and how they combine
+    assert "(two per side, per size, per level or per cell)" in legend and "holds only where it holds at every level" in legend
 
 
 def test_a_trend_row_holds_each_levels_mean_and_is_not_run_while_a_level_lacks_runs(root):
@@ -298,7 +338,7 @@ def test_a_trend_row_holds_each_levels_mean_and_is_not_run_while_a_level_lacks_r
     assert with_sgd["levels"][2]["n"] == 4 and with_sgd["value"] < 1.0
     wider = {**claim, "order": {"key": "model.freeze", "levels": ["all", "block2", "none"]}}
     row = verdicts.evaluate(wider, str(root))
-    assert row["verdict"] == "not run" and "all n=3, block2 n=1, none n=3, 2 per level needed" in verdicts.measured(row)
+    assert row["verdict"] == "not run" and "all n=3, block2 n=1, none n=3, 2 per level needed" in verdict_table.measured(row)
 
 
 def test_holm_column_by_hand():
@@ -346,6 +386,23 @@ def test_a_bad_claim_on_the_command_line_is_one_line(tmp_path):
       "rule": {"above": 0}}, "order="),
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "order": TREND, "rule": {"above": 0}},
      "`order` goes with statistic=trend"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "effect", "effect": ["a"], "rule": {"above": 0}},
+     "statistic=effect needs `factors`"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "effect", "factors": FACTORS, "rule": {"above": 0}},
+     "statistic=effect needs `effect`"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "factors": FACTORS, "rule": {"above": 0}},
+     "`factors` goes with statistic=effect"),
+    (_effect(["data.preprocess"], factors={"data.preprocess": ["unit", "vgg16", "imagenet"]}, rule={"above": 0}),
+     "factors={'data.preprocess': ['unit', 'vgg16', 'imagenet']} is not allowed: {CONFIG.KEY: [low, high], ...}"),
+    (_effect(["data.preprocess"], factors={"data.preprocess": ["unit", "unit"]}, rule={"above": 0}), "two distinct"),
+    (_effect("data.preprocess", rule={"above": 0}), "effect='data.preprocess' is not allowed: a list of distinct factors"),
+    (_effect(["model.freeze"], rule={"above": 0}), "the factors are training.optimizer.name, data.preprocess, data.placement"),
+    (_effect(["data.preprocess"], where={"data.preprocess": "unit"}, rule={"above": 0}),
+     "`where` fixes data.preprocess, a factor of this claim"),
+    (_effect(["data.preprocess"], rule={"within": [0, 1]}, method="welch"), "method='welch' is not allowed for statistic=effect"),
+    (_each({"below": 0.1}, where={"training.optimizer.lr": 1e-5}), "for_each='training.optimizer.lr' is not allowed"),
+    (_each({"below": 0.1}, for_each=["seed"]), "for_each=['seed'] is not allowed: one config key"),
+    (_effect(["data.preprocess"], for_each="data.placement", rule={"above": 0}), "for_each='data.placement'"),
 ])
 def test_a_bad_claim_is_one_line_naming_it(claim, words):
     with pytest.raises(ClaimsError) as caught:
@@ -375,3 +432,113 @@ def test_every_declared_claim_names_sweeps_its_script_runs(claims, script):
             names = claim.get(key, [])
             for name in [names] if isinstance(names, str) else names:
                 assert name in made, f"{claims}: claim {claim['id']} reads {name}, which {script} does not make"
+
+
+def test_a_factorial_effect_is_the_contrast_of_the_cell_means(root):
+    """Cell means (optimizer, preprocess): sgd/unit 0.3, sgd/vgg16 0.4, adam/unit 0.5, adam/vgg16 0.7 at both
+    placements; the third run at adam/vgg16/center sits at its cell's mean and changes nothing."""
+    main = verdicts.evaluate(_effect(["training.optimizer.name"], rule={"above": 0, "margin": 0.1}), str(root))
+    assert main["value"] == pytest.approx((0.5 + 0.7) / 2 - (0.3 + 0.4) / 2) and main["verdict"] == "confirmed"
+    assert (main["n"], main["other_levels"], main["cells"], main["replicates"]) == (17, 1, 8, (2, 3))
+    assert main["method"] == "t (pooled within-cell variance)"
+    cell = ("effect of training.optimizer.name (adam − sgd) +0.250 (", "t (pooled within-cell variance), "
+            "n=17 (1 at other levels); 8 cells x 2–3")
+    assert all(part in verdict_table.measured(main) for part in cell), verdict_table.measured(main)
+    both = verdicts.evaluate(_effect(["training.optimizer.name", "data.preprocess"], rule={"above": 0}), str(root))
+    assert both["value"] == pytest.approx(((0.7 - 0.4) - (0.5 - 0.3)) / 2) and both["verdict"] == "confirmed"
+    assert "effect of training.optimizer.name × data.preprocess (adam − sgd) × (vgg16 − unit) +0.050 (" in \
+        verdict_table.measured(both)
+    placement = verdicts.evaluate(_effect(["data.placement"], rule={"equivalent": 0.02}), str(root))
+    assert placement["value"] == pytest.approx(0.0, abs=1e-12) and placement["verdict"] == "confirmed"
+    boot = verdicts.evaluate(_effect(["training.optimizer.name"], method="bootstrap", rule={"above": 0}), str(root))
+    assert boot["value"] == main["value"] and boot["method"].startswith("stratified percentile bootstrap (runs within cells)")
+
+
+def test_where_fixes_other_keys_of_a_factorial(root):
+    """At preprocess=unit, the optimizer's effect over placement is 0.5 - 0.3 (a simple effect)."""
+    factors = {key: FACTORS[key] for key in ("training.optimizer.name", "data.placement")}
+    row = verdicts.evaluate(_effect(["training.optimizer.name"], factors=factors, where={"data.preprocess": "unit"},
+                                    rule={"above": 0}), str(root))
+    assert row["value"] == pytest.approx(0.2) and row["replicates"] == (2, 2) and row["other_levels"] == 0
+
+
+def test_a_factorial_with_empty_cells_is_not_run_and_says_how_many(root):
+    factors = {**FACTORS, "model.freeze": ["all", "none"]}  # no run of the factorial sweep trains its base
+    row = verdicts.evaluate(_effect(["training.optimizer.name"], factors=factors, rule={"above": 0}), str(root))
+    assert row["verdict"] == "not run" and row["cells_short"] == 8
+    assert verdict_table.measured(row) == "— (n=17; 1 at other levels; 16 cells x 0–3; 8 of 16 cells with fewer than 2 runs)"
+
+
+def test_a_misspelt_factor_or_for_each_key_is_one_line(root, tmp_path, capsys):
+    for claim in (_effect(["data.preproces"], factors={**FACTORS, "data.preproces": ["unit", "vgg16"]},
+                          rule={"above": 0}),
+                  {"id": "x", "claim": "c", "runs": "lrs", "statistic": "mean", "for_each": "training.optimizer.rl",
+                   "rule": {"above": 0}}):
+        with pytest.raises(SystemExit) as stop:
+            verdicts.main([_claims(tmp_path, [claim]), "--root", str(root)])
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and len(err.splitlines()) == 1 and "claim x: " in err and "did you mean" in err
+
+
+def test_for_each_decides_the_claim_at_every_level(root):
+    row = verdicts.evaluate(_each({"below": 0.15}), str(root))  # "stays at chance at every learning rate"
+    with_unset = verdicts.evaluate(_each({"below": 0.15}, runs=["lrs", "no_lr"]), str(root))
+    assert (with_unset["without_key"], row["without_key"]) == (1, 0)  # counted, never a level of its own
+    assert [with_unset[k] for k in ("each", "verdict", "p", "n")] == [row[k] for k in ("each", "verdict", "p", "n")]
+    levels = {level["level"]: level for level in row["each"]}
+    assert list(levels) == ["1e-05", "3e-05", "0.0001"]  # in numeric order
+    for lr, accuracies in LRS.items():
+        alone = stats.mean(accuracies)
+        assert (levels[str(lr)]["value"], levels[str(lr)]["ci_hi"]) == (pytest.approx(alone.value), pytest.approx(alone.ci_hi))
+    assert all(level["verdict"] == "confirmed" for level in row["each"]) and row["verdict"] == "confirmed"
+    assert row["p"] == max(level["p"] for level in row["each"]) and row["n"] == 9
+    shown = verdict_table.measured(row)
+    assert shown == ("mean at each training.optimizer.lr [lr 1e-05: 0.110 (0.085–0.135) confirmed, n=3; "
+                     "lr 3e-05: 0.100 (0.075–0.125) confirmed, n=3; lr 0.0001: 0.120 (0.095–0.145) confirmed, n=3], "
+                     "t, n=9"), shown
+    assert "t, n=9 (1 without training.optimizer.lr)" in verdict_table.measured(
+        verdicts.evaluate(_each({"below": 0.15}, runs=["lrs", "no_lr"]), str(root)))
+
+
+def test_for_each_is_refuted_where_one_level_is_and_its_p_is_bonferroni(root):
+    row = verdicts.evaluate(_each({"above": 0.14}), str(root))
+    assert [level["verdict"] for level in row["each"]] == ["refuted", "refuted", "inconclusive"]
+    assert row["verdict"] == "refuted"
+    assert row["p"] == pytest.approx(3 * min(level["p"] for level in row["each"][:2]))
+
+
+def test_for_each_compares_each_level_with_the_baseline_at_that_level(root):
+    row = verdicts.evaluate(_each({"equivalent": 0.05}, statistic="difference", baseline="lrs"), str(root))
+    assert [level["value"] for level in row["each"]] == [0.0, 0.0, 0.0] and row["verdict"] == "confirmed"
+    assert "lr 1e-05: +0.000 (-0.023–+0.023) confirmed, n=3 vs 3;" in verdict_table.measured(row)  # Welch, df 4
+
+
+def test_for_each_is_not_run_while_a_level_has_too_few_runs(root):
+    row = verdicts.evaluate(_each({"below": 0.15}, runs=["lrs", "lr_once"]), str(root))
+    assert row["verdict"] == "not run" and math.isnan(row["p"])
+    assert verdict_table.measured(row) == ("— (n=10; too few runs at lr 0.001 [lr 1e-05: 0.110 (0.085–0.135) confirmed, "
+                                            "n=3; lr 3e-05: 0.100 (0.075–0.125) confirmed, n=3; lr 0.0001: 0.120 "
+                                            "(0.095–0.145) confirmed, n=3; lr 0.001: n=1])")
+
+
+def _at(value, se=0.01):
+    return stats.t_estimate(value, se, 10, "t")
+
+
+ABOVE = rules.region({"above": 0}, "mean")  # each level's interval: its value -+ 0.022 (t, df 10, se 0.01)
+
+
+def _p(verdict, value):
+    return rules.p_value(verdict, ABOVE, _at(value))
+
+
+@pytest.mark.parametrize("values, verdict, p", [
+    ((0.05, 0.03), "confirmed", _p("confirmed", 0.03)),                     # every level: the largest p
+    ((0.05, 0.015), "inconclusive", _p("confirmed", 0.015)),                # 0.015 is short of confirming
+    ((0.0, 0.0), "inconclusive", 1.0),
+    ((0.05, -0.04), "refuted", 2 * _p("refuted", -0.04)),                   # one refuted is enough: p x 2 levels
+    ((0.0, -0.04, -0.03, 0.05), "refuted", 4 * _p("refuted", -0.04)),       # the smallest refuting p x 4 levels
+    ((-0.023,) * 30, "refuted", 1.0),                                       # p 0.044 x 30: Bonferroni, capped at 1
+])
+def test_combining_levels_is_intersection_union(values, verdict, p):
+    assert rules.combine(ABOVE, [_at(v) for v in values]) == (verdict, pytest.approx(p))

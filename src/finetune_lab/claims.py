@@ -17,13 +17,29 @@ claims, each a mapping of these keys (others are refused, each with one line nam
                                           pairs of runs at different levels that rise with the level, minus
                                           those that fall; +1: every run beats every run of each earlier
                                           level); order: {key: model.freeze, levels: [all, ..., none]}
+                          effect          an effect of a 2^k factorial design over the runs (finetune_lab.stats
+                                          .factorial_effect): `factors` maps each config key to its [low, high]
+                                          levels and `effect` lists one factor (a main effect: the mean over the
+                                          cells at its high level minus the mean over those at its low level,
+                                          each cell's mean counting once) or several (their interaction, the
+                                          +-1 product contrast / 2^(k-1)), e.g.
+                                            factors: {training.optimizer.name: [sgd, adam],
+                                                      data.preprocess: [unit, vgg16]}
+                                            effect: [training.optimizer.name, data.preprocess]
+                                          A run at neither level of a factor is left out and counted; every
+                                          cell needs two runs. `where` may fix other keys, never a factor.
   method                  the interval: t (default for mean and difference; Welch's for a difference) or
                           bootstrap (percentile, 10,000 resamples; the only one for critical_point and trend,
-                          resampling runs within each size / level)
+                          resampling runs within each size / level; for effect: t from the pooled within-cell
+                          variance, or bootstrap resampling runs within each cell)
+  for_each                a config key, e.g. training.optimizer.lr: the claim is decided on its own at each value
+                          of the key its runs have, and holds only where it holds at every one (confirmed at
+                          every level; refuted at some level; finetune_lab.rules.combine); a run without the key
+                          is left out and counted
   rule                    the claimed region (finetune_lab.rules): {above: t, margin: m}, {below: t, margin: m},
                           {no_worse: m}, {equivalent: m}, {within: [a, b]}
-A claim whose runs are missing or too few (two per side, per size or per level at least) is `not run`,
-never guessed.
+A claim whose runs are missing or too few (two per side, per size, per level or per cell at least; for
+for_each, at each of its levels) is `not run`, never guessed.
 """
 from __future__ import annotations
 
@@ -33,14 +49,15 @@ import yaml
 
 from . import rules
 
-STATISTICS = ("mean", "difference", "critical_point", "trend")
+STATISTICS = ("mean", "difference", "critical_point", "trend", "effect")
 # Interval methods per statistic, the default first.
 METHODS = {"mean": ("t", "bootstrap"), "difference": ("t", "bootstrap"), "critical_point": ("bootstrap",),
-           "trend": ("bootstrap",)}
+           "trend": ("bootstrap",), "effect": ("t", "bootstrap")}
 CLAIM_KEYS = ("id", "experiment", "claim", "runs", "baseline", "where", "baseline_where", "statistic", "metric",
-              "method", "order", "fraction", "rule")
+              "method", "order", "fraction", "factors", "effect", "for_each", "rule")
 # Keys that go with one statistic only.
-ONLY_WITH = {"baseline": "difference", "order": "trend", "fraction": "critical_point"}
+ONLY_WITH = {"baseline": "difference", "order": "trend", "fraction": "critical_point", "factors": "effect",
+             "effect": "effect"}
 DEFAULT_METRIC = "test_accuracy"
 GAP_METRIC = "train_test_gap"
 METRIC_PATTERN = re.compile(r"[A-Za-z_]\w*(\.\w+)*")
@@ -81,7 +98,7 @@ def check_claim(claim: dict) -> None:
     for key, wanted in ONLY_WITH.items():
         if key in claim and statistic != wanted:
             raise ClaimsError(f"claim {name}: `{key}` goes with statistic={wanted}, and only with it")
-    for wanted, key in (("difference", "baseline"), ("trend", "order")):
+    for wanted, key in (("difference", "baseline"), ("trend", "order"), ("effect", "factors"), ("effect", "effect")):
         if statistic == wanted and key not in claim:
             raise ClaimsError(f"claim {name}: statistic={wanted} needs `{key}`")
     if "baseline_where" in claim and "baseline" not in claim:
@@ -96,6 +113,10 @@ def check_claim(claim: dict) -> None:
                           f"{' or '.join(METHODS[statistic])}")
     if statistic == "trend":
         check_order(name, claim["order"])
+    if statistic == "effect":
+        check_factors(name, claim["factors"], claim["effect"], claim.get("where") or {})
+    if "for_each" in claim:
+        check_for_each(name, claim)
     try:
         rules.region(claim["rule"], statistic)
     except ValueError as exc:
@@ -109,6 +130,31 @@ def check_order(name: str, order) -> None:
         raise ClaimsError(f"claim {name}: order={order!r} is not allowed: {{key: CONFIG.KEY, levels: [two or "
                           "more distinct values, in the claimed order]}, e.g. "
                           "{key: model.freeze, levels: [all, block4, none]}")
+
+
+def check_factors(name: str, factors, effect, where: dict) -> None:
+    if not (isinstance(factors, dict) and factors and all(
+            isinstance(key, str) and isinstance(levels, list) and len(levels) == 2 and str(levels[0]) != str(levels[1])
+            for key, levels in factors.items())):
+        raise ClaimsError(f"claim {name}: factors={factors!r} is not allowed: {{CONFIG.KEY: [low, high], ...}}, two "
+                          "distinct levels per key, e.g. {training.optimizer.name: [sgd, adam], data.preprocess: "
+                          "[unit, vgg16]}")
+    if not (isinstance(effect, list) and effect and len(set(map(str, effect))) == len(effect)
+            and all(key in factors for key in effect)):
+        raise ClaimsError(f"claim {name}: effect={effect!r} is not allowed: a list of distinct factors, one for a main "
+                          f"effect, several for their interaction; the factors are {', '.join(factors)}")
+    if fixed := [key for key in where if key in factors]:
+        raise ClaimsError(f"claim {name}: `where` fixes {fixed[0]}, a factor of this claim: a factor takes both its "
+                          "levels; fix only other keys")
+
+
+def check_for_each(name: str, claim: dict) -> None:
+    key = claim["for_each"]
+    taken = {**(claim.get("where") or {}), **(claim.get("baseline_where") or {}), **claim.get("factors", {}),
+             **({claim["order"]["key"]: None} if "order" in claim else {})}
+    if not isinstance(key, str) or not METRIC_PATTERN.fullmatch(key) or key in taken:
+        raise ClaimsError(f"claim {name}: for_each={key!r} is not allowed: one config key, e.g. training.optimizer.lr, "
+                          "that `where`, `baseline_where`, `factors` and `order` leave free")
 
 
 def method(claim: dict) -> str:

@@ -3,8 +3,10 @@
 Rules (YAML), and the region each claims:
   {above: t, margin: m}   S > t + m        m, the smallest effect that counts, defaults to 0
   {below: t, margin: m}   S < t - m
-  {no_worse: m}           Δ > -m           difference only: the runs are at most m worse than the baseline
-  {equivalent: m}         -m < Δ < m       difference only: as well as the baseline, within m either way
+  {no_worse: m}           Δ > -m           difference or effect only: the runs are at most m worse than the
+                                           baseline (the high level than the low one)
+  {equivalent: m}         -m < Δ < m       difference or effect only: within m either way (an effect that
+                                           does not matter)
   {within: [a, b]}        a <= S <= b
 
 On the interval [lo, hi]: confirmed when it lies wholly inside the region, refuted when it lies wholly outside,
@@ -16,6 +18,11 @@ The p-value of a verdict is twice the tail of the statistic's sampling distribut
 interval cleared (for two boundaries, the larger tail to confirm, the smaller to refute; for equivalence this
 is TOST): it is below 0.05 exactly when the 95% interval clears them, so that Holm's correction can be applied
 to the verdicts. (One tie is left: a t-interval end exactly on a `within` bound is inside, and its p is 0.05.)
+
+A claim decided at each level of a key (`for_each`) holds only where it holds at every level (intersection-union,
+`combine`): confirmed when every level is confirmed, with the largest of their p; refuted when some level is
+refuted, with the smallest refuting p times the number of levels (Bonferroni: any one of them could have refuted
+it); inconclusive otherwise, with the smaller of those two p (both 0.05 or more).
 """
 from __future__ import annotations
 
@@ -26,7 +33,8 @@ from numbers import Real
 from .stats import Estimate
 
 KINDS = ("above", "below", "no_worse", "equivalent", "within")
-DIFFERENCE_ONLY = ("no_worse", "equivalent")
+COMPARISON_ONLY = ("no_worse", "equivalent")   # rules about a change from one setting to another
+COMPARISONS = ("difference", "effect")         # the statistics that are such a change
 
 
 @dataclass(frozen=True)
@@ -40,14 +48,14 @@ class Region:
 
 def region(rule, statistic: str) -> Region:
     """The region `rule` claims for `statistic`; ValueError naming the key and what is allowed."""
-    allowed = KINDS if statistic == "difference" else tuple(k for k in KINDS if k not in DIFFERENCE_ONLY)
+    allowed = KINDS if statistic in COMPARISONS else tuple(k for k in KINDS if k not in COMPARISON_ONLY)
     kinds = [k for k in KINDS if isinstance(rule, dict) and k in rule]
     if len(kinds) != 1:
         raise ValueError(f"rule={rule!r} is not allowed: one of {' / '.join(allowed)} "
                          f"(above / below may add a margin) for statistic={statistic}")
     kind, = kinds
     if kind not in allowed:
-        raise ValueError(f"rule {kind} compares runs with a baseline: statistic=difference only, "
+        raise ValueError(f"rule {kind} compares two settings: statistic={' or '.join(COMPARISONS)} only, "
                          f"and this claim has statistic={statistic} (allowed: {' / '.join(allowed)})")
     extra = set(rule) - {kind} - ({"margin"} if kind in ("above", "below") else set())
     if extra:
@@ -103,6 +111,21 @@ def p_value(verdict: str, claimed: Region, estimate: Estimate) -> float:
     else:
         tail = min(estimate.share_above(claimed.lo, inclusive=True), estimate.share_below(claimed.hi, inclusive=True))
     return min(1.0, 2 * tail)
+
+
+def combine(claimed: Region, estimates: list[Estimate]) -> tuple[str, float]:
+    """(verdict, p) of a claim decided at each level, from each level's estimate (see the module's doc)."""
+    verdicts = [decide(e.ci_lo, e.ci_hi, claimed) for e in estimates]
+    confirming = max(p_value("confirmed", claimed, e) for e in estimates)
+
+    def bonferroni(levels: list[Estimate]) -> float:
+        return min(1.0, len(estimates) * min(p_value("refuted", claimed, e) for e in levels))
+
+    if all(v == "confirmed" for v in verdicts):
+        return "confirmed", confirming
+    if "refuted" in verdicts:
+        return "refuted", bonferroni([e for e, v in zip(estimates, verdicts) if v == "refuted"])
+    return "inconclusive", min(confirming, bonferroni(estimates))
 
 
 def describe(claimed: Region, symbol: str, signed: bool) -> str:

@@ -1,5 +1,5 @@
 """Numbers over replicate runs (seeds): means and differences with their intervals, the study's "critical point",
-a trend over ordered levels, and Holm's correction for many claims.
+a trend over ordered levels, the effects of a 2^k factorial design, and Holm's correction for many claims.
 
 Every interval is an `Estimate`: the statistic, its 95% interval, and the sampling distribution behind the
 interval (a t distribution, or the bootstrap's resampled statistics), from which `share_below` / `share_above`
@@ -11,6 +11,7 @@ NumPy and SciPy only, so that the report can use it without TensorFlow.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -125,6 +126,44 @@ def _somers_d(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
             signs = signs + np.sign(later[..., None, :] - earlier[..., :, None]).sum(axis=(-2, -1))
             pairs += earlier.shape[-1] * later.shape[-1]
     return signs / pairs
+
+
+def factorial_effect(cells: Mapping[tuple[int, ...], Sequence[float]], effect: Sequence[int], method: str = "t",
+                     level: float = LEVEL) -> Estimate:
+    """An effect of a 2^k factorial design: `cells` maps each cell, a tuple of k level codes (0 = a factor's low
+    level, 1 = its high one), to its runs' values; `effect` names the factors (their positions) of a main effect
+    (one) or an interaction (several). The effect is the contrast of the cell means with weight
+    prod(+-1 codes of the effect's factors) / 2^(k-1) per cell: for a main effect, the mean over the cells at the
+    factor's high level minus the mean over those at its low level; for an interaction, the usual product contrast
+    (half the difference between the effect of one factor at the other's high and low level, for two). Every cell
+    counts the same, whatever its number of runs; interval as `contrast`."""
+    k = len(next(iter(cells)))
+    codes = list(itertools.product((0, 1), repeat=k))
+    if sorted(cells) != codes or not effect or not set(effect) <= set(range(k)):
+        raise ValueError(f"a 2^{k} design needs all {2 ** k} cells and an effect of its factors (0..{k - 1})")
+    weights = [math.prod(2 * code[i] - 1 for i in effect) / 2 ** (k - 1) for code in codes]
+    return contrast([cells[code] for code in codes], weights, method, level)
+
+
+def contrast(cells: Sequence[Sequence[float]], weights: Sequence[float], method: str = "t",
+             level: float = LEVEL) -> Estimate:
+    """sum_j w_j x mean(cell j), a linear contrast of cell means (each cell's mean weighted by w_j, never by its
+    number of runs): its t-interval from the pooled within-cell variance s^2 (se = s sqrt(sum w_j^2 / n_j),
+    df = runs - cells; `t`), or a stratified percentile bootstrap that resamples runs within each cell
+    (`bootstrap`)."""
+    groups = [_replicates(values, "an effect, per cell,") for values in cells]
+    w = np.asarray(weights, dtype=float)
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        return sum(wj * _means(x, axis) for wj, x in zip(w, samples))
+
+    value = float(statistic(*groups))
+    if method == "bootstrap":
+        return bootstrap(groups, statistic, value, level, "stratified percentile bootstrap (runs within cells)")
+    df = sum(g.size for g in groups) - len(groups)
+    pooled = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / df
+    se = math.sqrt(pooled * sum(wj ** 2 / g.size for wj, g in zip(w, groups)))
+    return t_estimate(value, se, df, "t (pooled within-cell variance)", level)
 
 
 def bootstrap(samples: Sequence[np.ndarray], statistic: Callable, value: float, level: float = LEVEL,

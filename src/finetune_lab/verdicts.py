@@ -9,7 +9,8 @@ the verdict, and whether the verdict survives Holm's correction over the table's
 hardware regenerates every verdict from its own runs.
 
 The claims file's format is in finetune_lab/claims.py (keys, metrics, statistics, interval methods), the
-rules' regions and the decision in finetune_lab/rules.py.
+rules' regions and the decision in finetune_lab/rules.py, how each statistic is computed from the runs in
+finetune_lab/measure.py, and the table's form in finetune_lab/verdict_table.py.
 """
 from __future__ import annotations
 
@@ -18,25 +19,15 @@ import math
 import os
 import sys
 
-from . import claims, rules, stats
+from . import claims, measure, rules, stats
 from .claims import ClaimsError, load_claims
 from .config import cell
-from .report import ReportError, find_runs, load_run, same, select
+from .report import ReportError, check_keys, find_runs, load_run, natural_key, same, select
+from .verdict_table import describe_rule, markdown
 
-# How a statistic is written in the rule and statistic columns, and whether its numbers carry a sign.
-SYMBOLS = {"mean": ("mean", False), "difference": ("Δ", True), "critical_point": ("size", False),
-           "trend": ("D", True)}
-# Where a metric is in metrics.json, when its name is not its path; the gap is train minus test accuracy.
-METRIC_PATHS = {claims.DEFAULT_METRIC: "test.accuracy"}
-GAP = (claims.GAP_METRIC, "train_eval.accuracy", "test.accuracy")  # name, minuend, subtrahend
 EXIT_USER_ERROR = 2
 # The settings every row states (read from each run by `setting`).
 SETTING_COLUMNS = ("data", "input", "weights", "head", "optimizer", "schedule")
-
-
-def describe_rule(claim: dict) -> str:
-    """The claimed region in words, e.g. "Δ > +0.02"."""
-    return rules.describe(rules.region(claim["rule"], claim["statistic"]), *SYMBOLS[claim["statistic"]])
 
 
 # ----- runs -----
@@ -53,28 +44,6 @@ def collect(root: str, sweeps, where: dict | None = None) -> tuple[list, list]:
         for run in select([load_run(p) for p in find_runs([path])], wanted):
             (done if run.status == "completed" and run.row()["test_accuracy"] is not None else other).append(run)
     return done, other
-
-
-def with_metric(runs, metric: str, name: str) -> tuple[list, list[float], int]:
-    """(the runs that have `metric`, their values, how many runs lack it)."""
-    pairs = [(run, metric_value(run.metrics, metric, name)) for run in runs]
-    kept = [(run, value) for run, value in pairs if value is not None]
-    return [run for run, _ in kept], [value for _, value in kept], len(runs) - len(kept)
-
-
-def metric_value(metrics: dict, metric: str, name: str) -> float | None:
-    """One run's number for `metric` (see the module's doc); None when its metrics.json has no finite number there."""
-    if metric == GAP[0]:
-        train, test = (metric_value(metrics, path, name) for path in GAP[1:])
-        return None if train is None or test is None else train - test
-    node = metrics
-    for part in METRIC_PATHS.get(metric, metric).split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict) and node:
-        raise ClaimsError(f"claim {name}: metric={metric!r} is a section of metrics.json, not a number: one of "
-                          + ", ".join(f"{metric}.{key}" for key in node))
-    number = isinstance(node, (int, float)) and not isinstance(node, bool) and math.isfinite(node)
-    return float(node) if number else None
 
 
 def setting(run, column: str) -> str:
@@ -140,70 +109,64 @@ def seeds(runs) -> str:
 # ----- one claim -----
 
 def evaluate(claim: dict, root: str) -> dict:
-    """The row of one claim: settings, statistic with interval, verdict and the verdict's p-value."""
+    """The row of one claim: settings, statistic with interval (or, with for_each, each level's), verdict and the
+    verdict's p-value."""
     runs, not_done = collect(root, claim["runs"], claim.get("where"))
     baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")))
                                if "baseline" in claim else ([], []))
+    for option, keys in (("factor", list(claim.get("factors", {}))), ("for_each", [claim.get("for_each")])):
+        if runs + baseline and keys != [None]:  # a misspelt key would leave every run out: say so instead
+            check_keys(runs + baseline, keys, f"claim {claim['id']}: {option}")
     row = {"id": claim["id"], "experiment": claim.get("experiment", ""), "claim": claim["claim"],
            "runs": len(runs), "baseline_runs": len(baseline), "not_completed": len(not_done) + len(base_not_done),
            "seeds": seeds(runs + baseline), "rule": describe_rule(claim), **settings(runs, baseline),
            "statistic": claim["statistic"], "metric": claims.metric(claim)}
-    estimate, shown = measure(claim, runs, baseline)
-    row.update(shown)
+    if claim["statistic"] == "effect":
+        row["contrast"] = measure.contrast_words(claim["factors"], claim["effect"])
+    if "for_each" in claim:
+        return {**row, **each_level(claim, runs, baseline)}
+    estimate, shown = measure.statistic(claim, runs, baseline)
+    return {**row, **shown, **judged(claim, estimate)}
+
+
+def judged(claim: dict, estimate: stats.Estimate | None) -> dict:
+    """value, interval, method, verdict and its p, from the claim's estimate (`not run` without one)."""
     if estimate is None:
-        return {**row, "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "method": None,
-                "verdict": "not run", "p": math.nan}
+        return {"value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "method": None, "verdict": "not run",
+                "p": math.nan}
     claimed = rules.region(claim["rule"], claim["statistic"])
     verdict = rules.decide(estimate.ci_lo, estimate.ci_hi, claimed)
-    return {**row, "value": estimate.value, "ci_lo": estimate.ci_lo, "ci_hi": estimate.ci_hi,
-            "method": estimate.method, "verdict": verdict, "p": rules.p_value(verdict, claimed, estimate)}
+    return {"value": estimate.value, "ci_lo": estimate.ci_lo, "ci_hi": estimate.ci_hi, "method": estimate.method,
+            "verdict": verdict, "p": rules.p_value(verdict, claimed, estimate)}
 
 
-def measure(claim: dict, runs: list, baseline: list) -> tuple[stats.Estimate | None, dict]:
-    """The claim's statistic (None when its runs are too few) and what the row shows of the runs behind it:
-    `n` (and `baseline_n`) runs with the metric, `missing` runs without it, and the `sizes` or `levels`."""
-    kind, name = claim["statistic"], claim["id"]
-    method, metric = claims.method(claim), claims.metric(claim)
-    kept, mine, missing = with_metric(runs, metric, name)
-    shown = {"n": len(mine), "missing": missing}
-    if kind == "mean":
-        return (stats.mean(mine, method) if len(mine) >= 2 else None), shown
-    if kind == "difference":
-        _, theirs, missing_baseline = with_metric(baseline, metric, name)
-        shown = {"n": len(mine), "baseline_n": len(theirs), "missing": missing + missing_baseline}
-        return (stats.difference(mine, theirs, method) if min(len(mine), len(theirs)) >= 2 else None), shown
-    if kind == "critical_point":
-        return critical(kept, mine, float(claim.get("fraction", 0.95)), shown)
-    return trend(kept, mine, claim["order"], shown)
-
-
-def critical(runs: list, accuracies: list[float], fraction: float, shown: dict) -> tuple[stats.Estimate | None, dict]:
-    by_size: dict[int, list[float]] = {}
-    for run, accuracy in zip(runs, accuracies):
-        by_size.setdefault(int(run.row()["train_size"]), []).append(accuracy)
-    shown = {**shown, "sizes": {size: len(v) for size, v in sorted(by_size.items())}}
-    if len(by_size) < 2 or min(map(len, by_size.values())) < 2:
-        return None, shown
-    point = stats.critical_point(by_size, fraction)
-    method = f"percentile bootstrap over the runs at each size, {point['resamples']:,} resamples"
-    return stats.Estimate(point["size"], point["ci_lo"], point["ci_hi"], method, draws=point["draws"]), shown
-
-
-def trend(runs: list, values: list[float], order: dict, shown: dict) -> tuple[stats.Estimate | None, dict]:
-    """Somers' D of value on level (stats.trend); `levels` shows each level's mean with its t-interval."""
-    key, levels = order["key"], order["levels"]
-    by_level: list[list[float]] = [[] for _ in levels]
-    for run, value in zip(runs, values):
-        at = [i for i, level in enumerate(levels) if same(run.config.get(key), cell(level))]
-        if at:
-            by_level[at[0]].append(value)
-    used = sum(map(len, by_level))
-    shown = {**shown, "n": used, "order_key": key, "other_levels": len(values) - used,
-             "levels": [{"level": str(level), **(stats.mean_ci(v) if v else {"n": 0})}
-                        for level, v in zip(levels, by_level)]}
-    if min(map(len, by_level)) < 2:
-        return None, shown
-    return stats.trend(by_level), shown
+def each_level(claim: dict, runs: list, baseline: list) -> dict:
+    """A for_each claim: the claim decided at each value of its key among the runs (`each`: the level, its runs,
+    value, interval and verdict), and the verdict and p of all levels together (rules.combine); `not run` while
+    any level has too few runs. Runs without the key are left out and counted (`without_key`)."""
+    key = claim["for_each"]
+    present = [run for run in runs + baseline if run.config.get(key) is not None]
+    levels: list = []
+    for run in present:
+        if not any(same(run.config[key], level) for level in levels):
+            levels.append(run.config[key])
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+    levels.sort(key=(lambda v: v) if numeric else (lambda v: natural_key(str(v))))
+    each, estimates = [], []
+    for level in levels:
+        at = [[run for run in group if same(run.config.get(key), level)] for group in (runs, baseline)]
+        estimate, shown = measure.statistic(claim, *at)
+        keep = {name: shown[name] for name in ("n", "baseline_n", "missing") if name in shown}
+        each.append({"level": str(level), **keep, **judged(claim, estimate)})
+        estimates.append(estimate)
+    out = {"for_each": key, "each": each, "without_key": len(runs) + len(baseline) - len(present),
+           **{name: sum(level.get(name, 0) for level in each) for name in ("n", "missing")},
+           **({"baseline_n": sum(level["baseline_n"] for level in each)} if "baseline" in claim else {}),
+           "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    if not each or None in estimates:
+        return {**out, "method": None, "verdict": "not run", "p": math.nan}
+    verdict, p = rules.combine(rules.region(claim["rule"], claim["statistic"]), estimates)
+    return {**out, "method": " | ".join(dict.fromkeys(e.method for e in estimates)), "verdict": verdict, "p": p}
 
 
 def with_holm(rows: list[dict]) -> list[dict]:
@@ -217,99 +180,6 @@ def with_holm(rows: list[dict]) -> list[dict]:
         survives = ("yes" if p_holm < stats.ALPHA else "no") if row["verdict"] in ("confirmed", "refuted") else "—"
         out.append({**row, "p_holm": p_holm, "holm": survives})
     return out
-
-
-# ----- output -----
-
-COLUMNS = (("experiment", "exp."), ("claim", "claim"), ("data", "data (source, split, test n)"),
-           ("input", "input"), ("weights", "weights"), ("head", "head"), ("optimizer", "optimizer"),
-           ("schedule", "schedule"), ("seeds", "seeds"), ("measured", "statistic (95% interval), method, runs"),
-           ("rule", "rule (claimed region)"), ("verdict", "verdict"), ("holm_shown", "survives Holm (p, adjusted p)"))
-
-
-def measured(row: dict) -> str:
-    """The statistic cell: value (interval), method, and the runs behind it."""
-    symbol, signed = SYMBOLS[row["statistic"]]
-    n, notes, levels = runs_shown(row)
-    if row["verdict"] == "not run":
-        return f"— ({'; '.join([n, *notes, *levels])})"
-    of = "" if row["metric"] == claims.DEFAULT_METRIC else f" of {row['metric']}"
-    if row["statistic"] == "critical_point":
-        numbers = f"{row['value']} ({row['ci_lo']}–{row['ci_hi']})"
-        symbol = "critical size"
-    else:
-        form = "{:+.3f}" if signed else "{:.3f}"
-        numbers = f"{form.format(row['value'])} ({form.format(row['ci_lo'])}–{form.format(row['ci_hi'])})"
-    runs = n + (f" ({'; '.join(notes)})" if notes else "")
-    return f"{symbol}{of} {numbers}, {row['method']}, {'; '.join([runs, *levels])}"
-
-
-def runs_shown(row: dict) -> tuple[str, list[str], list[str]]:
-    """The runs behind a row: n (vs the baseline's); notes on the runs left out (without the metric, at other
-    levels); a trend's levels (their means, or while not run their counts)."""
-    n = f"n={row['n']}" + (f" vs {row['baseline_n']}" if row["statistic"] == "difference" else "")
-    notes = [f"{row['missing']} without the metric"] if row["missing"] else []
-    if row["statistic"] != "trend":
-        return n, notes, []
-    notes += [f"{row['other_levels']} at other levels"] if row["other_levels"] else []
-    if row["verdict"] == "not run":
-        counts = ", ".join(f"{level['level']} n={level['n']}" for level in row["levels"])
-        return n, notes, [f"by {row['order_key']}: {counts}, 2 per level needed"]
-    means = ", ".join(f"{level['level']} {level['mean']:.3f}" for level in row["levels"])
-    return n, notes, [f"by {row['order_key']}: {means}"]
-
-
-def holm_shown(row: dict) -> str:
-    if row["holm"] == "—":
-        return "—"
-    return f"{row['holm']} ({_p(row['p'])}, {_p(row['p_holm'])})"
-
-
-def _p(p: float) -> str:
-    return "<0.0001" if p < 1e-4 else f"{p:.2g}"
-
-
-def legend(rows: list[dict]) -> str:
-    """What the verdict words mean, how many claims the table decides, and how many survive Holm."""
-    decided = [row for row in rows if row["verdict"] != "not run"]
-    clear = [row for row in decided if row["verdict"] in ("confirmed", "refuted")]
-    kept = sum(row["holm"] == "yes" for row in clear)
-    level = f"{stats.LEVEL:.0%}"
-    return "\n".join([
-        f"This table decides {len(decided)} of its {len(rows)} claims ({len(rows) - len(decided)} not run), each "
-        f"from the {level} interval of the statistic its row names, against the region its `rule` column claims:",
-        "",
-        "- **confirmed**: the interval lies wholly inside the claimed region;",
-        "- **refuted**: the interval lies wholly outside it;",
-        "- **inconclusive**: the interval reaches both; an interval end exactly on a `>` or `<` boundary counts as "
-        "both (a `≤ … ≤` range holds its ends);",
-        "- **not run**: the claim's runs are missing or too few (two per side, per size or per level); the row "
-        "counts them.",
-        "",
-        "A margin is the smallest effect that counts and moves the boundary: `above 0, margin 0.02` claims "
-        "Δ > +0.02, so it is confirmed only when the whole interval lies above +0.02 and refuted when it lies "
-        "below +0.02 (any effect smaller than the margin). `no_worse` claims Δ > −margin, `equivalent` "
-        "|Δ| < margin.",
-        "",
-        f"Multiplicity: at {level} each, some of {len(decided)} verdicts may be chance. Each decided claim has a "
-        f"p-value for its verdict (below {stats.ALPHA:g} exactly when its interval clears the boundary), and "
-        f"Holm's step-down correction over all {len(decided)} keeps the chance of any false confirmed or refuted "
-        f"verdict in the table at or below {stats.ALPHA:g}: {kept} of the {len(clear)} confirmed or refuted verdicts "
-        "survive it (last column: yes / no, with the p-value and the Holm-adjusted p-value).",
-        ""])
-
-
-def markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = {**row, "measured": measured(row), "verdict": f"**{row['verdict']}**", "holm_shown": holm_shown(row)}
-        lines.append("| " + " | ".join(_cell(cells[key]) for key, _ in COLUMNS) + " |")
-    return legend(rows) + "\n" + "\n".join(lines) + "\n"
-
-
-def _cell(value) -> str:
-    """A markdown table cell: one line, its bars escaped (|Δ| < 0.02, settings that differ between runs)."""
-    return str(value).replace("\n", " ").replace("|", "\\|")
 
 
 def main(argv: list[str] | None = None) -> None:
