@@ -542,3 +542,23 @@ def _p(verdict, value):
 ])
 def test_combining_levels_is_intersection_union(values, verdict, p):
     assert rules.combine(ABOVE, [_at(v) for v in values]) == (verdict, pytest.approx(p))
+
+
+def test_a_claim_repeated_at_another_setting_is_listed_with_whether_the_verdicts_agree():
+    from finetune_lab import verdict_table
+
+    rows = [{"id": "a48", "verdict": "confirmed"}, {"id": "a224", "verdict": "refuted", "repeats": "a48"},
+            {"id": "b48", "verdict": "inconclusive"}, {"id": "b224", "verdict": "inconclusive", "repeats": "b48"},
+            {"id": "c48", "verdict": "not run"}, {"id": "c224", "verdict": "confirmed", "repeats": "c48"}]
+    lines = verdict_table.repeated(rows).splitlines()
+    assert "- `a48` confirmed, `a224` refuted: **differ**" in lines
+    assert "- `b48` inconclusive, `b224` inconclusive: agree" in lines
+    assert "- `c48` not run, `c224` confirmed: not comparable yet (one is not run)" in lines
+    assert verdict_table.repeated(rows[:1]) == ""
+
+
+def test_repeats_must_name_another_claim_of_the_file(tmp_path):
+    claims = [{"id": "x", "claim": "c", "runs": "sgd", "statistic": "mean", "rule": {"below": 0.15},
+               "repeats": "nope"}]
+    with pytest.raises(verdicts.ClaimsError, match="claim x: repeats='nope' is not allowed"):
+        verdicts.load_claims(_claims(tmp_path, claims))

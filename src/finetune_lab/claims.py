@@ -36,6 +36,8 @@ claims, each a mapping of these keys (others are refused, each with one line nam
                           of the key its runs have, and holds only where it holds at every one (confirmed at
                           every level; refuted at some level; finetune_lab.rules.combine); a run without the key
                           is left out and counted
+  repeats                 the id of another claim of the file that this one repeats at another setting (e.g. at
+                          224x224 what the other decides at 48x48): the table lists where the two verdicts differ
   rule                    the claimed region (finetune_lab.rules): {above: t, margin: m}, {below: t, margin: m},
                           {no_worse: m}, {equivalent: m}, {within: [a, b]}
 A claim whose runs are missing or too few (two per side, per size, per level or per cell at least; for
@@ -54,7 +56,7 @@ STATISTICS = ("mean", "difference", "critical_point", "trend", "effect")
 METHODS = {"mean": ("t", "bootstrap"), "difference": ("t", "bootstrap"), "critical_point": ("bootstrap",),
            "trend": ("bootstrap",), "effect": ("t", "bootstrap")}
 CLAIM_KEYS = ("id", "experiment", "claim", "runs", "baseline", "where", "baseline_where", "statistic", "metric",
-              "method", "order", "fraction", "factors", "effect", "for_each", "rule")
+              "method", "order", "fraction", "factors", "effect", "for_each", "repeats", "rule")
 # Keys that go with one statistic only.
 ONLY_WITH = {"baseline": "difference", "order": "trend", "fraction": "critical_point", "factors": "effect",
              "effect": "effect"}
@@ -79,6 +81,11 @@ def load_claims(path: str) -> tuple[str | None, list[dict]]:
         raise ClaimsError(f"{path}: expected a non-empty list under `claims:`")
     for claim in claims:
         check_claim(claim)
+    ids = [claim["id"] for claim in claims]
+    for claim in claims:
+        if "repeats" in claim and (claim["repeats"] not in ids or claim["repeats"] == claim["id"]):
+            raise ClaimsError(f"claim {claim['id']}: repeats={claim['repeats']!r} is not allowed: the id of "
+                              "another claim of this file")
     return doc.get("root"), claims
 
 

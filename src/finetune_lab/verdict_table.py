@@ -134,7 +134,23 @@ def markdown(rows: list[dict]) -> str:
     for row in rows:
         cells = {**row, "measured": measured(row), "verdict": f"**{row['verdict']}**", "holm_shown": holm_shown(row)}
         lines.append("| " + " | ".join(_cell(cells[key]) for key, _ in COLUMNS) + " |")
-    return legend(rows) + "\n" + "\n".join(lines) + "\n"
+    return legend(rows) + "\n" + "\n".join(lines) + "\n" + repeated(rows)
+
+
+def repeated(rows: list[dict]) -> str:
+    """For each claim that repeats another at another setting, whether their verdicts agree."""
+    by_id = {row["id"]: row for row in rows}
+    pairs = [(row, by_id[row["repeats"]]) for row in rows if row.get("repeats")]
+    if not pairs:
+        return ""
+    lines = ["", "Claims decided at two settings (the second repeats the first):", ""]
+    for row, first in pairs:
+        if "not run" in (row["verdict"], first["verdict"]):
+            word = "not comparable yet (one is not run)"
+        else:
+            word = "agree" if row["verdict"] == first["verdict"] else "**differ**"
+        lines.append(f"- `{first['id']}` {first['verdict']}, `{row['id']}` {row['verdict']}: {word}")
+    return "\n".join(lines) + "\n"
 
 
 def _cell(value) -> str:

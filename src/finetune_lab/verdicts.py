@@ -120,7 +120,7 @@ def evaluate(claim: dict, root: str) -> dict:
     row = {"id": claim["id"], "experiment": claim.get("experiment", ""), "claim": claim["claim"],
            "runs": len(runs), "baseline_runs": len(baseline), "not_completed": len(not_done) + len(base_not_done),
            "seeds": seeds(runs + baseline), "rule": describe_rule(claim), **settings(runs, baseline),
-           "statistic": claim["statistic"], "metric": claims.metric(claim)}
+           "statistic": claim["statistic"], "metric": claims.metric(claim), "repeats": claim.get("repeats")}
     if claim["statistic"] == "effect":
         row["contrast"] = measure.contrast_words(claim["factors"], claim["effect"])
     if "for_each" in claim:
