@@ -17,6 +17,7 @@ edited, half deleted) is removed and computed again, never trusted. Last used: t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
@@ -91,12 +92,13 @@ class FeatureStore:
             if array.dtype != np.float32 or list(array.shape) != entry["shape"]:
                 raise ValueError(f"{DATA} holds {array.dtype} {list(array.shape)}, {ENTRY} says float32 "
                                  f"{entry['shape']}")
-            os.utime(data)  # last used
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("feature store %s: entry %s is damaged (%s); it is removed and computed again",
                         self.folder, k[:SHORT], exc)
             self.remove(k)
             return None
+        with contextlib.suppress(OSError):  # a store shared read-only is still read
+            os.utime(data)  # last used
         return array
 
     def save(self, k: str, fields: dict, array: np.ndarray, seconds: float) -> None:
@@ -141,10 +143,13 @@ class FeatureStore:
             folder = self.path(name)
             if name.startswith(TMP_PREFIX) or not os.path.isdir(folder):
                 continue
-            entry = _read_json(os.path.join(folder, ENTRY))
             data = os.path.join(folder, DATA)
-            found.append({"key": name, "entry": entry, "bytes": _folder_bytes(folder),
-                          "last_used": os.path.getmtime(data if os.path.isfile(data) else folder)})
+            try:
+                found.append({"key": name, "entry": _read_json(os.path.join(folder, ENTRY)),
+                              "bytes": _folder_bytes(folder),
+                              "last_used": os.path.getmtime(data if os.path.isfile(data) else folder)})
+            except OSError:
+                continue  # removed while it was being listed
         return found
 
     def prune(self, older_than_days: float | None = None) -> list[dict]:
@@ -157,8 +162,9 @@ class FeatureStore:
             self.remove(e["key"])
         for name in os.listdir(self.folder) if os.path.isdir(self.folder) else []:
             tmp = self.path(name)
-            if name.startswith(TMP_PREFIX) and now - os.path.getmtime(tmp) > STALE_TMP_SECONDS:
-                shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):  # gone already: renamed into place, or removed
+                if name.startswith(TMP_PREFIX) and now - os.path.getmtime(tmp) > STALE_TMP_SECONDS:
+                    shutil.rmtree(tmp, ignore_errors=True)
         return removed
 
 
