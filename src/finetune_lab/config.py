@@ -91,6 +91,8 @@ class TrainingConfig:
     strategy: str = "finetune"
     cache_features: bool = True
     cache_max_gb: float = 4.0
+    # null: no store (a frozen base's outputs are computed in every run); default: outputs/feature_store
+    feature_store: Optional[str] = "${oc.env:FINETUNE_LAB_FEATURE_STORE,outputs/feature_store}"
     precision: str = "fp32"
     lp_epochs: int = 2
     lp_lr: float = 1e-3
@@ -181,7 +183,7 @@ def from_saved(path: str | os.PathLike) -> DictConfig:
 
 
 # Keys that say how a job is carried out, not what it is: a job rerun with another value is the same job.
-NOT_THE_JOB = ("output.resume",)
+NOT_THE_JOB = ("output.resume", "training.feature_store")
 
 
 def differences(saved_path: str | os.PathLike, cfg: DictConfig) -> list[str]:
@@ -319,6 +321,16 @@ def is_weights_path(value: str) -> bool:
     return value.endswith(catalog.WEIGHT_FILE_SUFFIXES) and os.path.isfile(os.path.expanduser(value))
 
 
+def can_hold_folder(path: str) -> bool:
+    """`path` is a writable folder, or one can be made there (its nearest existing parent is writable)."""
+    if not path.strip():
+        return False
+    path = os.path.abspath(os.path.expanduser(path))
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
 def _validate_training(training: DictConfig) -> None:
     _check("training.epochs", training.epochs, training.epochs >= 1, "an integer >= 1")
     _check("training.batch_size", training.batch_size, training.batch_size >= 1, "an integer >= 1")
@@ -326,6 +338,9 @@ def _validate_training(training: DictConfig) -> None:
     _check("training.samples_per_epoch", spe, spe is None or spe >= 1,
            "null (one pass over the training set) or an integer >= 1")
     _check("training.cache_max_gb", training.cache_max_gb, training.cache_max_gb > 0, "a size in GiB > 0")
+    store = training.feature_store
+    _check("training.feature_store", store, store is None or can_hold_folder(store),
+           "null (no store) or a folder that is, or can be made, a writable folder")
     _choice("training.precision", training.precision, catalog.PRECISIONS)
     opt = training.optimizer
     _choice("training.optimizer.name", opt.name, catalog.OPTIMIZERS)
