@@ -1,3 +1,4 @@
+import importlib.resources
 import os
 import subprocess
 import sys
@@ -5,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from finetune_lab import config
+from finetune_lab.config import compose as compose_config
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the command line sets it (backend.start)
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = str(ROOT / "conf")
+CONF_DIR = str(importlib.resources.files(config.CONFIGS))  # the YAML files the command line reads
 
 # The smallest real run: 48x48, a sliver of the embedded data, one epoch, a tiny head.
 TINY = ["data.cutoff_rate=0.02", "data.cutoff_test=true", "training.epochs=1",
@@ -29,15 +33,5 @@ def run_cli(args, cwd, module="finetune_lab", timeout=600):
 
 @pytest.fixture
 def compose():
-    """Compose the real config with overrides (Hydra's compose API), as the command line would."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-
-    from finetune_lab import config
-
-    config.register_schema()
-
-    def _compose(*overrides):
-        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=list(overrides))
-
-    return _compose
+    """The real config composed with overrides, as the command line composes it (finetune_lab.config.compose)."""
+    return compose_config

@@ -23,7 +23,6 @@ from .errors import UserError
 
 log = logging.getLogger("finetune_lab")
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 EXIT_USER_ERROR = 2
 EXIT_SWEEP_FAILURES = 1
 EXIT_RUN_NOT_COMPLETED = 1  # a single run that diverged
@@ -55,7 +54,7 @@ def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None) -> dict
         return run(cfg, run_dir)
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://" + config.CONFIGS, config_name="config")
 def hydra_entry(cfg: DictConfig) -> float | None:
     """One Hydra job. Returns the validation accuracy (for sweepers that optimise it)."""
     hydra_cfg = HydraConfig.get()
