@@ -1,4 +1,12 @@
-"""Errors that reach the user as one line instead of a traceback."""
+"""Errors that reach the user as one line instead of a traceback, and the one way an entry point ends on one."""
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from omegaconf.errors import OmegaConfBaseException
+
+EXIT_USER_ERROR = 2  # every entry point's exit status for input the user can fix
 
 
 class UserError(Exception):
@@ -11,3 +19,24 @@ class ConfigError(UserError):
     def __init__(self, key: str, value, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """End the command `prog` on a user error: `PROG: error: MESSAGE` on stderr, exit status EXIT_USER_ERROR."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def one_line(exc: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line messages folded into one line (indented lines are list items)."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        return f"{cause.full_key}: {getattr(cause, 'msg', str(cause)).strip().splitlines()[0]}"
+    text = str(exc).split("Config search path")[0]
+    parts: list[str] = []
+    for line in filter(str.strip, text.splitlines()):
+        if line[0].isspace() and parts:
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line.strip()
+        else:
+            parts.append(line.strip())
+    return "; ".join(parts)

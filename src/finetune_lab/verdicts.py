@@ -33,12 +33,12 @@ import sys
 import yaml
 
 from .config import cell
+from .errors import fail
 from .report import ReportError, find_runs, load_run, select
 from .stats import critical_point, difference_ci, mean_ci
 
 STATISTICS = ("mean", "difference", "critical_point")
 METRICS = ("test_accuracy", "train_test_gap")
-EXIT_USER_ERROR = 2
 # The settings every row states (read from each run by `setting`).
 SETTING_COLUMNS = ("data", "input", "weights", "head", "optimizer", "schedule")
 
@@ -270,8 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         root, claims = load_claims(args.claims)
         rows = [evaluate(claim, args.root or root or ".") for claim in claims]
     except (ClaimsError, ReportError) as exc:
-        print(f"finetune-lab-verdicts: error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        fail(parser.prog, str(exc))
     table = markdown(rows)
     if args.out:
         with open(args.out, "w") as f:
