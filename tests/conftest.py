@@ -31,6 +31,21 @@ def run_cli(args, cwd, module="finetune_lab", timeout=600):
                           text=True, timeout=timeout)
 
 
+def run_in_process(folder: Path, *overrides: str) -> dict:
+    """A run in this process, as the command line makes it but for the fresh process and Hydra's log file: the
+    composed config checked and saved where Hydra saves it, then run into `folder`. Returns metrics.json's
+    content."""
+    from omegaconf import OmegaConf
+
+    from finetune_lab import runner
+
+    cfg = compose_config(*overrides)
+    config.validate(cfg)
+    (folder / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    return runner.run(cfg, str(folder))
+
+
 @pytest.fixture
 def compose():
     """The real config composed with overrides, as the command line composes it (finetune_lab.config.compose)."""

@@ -43,6 +43,13 @@ def test_offline_cpu_variant_keeps_the_experiment_and_changes_scale_and_sources(
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
+def test_debug_smoke_goes_on_top_of_every_experiment(compose, name):
+    cfg = compose(*offline_overrides(name), "debug=smoke")
+    validate(cfg)
+    assert cfg.training.epochs == 1 and cfg.data.input_size == 32 and not cfg.output.save_model
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_header_names_its_command(name):
     text = (Path(CONF_DIR) / "experiment" / f"{name}.yaml").read_text()
     assert text.startswith("# @package _global_") and f"experiment={name}" in text

@@ -12,6 +12,8 @@ import pytest
 from conftest import TINY, run_cli
 from test_cli import EXPECTED_FILES
 
+pytestmark = pytest.mark.e2e
+
 SEED = ["seed=3", "analysis.feature_maps.enabled=false", "analysis.layer_change.enabled=false"]
 
 

@@ -56,6 +56,12 @@ def test_the_top_level_conf_folder_is_the_packaged_configs():
     assert (Path(CONF_DIR) / "config.yaml").is_file() and (Path(CONF_DIR) / "__init__.py").is_file()
 
 
+def test_the_readme_layout_names_every_module():
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1]
+    modules = sorted(p.name for p in (ROOT / "src" / "finetune_lab").glob("*.py"))
+    assert [m for m in modules if not re.search(rf"(^|[ ,]){re.escape(m)}\b", layout, re.M)] == []
+
+
 def fresh_environment(folder: Path) -> Path:
     """A new virtual environment without finetune-lab that sees this interpreter's installed packages (its
     site-packages named in a .pth file, whose own .pth files, an editable finetune-lab among them, are not read).

@@ -42,6 +42,7 @@ def tracked_run(tmp_path_factory):
     return client, run, run_dir
 
 
+@pytest.mark.e2e
 def test_a_tracked_run_has_the_config_as_params(tracked_run):
     _, run, _ = tracked_run
     params = run.data.params
@@ -50,6 +51,7 @@ def test_a_tracked_run_has_the_config_as_params(tracked_run):
     assert not any(key.startswith("logger.") for key in params)
 
 
+@pytest.mark.e2e
 def test_a_tracked_run_has_epoch_and_test_metrics_equal_to_its_run_folder(tracked_run):
     client, run, run_dir = tracked_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -61,6 +63,7 @@ def test_a_tracked_run_has_epoch_and_test_metrics_equal_to_its_run_folder(tracke
     assert [h.step for h in history] == [0] and history[0].value == pytest.approx(metrics["val"]["loss"])
 
 
+@pytest.mark.e2e
 def test_a_tracked_run_has_its_status_and_files(tracked_run):
     client, run, run_dir = tracked_run
     assert run.info.status == "FINISHED" and run.data.tags["finetune_lab.status"] == "completed"
@@ -81,6 +84,7 @@ def tracked_sweep(tmp_path_factory):
     return client_for(cwd), sweep
 
 
+@pytest.mark.e2e
 def test_a_sweep_nests_its_jobs_under_one_parent_run_with_their_statuses(tracked_sweep):
     client, sweep = tracked_sweep
     runs = runs_of(client)
@@ -100,6 +104,7 @@ def test_a_sweep_nests_its_jobs_under_one_parent_run_with_their_statuses(tracked
     assert "sweep_summary.json" in artifacts(client, parent.info.run_id)
 
 
+@pytest.mark.e2e
 def test_a_refused_config_is_tracked_as_a_failed_run(tmp_path):
     result = run_cli(["logger=mlflow", "training.optimizer.lr=inf"], tmp_path)
     assert result.returncode == 2
@@ -108,6 +113,7 @@ def test_a_refused_config_is_tracked_as_a_failed_run(tmp_path):
     assert "training.optimizer.lr=inf" in run.data.tags["finetune_lab.error"]
 
 
+@pytest.mark.e2e
 def test_a_tracking_uri_mlflow_cannot_use_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("")
     result = run_cli(["logger=mlflow", f"logger.tracking_uri=sqlite:///{tmp_path}/a_file/x.db"], tmp_path)
