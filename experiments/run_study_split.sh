@@ -30,8 +30,8 @@ sweep e4_linear_head    $E4 $SGD seed=0,1,2 head=linear                         
 sweep e4_all_changed    $E4 $ADAM seed=0,1,2 training.epochs=30 data.preprocess=vgg16 data.placement=center data.channels=replicate head=linear
 
 # The runs below (E10, E8, E9, E6) train the whole base, ~2x the cost of E4's cached frozen runs: they use Keras'
-# mixed bfloat16 (variables and the softmax in float32), 1.99x fp32's speed on an AVX512-BF16 CPU (README,
-# Performance), so that E6's 64 runs fit in an afternoon. Every arm of a claim runs at the same precision;
+# mixed bfloat16 (variables and the softmax in float32), 1.99x fp32's speed on an AVX512-BF16 CPU
+# (docs/performance.md), so that E6's 64 runs fit in an afternoon. Every arm of a claim runs at the same precision;
 # drop $MP to rerun in float32.
 MP="training.precision=bf16"
 
