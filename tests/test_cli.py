@@ -6,21 +6,10 @@ import re
 
 import pytest
 
-from conftest import QUICK, TINY, run_cli, run_in_process
+from conftest import QUICK, run_cli, run_in_process
 
 EXPECTED_FILES = ["metrics.json", "status.json", "history.csv", "predictions.csv", "confusion_matrix.png",
                   "learning_curves.png", "model.keras", ".hydra/config.yaml", ".hydra/overrides.yaml"]
-
-
-@pytest.fixture(scope="module")
-def tiny_cli(tmp_path_factory):
-    """A tiny run as a user starts it: TensorFlow's C++ log level left to finetune-lab."""
-    cwd = tmp_path_factory.mktemp("tiny")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-        result = run_cli(TINY + ["seed=3"], cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return cwd, result
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import QUICK as BASE, run_cli
+from conftest import QUICK as BASE, run_cli, run_in_process
 
 QUICK = BASE + ["training.deterministic=true"]
 
@@ -83,14 +83,10 @@ def test_a_completed_run_is_never_resumed_over(tmp_path, capsys):
     assert json.loads((run / "metrics.json").read_text()) == {"status": "completed"}
 
 
-@pytest.mark.e2e
 def test_same_seed_gives_identical_metrics_when_deterministic(tmp_path):
     results = []
     for name in ("a", "b"):
-        cwd = tmp_path / name
-        cwd.mkdir()
-        assert run_cli(QUICK + ["seed=5"], cwd).returncode == 0
-        m = metrics(only_run(cwd))
+        m = run_in_process(tmp_path / name, *QUICK, "seed=5")
         results.append((m["test"]["loss"], m["test"]["accuracy"], m["train"]["loss"], m["val"]["loss"]))
     assert results[0] == results[1]
 
