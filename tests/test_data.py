@@ -79,6 +79,13 @@ def test_cutoff_keeps_the_full_test_set_by_default():
     assert data.split_counts(60_000, 10_000, 0.9, 0.2, cutoff_test=False)[2] == 10_000
 
 
+def test_test_images_takes_the_first_n_of_the_test_pool():
+    assert data.split_counts(60_000, 10_000, 0.9, 0.2, cutoff_test=False, test_images=1_000)[2] == 1_000
+    assert data.split_counts(60_000, 10_000, 0.05, 0.2, cutoff_test=True, test_images=1_000)[2] == 500
+    s = data.split(fake_digits(), 0.5, test_images=7)
+    assert s.counts()["test"] == 7 and list(s.x_test[:, 0, 0]) == list(range(7))
+
+
 def fake_digits(n_pool=100, n_test=20):
     x = np.arange(n_pool, dtype=np.uint8)[:, None, None] * np.ones((1, 28, 28), np.uint8)
     return Digits(x, np.arange(n_pool) % 10, x[:n_test], np.arange(n_test) % 10, {})

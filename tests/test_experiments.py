@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, run_cli
+from conftest import CONF_DIR, ROOT, run_cli
 from finetune_lab.config import validate
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
@@ -89,3 +89,25 @@ def test_the_offline_cpu_variant_behind_the_verdicts_trains_end_to_end(tmp_path)
     assert metrics["provenance"]["weights"]["source"] == "hed_bsds500"
     assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 3
     assert metrics["test"]["accuracy"] > 0.5  # 150 steps take a pretrained base far above chance (0.92 measured)
+
+
+def test_the_committed_verdict_table_is_what_the_command_makes_of_the_committed_records(tmp_path, monkeypatch):
+    """experiments/verdicts_study_split.md is generated, never typed: regenerate it from experiments/runs/ and
+    compare byte for byte."""
+    from finetune_lab import verdicts
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # the claims file's root is relative to the repository
+    out = tmp_path / "table.md"
+    verdicts.main(["experiments/claims.yaml", "--out", str(out)])
+    assert out.read_text() == (root / "experiments" / "verdicts_study_split.md").read_text()
+
+
+@pytest.mark.parametrize("name", [p.stem for p in (ROOT / "experiments" / "runs").glob("*/*")])
+def test_every_committed_record_is_a_finished_run_of_a_declared_sweep(name):
+    import subprocess
+
+    root = ROOT
+    declared = subprocess.run(["bash", str(root / "experiments" / "run_study_split.sh"), "--list"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert name in declared

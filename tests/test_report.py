@@ -121,10 +121,10 @@ def test_unknown_keys_and_empty_folders_are_one_line_errors(runs_root, tmp_path,
     assert "no run folder" in capsys.readouterr().err
 
 
-def _fake_run(folder, seed, cutoff, train, accuracy, original=None):
+def _fake_run(folder, seed, cutoff, train, accuracy, original=None, freeze="none"):
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(
-        f"seed: {seed}\ndata:\n  cutoff_rate: {cutoff}\nmodel:\n  freeze: none\n  head:\n    units: [16]\n")
+        f"seed: {seed}\ndata:\n  cutoff_rate: {cutoff}\nmodel:\n  freeze: {freeze}\n  head:\n    units: [16]\n")
     metrics = {"status": "completed", "epochs_run": 2, "wall_seconds": 1.5,
                "test": {"accuracy": accuracy, "n": 100, "ci95": [accuracy - 0.1, accuracy + 0.1]},
                "provenance": {"data": {"counts": {"train": train, "val": 10, "test": 100}}}}
@@ -150,6 +150,65 @@ def test_original_task_metrics_give_columns_and_a_scatter(tmp_path):
     assert "| 100 | 2 | 0.825 |" in summary  # two seeds at 100 images: mean 0.825
 
 
+def _capture(monkeypatch):
+    """The figures build() saves, by file name, kept open for the test to read."""
+    figures = {}
+
+    def keep(fig, path):
+        figures[os.path.basename(path)] = fig
+        fig.savefig(path)
+        return path
+
+    monkeypatch.setattr(report, "_save", keep)
+    return figures
+
+
+def test_accuracy_vs_agreement_draws_each_run_and_each_groups_means(tmp_path, monkeypatch):
+    """Six groups of five runs, in the order none, all, block1..block4 (not the sorted order): one dot per run,
+    and per group a cross at its means with their 95% t-intervals, in the legend in the runs' order."""
+    import numpy as np
+    from finetune_lab import stats
+
+    rng = np.random.default_rng(0)
+    levels = ["none", "all", "block1", "block2", "block3", "block4"]
+    expected = {}
+    for g, freeze in enumerate(levels):
+        accuracy, edge = 0.95 - 0.15 * g + rng.normal(0, 0.02, 5), 0.3 + 0.12 * g + rng.normal(0, 0.03, 5)
+        expected[f"model.freeze={freeze}"] = (accuracy, edge)
+        for seed in range(5):
+            _fake_run(tmp_path / "runs" / f"{g}_{seed}", seed=seed, cutoff=0.1, train=100, accuracy=float(accuracy[seed]),
+                      original={"edge_correlation": float(edge[seed])}, freeze=freeze)
+    figures = _capture(monkeypatch)
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    assert (tmp_path / "out" / "accuracy_vs_original_task.png").stat().st_size > 1000
+
+    frame = report.table([report.load_run(p) for p in report.find_runs([str(tmp_path / "runs")])], ["model.freeze"])
+    summary = report.agreement_summary(frame, ["model.freeze"], "original_task.edge_correlation")
+    assert list(summary.group) == list(expected) and list(summary.runs) == [5] * 6
+    for _, row in summary.iterrows():
+        accuracy, edge = expected[row.group]
+        x, y = stats.mean_ci(edge), stats.mean_ci(accuracy)
+        assert (row.x_mean, row.x_ci_lo, row.x_ci_hi) == (pytest.approx(x["mean"]), pytest.approx(x["ci_lo"]),
+                                                          pytest.approx(x["ci_hi"]))
+        assert (row.y_mean, row.y_ci_lo, row.y_ci_hi) == (pytest.approx(y["mean"]), pytest.approx(y["ci_lo"]),
+                                                          pytest.approx(y["ci_hi"]))
+
+    ax = figures["accuracy_vs_original_task.png"].axes[0]
+    dots = np.concatenate([c.get_offsets() for c in ax.collections if c.get_offsets().shape[0] == 5])
+    assert len(dots) == 30  # every run
+    crosses = ax.containers  # one errorbar per group, in legend order
+    assert [c.get_label().split(" (")[0] for c in crosses] == list(expected)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [t.split(" (")[0] for t in legend] == list(expected) and legend[0].startswith("model.freeze=none (n=5): ")
+    for container, (_, row) in zip(crosses, summary.iterrows()):
+        point, caps, (xbar, ybar) = container.lines
+        assert (point.get_xdata()[0], point.get_ydata()[0]) == (pytest.approx(row.x_mean), pytest.approx(row.y_mean))
+        (x_lo, y_mid), (x_hi, _) = xbar.get_segments()[0]
+        (_, y_lo), (_, y_hi) = ybar.get_segments()[0]
+        assert (x_lo, x_hi, y_lo, y_hi) == (pytest.approx(row.x_ci_lo), pytest.approx(row.x_ci_hi),
+                                            pytest.approx(row.y_ci_lo), pytest.approx(row.y_ci_hi))
+
+
 def test_no_original_task_no_scatter(tmp_path):
     _fake_run(tmp_path / "runs" / "0", seed=0, cutoff=0.1, train=100, accuracy=0.8)
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
@@ -162,16 +221,11 @@ def test_critical_point_per_group_from_runs_at_several_sizes(tmp_path, monkeypat
     for (cutoff, train), accs in accuracies.items():
         for seed, acc in enumerate(accs):
             _fake_run(tmp_path / "runs" / f"{train}_{seed}", seed=seed, cutoff=cutoff, train=train, accuracy=acc)
-    legends, save = {}, report._save
-
-    def save_noting_the_legend(fig, path):
-        legends[os.path.basename(path)] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-        return save(fig, path)
-
-    monkeypatch.setattr(report, "_save", save_noting_the_legend)
+    figures = _capture(monkeypatch)
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    legend = [t.get_text() for t in figures["accuracy_vs_train_size.png"].axes[0].get_legend().get_texts()]
     # the figure marks it: the size, its bootstrap interval (250 in every resample) and the target it reaches
-    assert legends["accuracy_vs_train_size.png"][1] == "critical point 250 (95% interval 250–250): first size reaching 0.921"  # 0.95 x 0.97
+    assert legend[1] == "critical point 250 (95% interval 250–250): first size reaching 0.921"  # 0.95 x 0.97
     rows = list(csv.DictReader(open(tmp_path / "out" / "critical_points.csv")))
     assert len(rows) == 1 and rows[0]["critical_size"] == "250" and rows[0]["largest_size"] == "500"
     assert float(rows[0]["target_accuracy"]) == pytest.approx(0.95 * 0.97)

@@ -120,3 +120,39 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted" and status["resume"] == f"finetune-lab-resume {run}"
     assert not (run / "metrics.json").exists()
+
+
+@pytest.mark.e2e
+def test_a_killed_sweep_carries_on_when_its_command_is_run_again(tmp_path):
+    """Kill a sweep hard inside its second job; the same command with output.resume=true skips the first
+    (its record untouched), resumes the second from its backup and runs the third."""
+    sweep = tmp_path / "sweep"
+    command = ["-m", *QUICK, "training.epochs=2", "seed=0,1,2", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen([sys.executable, "-m", "finetune_lab", *command], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (sweep / "1" / "history.csv").exists() and len(history_rows(sweep / "1")) == 1:
+            break
+        time.sleep(0.2)
+    proc.kill()  # no handler runs: the second job's status stays `running` with a dead pid
+    proc.wait(timeout=60)
+    first = (sweep / "0" / "metrics.json").read_bytes()
+    assert not (sweep / "1" / "metrics.json").exists() and not (sweep / "2").exists()
+
+    again = run_cli(command, tmp_path)
+    assert again.returncode == 1 and "refused" in again.stderr  # the default never touches a folder with a run
+    assert (sweep / "0" / "metrics.json").read_bytes() == first
+
+    resumed = run_cli(command + ["output.resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "3 jobs: 3 completed" in resumed.stdout
+    assert (sweep / "0" / "metrics.json").read_bytes() == first
+    log = (sweep / "1" / "cli.log").read_text()
+    assert "killed, resumed from its backup" in log and "job 0: completed already" in (sweep / "0" / "cli.log").read_text()
+    assert [row["epoch"] for row in history_rows(sweep / "1")] == ["0", "1"]  # epoch 2 only, after the kill
+    assert all(metrics(sweep / job)["epochs_run"] == 2 for job in "012")
+
+    changed = run_cli(command + ["output.resume=true", "training.epochs=3"], tmp_path)
+    assert changed.returncode == 1 and "holds another job (training.epochs: 2 -> 3)" in changed.stderr + changed.stdout
+    assert (sweep / "0" / "metrics.json").read_bytes() == first

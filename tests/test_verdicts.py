@@ -1,54 +1,219 @@
 """finetune-lab-verdicts: claims declared once, verdicts computed from run folders."""
 import json
+import math
 
 import pytest
 import yaml
 
+import numpy as np
+
 from conftest import run_cli
-from finetune_lab import verdicts
+from finetune_lab import claims, rules, stats, verdict_table, verdicts
+from finetune_lab.claims import ClaimsError
 
 
-@pytest.mark.parametrize("lo, hi, rule, verdict", [
-    (0.02, 0.10, {"above": 0}, "confirmed"),
-    (-0.05, 0.01, {"above": 0, "margin": 0.02}, "refuted"),      # any gain is below the margin
-    (-0.05, 0.04, {"above": 0, "margin": 0.02}, "inconclusive"),
-    (0.10, 0.12, {"below": 0.15}, "confirmed"),
-    (0.20, 0.30, {"below": 0.15}, "refuted"),
-    (120, 168, {"within": [100, 200]}, "confirmed"),
-    (400, 1600, {"within": [120, 168]}, "refuted"),
-    (150, 400, {"within": [120, 168]}, "inconclusive"),
+E = 1e-9  # "just" inside or outside a boundary
+
+
+def _decide(lo, hi, rule, statistic="difference"):
+    return rules.decide(lo, hi, rules.region(rule, statistic))
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (0.02 + E, 0.10, "confirmed"), (0.02, 0.10, "inconclusive"), (0.02 - E, 0.10, "inconclusive"),
+    (-0.05, 0.02 - E, "refuted"), (-0.05, 0.02, "inconclusive"), (-0.05, 0.02 + E, "inconclusive"),
+    (0.009, 0.05, "inconclusive"),  # the old bug: a gain whose interval reaches below the margin was confirmed
 ])
-def test_rules_turn_an_interval_into_a_verdict(lo, hi, rule, verdict):
-    assert verdicts.decide(lo, hi, rule) == verdict
+def test_above_claims_more_than_threshold_plus_margin(lo, hi, verdict):
+    assert _decide(lo, hi, {"above": 0, "margin": 0.02}) == verdict
+    assert _decide(lo - 0.02, hi - 0.02, {"above": 0}) == verdict  # margin 0 by default
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (0.0, 0.10 - E, "confirmed"), (0.0, 0.10, "inconclusive"), (0.0, 0.10 + E, "inconclusive"),
+    (0.10 + E, 0.3, "refuted"), (0.10, 0.3, "inconclusive"), (0.10 - E, 0.3, "inconclusive"),
+])
+def test_below_claims_less_than_threshold_minus_margin(lo, hi, verdict):
+    assert _decide(lo, hi, {"below": 0.15, "margin": 0.05}, "mean") == verdict
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (-0.02 + E, 0.05, "confirmed"), (-0.02, 0.05, "inconclusive"), (-0.02 - E, 0.05, "inconclusive"),
+    (-0.2, -0.02 - E, "refuted"), (-0.2, -0.02, "inconclusive"), (-0.2, -0.02 + E, "inconclusive"),
+])
+def test_no_worse_claims_at_most_m_below_the_baseline(lo, hi, verdict):
+    assert _decide(lo, hi, {"no_worse": 0.02}) == verdict
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (-0.02 + E, 0.02 - E, "confirmed"), (-0.02, 0.0, "inconclusive"), (0.0, 0.02, "inconclusive"),
+    (-0.02 - E, 0.0, "inconclusive"), (0.0, 0.02 + E, "inconclusive"), (-0.03, 0.03, "inconclusive"),
+    (0.02 + E, 0.1, "refuted"), (0.02, 0.1, "inconclusive"), (-0.1, -0.02 - E, "refuted"), (-0.1, -0.02, "inconclusive"),
+])
+def test_equivalent_claims_within_m_either_way(lo, hi, verdict):
+    assert _decide(lo, hi, {"equivalent": 0.02}) == verdict
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (120, 168, "confirmed"), (121, 167, "confirmed"), (119, 168, "inconclusive"), (120, 169, "inconclusive"),
+    (100, 119, "refuted"), (100, 120, "inconclusive"), (169, 400, "refuted"), (168, 400, "inconclusive"),
+    (100, 400, "inconclusive"),
+])
+def test_within_claims_a_closed_range(lo, hi, verdict):
+    """A `within` range holds its ends: a critical point's interval is in sizes of the grid."""
+    assert _decide(lo, hi, {"within": [120, 168]}, "critical_point") == verdict
+    assert _decide(800, 800, {"within": [800, 800]}, "critical_point") == "confirmed"
+
+
+@pytest.mark.parametrize("statistic, rule, words", [
+    ("difference", {"above": 0, "margin": 0.02}, "Δ > +0.02"),
+    ("difference", {"equivalent": 0.02}, "|Δ| < 0.02"),
+    ("difference", {"no_worse": 0.02}, "Δ > −0.02"),
+    ("difference", {"below": 0, "margin": 0.05}, "Δ < −0.05"),
+    ("critical_point", {"within": [120, 168]}, "120 ≤ size ≤ 168"),
+    ("mean", {"below": 0.15}, "mean < 0.15"),
+    ("trend", {"above": 0, "margin": 0.3}, "D > +0.3"),
+])
+def test_the_rule_column_says_the_claimed_region(statistic, rule, words):
+    assert verdicts.describe_rule({"statistic": statistic, "rule": rule}) == words
+
+
+def _estimates():
+    """A t-based and a bootstrap estimate of the same runs, and a bootstrap one of many runs."""
+    runs, baseline = [0.47, 0.50, 0.45, 0.56], [0.50, 0.47, 0.49]  # Δ near 0: every kind of boundary crosses it
+    rng = np.random.default_rng(0)
+    many, others = rng.normal(0.5, 0.03, 12), rng.normal(0.5, 0.03, 10)  # few ties among the resampled differences
+    return [stats.difference(runs, baseline), stats.difference(runs, baseline, "bootstrap"),
+            stats.difference(many, others, "bootstrap")]
+
+
+@pytest.mark.parametrize("make", [
+    lambda c: {"above": c}, lambda c: {"below": c}, lambda c: {"no_worse": max(0.0, -c)},
+    lambda c: {"equivalent": abs(c) + 0.001}, lambda c: {"within": [c, c + 0.03]}, lambda c: {"within": [c - 0.05, c]},
+])
+def test_a_verdicts_p_is_below_005_exactly_when_the_interval_clears_its_boundaries(make):
+    """Boundaries on a grid through the interval, and, for the bootstrap, on every resampled value near its ends
+    (where an off-by-one in the order statistics would show)."""
+    for estimate in _estimates():
+        grid = list(np.linspace(estimate.ci_lo - 0.1, estimate.ci_hi + 0.1, 97))
+        if estimate.draws is not None:
+            ordered = np.unique(estimate.draws)
+            near = [np.searchsorted(ordered, end) for end in (estimate.ci_lo, estimate.ci_hi)]
+            grid += [float(v) for i in near for v in ordered[max(0, i - 3):i + 4]]
+        decided = 0
+        for c in grid:
+            claimed = rules.region(make(c), "difference")
+            verdict = rules.decide(estimate.ci_lo, estimate.ci_hi, claimed)
+            p = rules.p_value(verdict, claimed, estimate)
+            assert (p < stats.ALPHA) == (verdict != "inconclusive"), (estimate.method, make(c), verdict, p)
+            decided += verdict != "inconclusive"
+        assert 0 < decided < len(grid)
+
+
+def test_tost_p_is_the_larger_one_sided_p_doubled():
+    estimate = stats.difference([0.50, 0.51, 0.52], [0.50, 0.505, 0.51])
+    from scipy import stats as sps
+    one_sided = [sps.t.sf((estimate.value + 0.05) / estimate.se, estimate.df),
+                 sps.t.cdf((estimate.value - 0.05) / estimate.se, estimate.df)]
+    claimed = rules.region({"equivalent": 0.05}, "difference")
+    assert rules.p_value("confirmed", claimed, estimate) == pytest.approx(2 * max(one_sided))
+
+
+@pytest.mark.parametrize("statistic, rule, words", [
+    ("difference", {"sideways": 0}, "one of above / below / no_worse / equivalent / within"),
+    ("difference", {"above": 0, "below": 1}, "rule="),
+    ("difference", {"above": 0, "margin": -0.02}, "rule margin=-0.02 is not allowed: a number >= 0"),
+    ("difference", {"above": "zero"}, "rule above='zero' is not allowed: a number"),
+    ("mean", {"no_worse": 0.02}, "rule no_worse compares two settings: statistic=difference or effect only"),
+    ("trend", {"equivalent": 0.1}, "rule equivalent compares two settings"),
+    ("difference", {"no_worse": -0.02}, "rule no_worse=-0.02 is not allowed: a number >= 0"),
+    ("difference", {"equivalent": 0}, "rule equivalent=0 is not allowed: a number > 0"),
+    ("critical_point", {"within": [168, 120]}, "rule within=[168, 120] is not allowed: [a, b], two numbers with a <= b"),
+    ("critical_point", {"within": 120}, "rule within=120 is not allowed"),
+    ("difference", {"equivalent": 0.02, "margin": 0.01}, "rule key 'margin' is not allowed with equivalent"),
+])
+def test_a_bad_rule_names_the_claim_the_key_and_what_is_allowed(statistic, rule, words):
+    claim = {"id": "x", "claim": "c", "runs": "a", "statistic": statistic, "rule": rule}
+    claim.update({"difference": {"baseline": "b"}, "trend": {"order": {"key": "k", "levels": [1, 2]}}}.get(statistic, {}))
+    with pytest.raises(ClaimsError) as caught:
+        claims.check_claim(claim)
+    assert str(caught.value).startswith("claim x: ") and words in str(caught.value), str(caught.value)
 
 
 def _run(folder, accuracy, seed, train=1600, **config):
+    """A fake run folder: config, and metrics.json with `train_eval` (unless train_eval=None), and the
+    `original_task` / `layer_change` sections when edge= / cka= are given."""
     (folder / ".hydra").mkdir(parents=True)
-    cfg = {"seed": seed, "data": {"source": "mnist", "cutoff_rate": config.get("cutoff", 0.0333), "input_size": 48, "placement": "seed",
-                                  "channels": "seed", "preprocess": "unit"},
-           "model": {"weights": "hed_bsds500", "freeze": "all", "output_units": 10,
+    cfg = {"seed": seed, "data": {"source": "mnist", "cutoff_rate": config.get("cutoff", 0.0333), "input_size": 48,
+                                  "placement": config.get("placement", "seed"), "channels": "seed",
+                                  "preprocess": config.get("preprocess", "unit")},
+           "model": {"weights": "hed_bsds500", "freeze": config.get("freeze", "all"), "output_units": 10,
                      "head": {"name": "fc4096x2", "units": [4096, 4096], "dropout": 0.5}},
            "training": {"epochs": 3, "samples_per_epoch": 1600, "batch_size": 32,
-                        "optimizer": {"name": config.get("optimizer", "sgd"), "lr": 1e-5, "momentum": 0.5}}}
+                        "optimizer": {"name": config.get("optimizer", "sgd"), "lr": config.get("lr", 1e-5),
+                                      "momentum": 0.5}}}
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
     status = config.get("status", "completed")
     metrics = {"status": status, "provenance": {"data": {"counts": {"train": train, "val": 400, "test": 10000}}}}
     if status == "completed":
         metrics["test"] = {"accuracy": accuracy, "n": 10000, "ci95": [accuracy - 0.01, accuracy + 0.01]}
-        metrics["train"] = {"accuracy": accuracy + config.get("gap", 0.0)}
+        metrics["train"] = {"accuracy": accuracy - 0.2}  # Keras' log, dropout on: never the gap's minuend
+        if config.get("train_eval", 0.0) is not None:
+            metrics["train_eval"] = {"accuracy": accuracy + config.get("train_eval", 0.0), "loss": 0.1, "n": train}
+        if "edge" in config:
+            metrics["original_task"] = {"task": "HED", "edge_correlation": config["edge"], "edge_f1": config["edge"] - 0.1}
+        if "cka" in config:
+            metrics["layer_change"] = {"relative_weight_change": {"block5_conv3": 0.1},
+                                       "cka": {"block4_pool": config["cka"] + 0.1, "block5_pool": config["cka"]}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+FREEZE = {"all": ((0.10, 1.0), (0.12, 1.0), (0.11, 1.0)),   # (test accuracy, edge correlation) per seed
+          "block4": ((0.60, 0.80), (0.66, 0.85), (0.62, 0.83)),
+          "none": ((0.95, 0.40), (0.97, 0.50), (0.96, 0.45))}
+
+
+# A 2^3 design, optimizer x preprocess x placement, two runs per cell at the cell's mean -+ 0.01 (a third at
+# adam/vgg16/center, one at placement resize that is neither level): optimizer +0.2, vgg16 +0.1, both +0.1 more.
+FACTORIAL = {(optimizer, preprocess, placement): 0.3 + 0.2 * (optimizer == "adam") + 0.1 * (preprocess == "vgg16")
+             + 0.1 * (optimizer == "adam" and preprocess == "vgg16")
+             for optimizer in ("sgd", "adam") for preprocess in ("unit", "vgg16") for placement in ("seed", "center")}
+FACTORS = {"training.optimizer.name": ["sgd", "adam"], "data.preprocess": ["unit", "vgg16"],
+           "data.placement": ["seed", "center"]}
+LRS = {1e-5: (0.10, 0.11, 0.12), 3e-5: (0.09, 0.10, 0.11), 1e-4: (0.11, 0.12, 0.13)}  # SGD at chance at each
 
 
 @pytest.fixture
 def root(tmp_path):
     for i, acc in enumerate((0.101, 0.113, 0.108)):
         _run(tmp_path / "sgd" / str(i), acc, i)
-    for i, acc in enumerate((0.52, 0.55, 0.50)):
-        _run(tmp_path / "adam" / str(i), acc, i, optimizer="adam", gap=0.04 + i / 100)
+    for i, acc in enumerate((0.52, 0.55, 0.50)):  # the third was run before train_eval existed
+        _run(tmp_path / "adam" / str(i), acc, i, optimizer="adam", train_eval=(0.04, 0.05, None)[i])
     _run(tmp_path / "adam" / "3", None, 3, optimizer="adam", status="failed")
     for j, (size, accs) in enumerate({48: (0.4, 0.45), 120: (0.86, 0.87), 400: (0.86, 0.88), 1600: (0.89, 0.9)}.items()):
         for seed, acc in enumerate(accs):
             _run(tmp_path / "sizes" / f"{j}_{seed}", acc, seed, train=size, cutoff=size / 48000)
+    for level, seeds in FREEZE.items():
+        for seed, (acc, edge) in enumerate(seeds):
+            _run(tmp_path / "freeze" / f"{level}_{seed}", acc, seed, freeze=level, optimizer="adam", edge=edge,
+                 cka=edge - 0.05)
+    _run(tmp_path / "freeze" / "block2_0", 0.5, 0, freeze="block2", optimizer="adam", edge=0.9, cka=0.9)
+    _run(tmp_path / "freeze" / "sgd_none", 0.1, 0, freeze="none", edge=1.0, cka=1.0)  # another optimizer
+    for (optimizer, preprocess, placement), accuracy in FACTORIAL.items():
+        for seed, noise in enumerate((-0.01, 0.01)):
+            _run(tmp_path / "factorial" / f"{optimizer}_{preprocess}_{placement}_{seed}", accuracy + noise, seed,
+                 optimizer=optimizer, preprocess=preprocess, placement=placement)
+    _run(tmp_path / "factorial" / "third", 0.7, 2, optimizer="adam", preprocess="vgg16", placement="center")
+    _run(tmp_path / "factorial" / "resized", 0.9, 0, optimizer="adam", preprocess="vgg16", placement="resize")
+    for lr, accuracies in LRS.items():
+        for seed, accuracy in enumerate(accuracies):
+            _run(tmp_path / "lrs" / f"{lr}_{seed}", accuracy, seed, lr=lr)
+    _run(tmp_path / "lr_once" / "0", 0.1, 0, lr=1e-3)
+    _run(tmp_path / "no_lr" / "0", 0.9, 0)
+    unset = tmp_path / "no_lr" / "0" / ".hydra" / "config.yaml"  # a run from before the key existed
+    config = yaml.safe_load(unset.read_text())
+    del config["training"]["optimizer"]["lr"]
+    unset.write_text(yaml.safe_dump(config))
     return tmp_path
 
 
@@ -58,8 +223,27 @@ def _claims(tmp_path, claims):
     return str(path)
 
 
-def test_the_table_is_computed_from_the_runs(root, tmp_path):
-    claims = _claims(tmp_path, [
+def _table(lines):
+    """The table's rows, header and separator left out."""
+    return [line for line in lines if line.startswith("| ")][1:]
+
+
+TREND = {"key": "model.freeze", "levels": ["all", "block4", "none"]}
+ADAM = {"training.optimizer.name": "adam"}
+
+
+def _effect(effect, **extra):
+    return {"id": "x", "claim": "c", "runs": "factorial", "statistic": "effect", "factors": FACTORS, "effect": effect,
+            **extra}
+
+
+def _each(rule, **extra):
+    return {"id": "x", "claim": "c", "runs": "lrs", "statistic": "mean", "for_each": "training.optimizer.lr",
+            "rule": rule, **extra}
+
+
+def test_the_table_is_computed_from_the_runs(root, tmp_path, capsys):
+    claims_file = _claims(tmp_path, [
         {"id": "chance", "experiment": "E4", "claim": "frozen sits at chance", "runs": "sgd", "statistic": "mean",
          "rule": {"below": 0.15}},
         {"id": "optimizer", "experiment": "E4", "claim": "Adam lifts it", "runs": "adam", "baseline": "sgd",
@@ -73,37 +257,158 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path):
         {"id": "gap", "claim": "Adam overfits", "runs": "adam", "statistic": "mean", "metric": "train_test_gap",
          "rule": {"above": 0}},
         {"id": "missing", "claim": "never run", "runs": "nothing_here", "statistic": "mean", "rule": {"above": 0.5}},
+        {"id": "rises", "claim": "accuracy rises with the depth trained", "runs": "freeze", "where": ADAM,
+         "statistic": "trend", "order": TREND, "rule": {"above": 0, "margin": 0.3}},
+        {"id": "edges", "claim": "edge correlation falls", "runs": "freeze", "where": ADAM, "statistic": "trend",
+         "order": TREND, "metric": "original_task.edge_correlation", "rule": {"below": 0}},
+        {"id": "cka", "claim": "block5 changes when trained", "runs": "freeze", "statistic": "mean",
+         "where": {**ADAM, "model.freeze": "none"}, "metric": "layer_change.cka.block5_pool", "rule": {"below": 0.6}},
+        {"id": "boot", "claim": "Adam lifts it (bootstrap)", "runs": "adam", "baseline": "sgd", "method": "bootstrap",
+         "statistic": "difference", "rule": {"no_worse": 0.02}},
+        {"id": "same", "claim": "sgd as well as sgd", "runs": "sgd", "baseline": "sgd", "statistic": "difference",
+         "rule": {"equivalent": 0.02}},
+        {"id": "no_f1", "claim": "no original task measured", "runs": "sgd", "statistic": "mean",
+         "metric": "original_task.edge_f1", "rule": {"above": 0.5}},
     ])
     out = tmp_path / "table.md"
-    result = run_cli([claims, "--root", str(root), "--out", str(out)], tmp_path, module="finetune_lab.verdicts")
-    assert result.returncode == 0, result.stderr
-    rows = [line for line in out.read_text().splitlines()[2:]]
-    assert len(rows) == 7
-    assert "mean 0.107 (" in rows[0] and "**confirmed**" in rows[0] and "mnist: first 2,000 of the train pool (1600 train / 400 val), test 10000" in rows[0]
-    assert "Δ +0.416" in rows[1] and "**confirmed**" in rows[1] and "adam 1e-05 vs sgd 1e-05 m0.5" in rows[1]
-    assert "critical size 120" in rows[2] and "**confirmed**" in rows[2]
+    verdicts.main([claims_file, "--root", str(root), "--out", str(out)])
+    text = out.read_text()
+    assert text == capsys.readouterr().out
+    rows = _table(text.splitlines())
+    assert len(rows) == 13
+    assert "mean 0.107 (" in rows[0] and ", t, n=3" in rows[0] and "**confirmed**" in rows[0] and "mean < 0.15" in rows[0]
+    assert "mnist: first 2,000 of the train pool (1600 train / 400 val), test 10000" in rows[0]
+    assert "Δ +0.416 (" in rows[1] and "Welch t, n=3 vs 3" in rows[1] and "**confirmed**" in rows[1]
+    assert "adam 1e-05 vs sgd 1e-05 m0.5" in rows[1] and "Δ > +0.02" in rows[1]
+    assert "critical size 120 (120–120), percentile bootstrap over the runs at each size, 2,000 resamples" in rows[2]
+    assert "**confirmed**" in rows[2] and "100 ≤ size ≤ 168" in rows[2]
     assert "mnist: 4 sizes cut from the train pool, 48–1,600 train / 400 val, test 10000" in rows[2]
     assert "mean 0.865 (" in rows[3] and "n=2" in rows[3]  # the two runs at 120 images only
     assert "Δ +0.445 (" in rows[4] and "n=2 vs 2" in rows[4]  # 400 images (0.86, 0.88) minus 48 (0.4, 0.45)
     assert "400 train / 400 val" in rows[4] and "48 train / 400 val" in rows[4]
-    assert "mean of train_test_gap 0.050 (" in rows[5] and "**confirmed**" in rows[5]
-    assert "**not run**" in rows[6]
-    assert "7 claims: 6 confirmed, 1 not run" in result.stderr
+    # train_eval minus test: 0.04 and 0.05 (not Keras' dropout-on training accuracy); the third run has none
+    assert "mean of train_test_gap 0.045 (" in rows[5] and "n=2 (1 without the metric)" in rows[5]
+    assert "**not run**" in rows[6] and "— (n=0)" in rows[6]
+    assert "D +1.000 (+1.000–+1.000)" in rows[7] and "**confirmed**" in rows[7] and "D > +0.3" in rows[7]
+    assert "n=9 (1 at other levels); by model.freeze: all 0.110, block4 0.627, none 0.960" in rows[7]
+    assert "stratified percentile bootstrap (runs within levels), 10,000 resamples" in rows[7]
+    assert "D of original_task.edge_correlation -1.000 (-1.000–-1.000)" in rows[8]
+    assert "**confirmed**" in rows[8] and "D < 0" in rows[8]
+    assert "mean of layer_change.cka.block5_pool 0.400 (" in rows[9] and "**confirmed**" in rows[9]
+    assert "percentile bootstrap, 10,000 resamples, n=3 vs 3" in rows[10] and "Δ > −0.02" in rows[10]
+    assert "Δ +0.000 (-0.014–+0.014)" in rows[11] and "| \\|Δ\\| < 0.02 |" in rows[11] and "**confirmed**" in rows[11]
+    assert "**not run**" in rows[12] and "— (n=0; 3 without the metric)" in rows[12]
+    assert all(row.endswith("| — |") for row in (rows[6], rows[12]))
+    assert all("| yes (" in row for row in (rows[0], rows[1], rows[7], rows[8]))
+    # confirmed at p 0.038 on its own, but 11 claims are decided: Holm's adjusted p is 0.038 x 2 or more
+    assert rows[4].endswith("| no (0.038, 0.076) |")
+    assert "| — |" in rows[5]  # inconclusive: counted in Holm's 11, never surviving
+    legend = text.split("\n| ")[0]
+    assert legend.startswith("This table decides 11 of its 13 claims (2 not run), each from the 95% interval")
+    assert "(two per side, per size or per level)" in legend and "at every level" not in legend
+    assert f"{sum('| yes (' in row for row in rows)} of the 10 confirmed or refuted verdicts survive it" in legend
+    for word in ("**confirmed**", "**refuted**", "**inconclusive**", "**not run**", "margin", "Holm"):
+        assert word in legend
+
+
+def test_the_example_claims_file_decides_every_claim(root, capsys):
+    """tests/claims_example.yaml shows each statistic and rule kind once; each is decided from the fake runs."""
+    from pathlib import Path
+
+    example = Path(__file__).with_name("claims_example.yaml")
+    verdicts.main([str(example), "--root", str(root)])
+    out = capsys.readouterr()
+    rows = _table(out.out.splitlines())
+    assert len(rows) == 16 and not any("**not run**" in row for row in rows)
+    assert "16 claims: 15 confirmed, 1 inconclusive" in out.err  # the gap: two runs of three have train_eval
+    legend = out.out.split("\n| ")[0]  # with effects and for_each claims, it says what they need and how they combine
+    assert "(two per side, per size, per level or per cell)" in legend and "holds only where it holds at every level" in legend
+
+
+def test_a_trend_row_holds_each_levels_mean_and_is_not_run_while_a_level_lacks_runs(root):
+    claim = {"id": "rises", "claim": "c", "runs": "freeze", "where": ADAM, "statistic": "trend", "order": TREND,
+             "rule": {"above": 0}}
+    row = verdicts.evaluate(claim, str(root))
+    levels = {level["level"]: level for level in row["levels"]}
+    assert list(levels) == ["all", "block4", "none"] and levels["none"]["n"] == 3
+    assert levels["block4"]["mean"] == pytest.approx(0.6267, abs=1e-4)
+    assert levels["block4"]["ci_lo"] < 0.6 < 0.66 < levels["block4"]["ci_hi"]  # t-interval over 3 runs
+    assert row["ci_lo"] == row["ci_hi"] == row["value"] == 1.0  # every level apart, in every resample
+    with_sgd = verdicts.evaluate({**claim, "where": {}}, str(root))  # without `where`, the SGD run at chance joins `none`
+    assert with_sgd["levels"][2]["n"] == 4 and with_sgd["value"] < 1.0
+    wider = {**claim, "order": {"key": "model.freeze", "levels": ["all", "block2", "none"]}}
+    row = verdicts.evaluate(wider, str(root))
+    assert row["verdict"] == "not run" and "all n=3, block2 n=1, none n=3, 2 per level needed" in verdict_table.measured(row)
+
+
+def test_holm_column_by_hand():
+    rows = [{"verdict": v, "p": p} for v, p in
+            [("confirmed", 0.01), ("refuted", 0.04), ("inconclusive", 0.3), ("not run", math.nan), ("confirmed", 0.001)]]
+    out = verdicts.with_holm(rows)
+    # the 4 decided: 0.001 x4 = 0.004, 0.01 x3 = 0.03, 0.04 x2 = 0.08, 0.3 x1 -> 0.3
+    assert [row["p_holm"] for row in out][:3] == pytest.approx([0.03, 0.08, 0.3])
+    assert out[4]["p_holm"] == pytest.approx(0.004) and math.isnan(out[3]["p_holm"])
+    assert [row["holm"] for row in out] == ["yes", "no", "—", "—", "yes"]
+
+
+def test_a_metric_that_is_a_section_is_one_line_naming_its_keys(root, tmp_path, capsys):
+    claims_file = _claims(tmp_path, [{"id": "x", "claim": "c", "runs": "freeze", "statistic": "mean",
+                                      "metric": "layer_change.cka", "rule": {"below": 0.5}}])
+    with pytest.raises(SystemExit) as stop:
+        verdicts.main([claims_file, "--root", str(root)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "claim x: metric='layer_change.cka' is a section" in err and "layer_change.cka.block5_pool" in err
+
+
+def test_a_bad_claim_on_the_command_line_is_one_line(tmp_path):
+    claim = {"id": "x", "claim": "c", "runs": "a", "statistic": "difference", "baseline": "b", "rule": {"no_worse": -1}}
+    result = run_cli([_claims(tmp_path, [claim])], tmp_path, module="finetune_lab.verdicts")
+    assert result.returncode == 2 and "claim x: rule no_worse=-1 is not allowed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("claim, words", [
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "median", "rule": {"above": 0}}, "statistic='median'"),
-    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "rule": {"within": [1, 2]}}, "rule="),
-    ({"id": "x", "claim": "c", "runs": "a", "statistic": "difference", "rule": {"above": 0}}, "baseline"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "critical_point", "rule": {"equivalent": 1}}, "rule equivalent"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "difference", "rule": {"above": 0}}, "needs `baseline`"),
     ({"id": "x", "claim": "c", "statistic": "mean", "rule": {"above": 0}}, "`runs` is missing"),
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "baseline_where": {"seed": 1}, "rule": {"above": 0}},
      "`baseline_where`"),
-    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "metric": "loss", "rule": {"above": 0}}, "metric="),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "metric": "test accuracy", "rule": {"above": 0}},
+     "metric='test accuracy' is not allowed"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "methd": "bootstrap", "rule": {"above": 0}},
+     "`methd` is not a claim key"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "critical_point", "method": "t", "rule": {"within": [1, 2]}},
+     "method='t' is not allowed for statistic=critical_point: bootstrap"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "trend", "rule": {"above": 0}}, "needs `order`"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "trend", "order": {"key": "model.freeze", "levels": ["all"]},
+      "rule": {"above": 0}}, "order="),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "order": TREND, "rule": {"above": 0}},
+     "`order` goes with statistic=trend"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "effect", "effect": ["a"], "rule": {"above": 0}},
+     "statistic=effect needs `factors`"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "effect", "factors": FACTORS, "rule": {"above": 0}},
+     "statistic=effect needs `effect`"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "factors": FACTORS, "rule": {"above": 0}},
+     "`factors` goes with statistic=effect"),
+    (_effect(["data.preprocess"], factors={"data.preprocess": ["unit", "vgg16", "imagenet"]}, rule={"above": 0}),
+     "factors={'data.preprocess': ['unit', 'vgg16', 'imagenet']} is not allowed: {CONFIG.KEY: [low, high], ...}"),
+    (_effect(["data.preprocess"], factors={"data.preprocess": ["unit", "unit"]}, rule={"above": 0}), "two distinct"),
+    (_effect("data.preprocess", rule={"above": 0}), "effect='data.preprocess' is not allowed: a list of distinct factors"),
+    (_effect(["model.freeze"], rule={"above": 0}), "the factors are training.optimizer.name, data.preprocess, data.placement"),
+    (_effect(["data.preprocess"], where={"data.preprocess": "unit"}, rule={"above": 0}),
+     "`where` fixes data.preprocess, a factor of this claim"),
+    (_effect(["data.preprocess"], rule={"within": [0, 1]}, method="welch"), "method='welch' is not allowed for statistic=effect"),
+    (_each({"below": 0.1}, where={"training.optimizer.lr": 1e-5}), "for_each='training.optimizer.lr' is not allowed"),
+    (_each({"below": 0.1}, for_each=["seed"]), "for_each=['seed'] is not allowed: one config key"),
+    (_effect(["data.preprocess"], for_each="data.placement", rule={"above": 0}), "for_each='data.placement'"),
 ])
-def test_a_bad_claim_is_one_line_naming_it(tmp_path, claim, words):
-    result = run_cli([_claims(tmp_path, [claim])], tmp_path, module="finetune_lab.verdicts")
-    assert result.returncode == 2 and words in result.stderr and "claim x" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_a_bad_claim_is_one_line_naming_it(claim, words):
+    with pytest.raises(ClaimsError) as caught:
+        claims.check_claim(claim)
+    assert str(caught.value).startswith("claim x: ") and words in str(caught.value), str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize("claims, script", [("claims.yaml", "run_study_split.sh"),
@@ -111,13 +416,149 @@ def test_a_bad_claim_is_one_line_naming_it(tmp_path, claim, words):
 def test_every_declared_claim_names_sweeps_its_script_runs(claims, script):
     """The study's claims files parse, and each sweep they read is one their run script makes."""
     import re
+    import subprocess
     from pathlib import Path
 
     experiments = Path(__file__).resolve().parents[1] / "experiments"
     _, declared = verdicts.load_claims(str(experiments / claims))
-    made = set(re.findall(r"^sweep\s+(\S+)", (experiments / script).read_text(), flags=re.M))
+    text = (experiments / script).read_text()
+    if "--list" in text:  # a script that names its sweeps itself
+        listed = subprocess.run(["bash", str(experiments / script), "--list"], capture_output=True, text=True)
+        made = set(listed.stdout.split())
+    else:
+        made = set(re.findall(r"^sweep\s+(\S+)", text, flags=re.M))
     for claim in declared:
         for key in ("runs", "baseline"):
             names = claim.get(key, [])
             for name in [names] if isinstance(names, str) else names:
                 assert name in made, f"{claims}: claim {claim['id']} reads {name}, which {script} does not make"
+
+
+def test_a_factorial_effect_is_the_contrast_of_the_cell_means(root):
+    """Cell means (optimizer, preprocess): sgd/unit 0.3, sgd/vgg16 0.4, adam/unit 0.5, adam/vgg16 0.7 at both
+    placements; the third run at adam/vgg16/center sits at its cell's mean and changes nothing."""
+    main = verdicts.evaluate(_effect(["training.optimizer.name"], rule={"above": 0, "margin": 0.1}), str(root))
+    assert main["value"] == pytest.approx((0.5 + 0.7) / 2 - (0.3 + 0.4) / 2) and main["verdict"] == "confirmed"
+    assert (main["n"], main["other_levels"], main["cells"], main["replicates"]) == (17, 1, 8, (2, 3))
+    assert main["method"] == "t (pooled within-cell variance)"
+    cell = ("effect of training.optimizer.name (adam − sgd) +0.250 (", "t (pooled within-cell variance), "
+            "n=17 (1 at other levels); 8 cells x 2–3")
+    assert all(part in verdict_table.measured(main) for part in cell), verdict_table.measured(main)
+    both = verdicts.evaluate(_effect(["training.optimizer.name", "data.preprocess"], rule={"above": 0}), str(root))
+    assert both["value"] == pytest.approx(((0.7 - 0.4) - (0.5 - 0.3)) / 2) and both["verdict"] == "confirmed"
+    assert "effect of training.optimizer.name × data.preprocess (adam − sgd) × (vgg16 − unit) +0.050 (" in \
+        verdict_table.measured(both)
+    placement = verdicts.evaluate(_effect(["data.placement"], rule={"equivalent": 0.02}), str(root))
+    assert placement["value"] == pytest.approx(0.0, abs=1e-12) and placement["verdict"] == "confirmed"
+    boot = verdicts.evaluate(_effect(["training.optimizer.name"], method="bootstrap", rule={"above": 0}), str(root))
+    assert boot["value"] == main["value"] and boot["method"].startswith("stratified percentile bootstrap (runs within cells)")
+
+
+def test_where_fixes_other_keys_of_a_factorial(root):
+    """At preprocess=unit, the optimizer's effect over placement is 0.5 - 0.3 (a simple effect)."""
+    factors = {key: FACTORS[key] for key in ("training.optimizer.name", "data.placement")}
+    row = verdicts.evaluate(_effect(["training.optimizer.name"], factors=factors, where={"data.preprocess": "unit"},
+                                    rule={"above": 0}), str(root))
+    assert row["value"] == pytest.approx(0.2) and row["replicates"] == (2, 2) and row["other_levels"] == 0
+
+
+def test_a_factorial_with_empty_cells_is_not_run_and_says_how_many(root):
+    factors = {**FACTORS, "model.freeze": ["all", "none"]}  # no run of the factorial sweep trains its base
+    row = verdicts.evaluate(_effect(["training.optimizer.name"], factors=factors, rule={"above": 0}), str(root))
+    assert row["verdict"] == "not run" and row["cells_short"] == 8
+    assert verdict_table.measured(row) == "— (n=17; 1 at other levels; 16 cells x 0–3; 8 of 16 cells with fewer than 2 runs)"
+
+
+def test_a_misspelt_factor_or_for_each_key_is_one_line(root, tmp_path, capsys):
+    for claim in (_effect(["data.preproces"], factors={**FACTORS, "data.preproces": ["unit", "vgg16"]},
+                          rule={"above": 0}),
+                  {"id": "x", "claim": "c", "runs": "lrs", "statistic": "mean", "for_each": "training.optimizer.rl",
+                   "rule": {"above": 0}}):
+        with pytest.raises(SystemExit) as stop:
+            verdicts.main([_claims(tmp_path, [claim]), "--root", str(root)])
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and len(err.splitlines()) == 1 and "claim x: " in err and "did you mean" in err
+
+
+def test_for_each_decides_the_claim_at_every_level(root):
+    row = verdicts.evaluate(_each({"below": 0.15}), str(root))  # "stays at chance at every learning rate"
+    with_unset = verdicts.evaluate(_each({"below": 0.15}, runs=["lrs", "no_lr"]), str(root))
+    assert (with_unset["without_key"], row["without_key"]) == (1, 0)  # counted, never a level of its own
+    assert [with_unset[k] for k in ("each", "verdict", "p", "n")] == [row[k] for k in ("each", "verdict", "p", "n")]
+    levels = {level["level"]: level for level in row["each"]}
+    assert list(levels) == ["1e-05", "3e-05", "0.0001"]  # in numeric order
+    for lr, accuracies in LRS.items():
+        alone = stats.mean(accuracies)
+        assert (levels[str(lr)]["value"], levels[str(lr)]["ci_hi"]) == (pytest.approx(alone.value), pytest.approx(alone.ci_hi))
+    assert all(level["verdict"] == "confirmed" for level in row["each"]) and row["verdict"] == "confirmed"
+    assert row["p"] == max(level["p"] for level in row["each"]) and row["n"] == 9
+    shown = verdict_table.measured(row)
+    assert shown == ("mean at each training.optimizer.lr [lr 1e-05: 0.110 (0.085–0.135) confirmed, n=3; "
+                     "lr 3e-05: 0.100 (0.075–0.125) confirmed, n=3; lr 0.0001: 0.120 (0.095–0.145) confirmed, n=3], "
+                     "t, n=9"), shown
+    assert "t, n=9 (1 without training.optimizer.lr)" in verdict_table.measured(
+        verdicts.evaluate(_each({"below": 0.15}, runs=["lrs", "no_lr"]), str(root)))
+
+
+def test_for_each_is_refuted_where_one_level_is_and_its_p_is_bonferroni(root):
+    row = verdicts.evaluate(_each({"above": 0.14}), str(root))
+    assert [level["verdict"] for level in row["each"]] == ["refuted", "refuted", "inconclusive"]
+    assert row["verdict"] == "refuted"
+    assert row["p"] == pytest.approx(3 * min(level["p"] for level in row["each"][:2]))
+
+
+def test_for_each_compares_each_level_with_the_baseline_at_that_level(root):
+    row = verdicts.evaluate(_each({"equivalent": 0.05}, statistic="difference", baseline="lrs"), str(root))
+    assert [level["value"] for level in row["each"]] == [0.0, 0.0, 0.0] and row["verdict"] == "confirmed"
+    assert "lr 1e-05: +0.000 (-0.023–+0.023) confirmed, n=3 vs 3;" in verdict_table.measured(row)  # Welch, df 4
+
+
+def test_for_each_is_not_run_while_a_level_has_too_few_runs(root):
+    row = verdicts.evaluate(_each({"below": 0.15}, runs=["lrs", "lr_once"]), str(root))
+    assert row["verdict"] == "not run" and math.isnan(row["p"])
+    assert verdict_table.measured(row) == ("— (n=10; too few runs at lr 0.001 [lr 1e-05: 0.110 (0.085–0.135) confirmed, "
+                                            "n=3; lr 3e-05: 0.100 (0.075–0.125) confirmed, n=3; lr 0.0001: 0.120 "
+                                            "(0.095–0.145) confirmed, n=3; lr 0.001: n=1])")
+
+
+def _at(value, se=0.01):
+    return stats.t_estimate(value, se, 10, "t")
+
+
+ABOVE = rules.region({"above": 0}, "mean")  # each level's interval: its value -+ 0.022 (t, df 10, se 0.01)
+
+
+def _p(verdict, value):
+    return rules.p_value(verdict, ABOVE, _at(value))
+
+
+@pytest.mark.parametrize("values, verdict, p", [
+    ((0.05, 0.03), "confirmed", _p("confirmed", 0.03)),                     # every level: the largest p
+    ((0.05, 0.015), "inconclusive", _p("confirmed", 0.015)),                # 0.015 is short of confirming
+    ((0.0, 0.0), "inconclusive", 1.0),
+    ((0.05, -0.04), "refuted", 2 * _p("refuted", -0.04)),                   # one refuted is enough: p x 2 levels
+    ((0.0, -0.04, -0.03, 0.05), "refuted", 4 * _p("refuted", -0.04)),       # the smallest refuting p x 4 levels
+    ((-0.023,) * 30, "refuted", 1.0),                                       # p 0.044 x 30: Bonferroni, capped at 1
+])
+def test_combining_levels_is_intersection_union(values, verdict, p):
+    assert rules.combine(ABOVE, [_at(v) for v in values]) == (verdict, pytest.approx(p))
+
+
+def test_a_claim_repeated_at_another_setting_is_listed_with_whether_the_verdicts_agree():
+    from finetune_lab import verdict_table
+
+    rows = [{"id": "a48", "verdict": "confirmed"}, {"id": "a224", "verdict": "refuted", "repeats": "a48"},
+            {"id": "b48", "verdict": "inconclusive"}, {"id": "b224", "verdict": "inconclusive", "repeats": "b48"},
+            {"id": "c48", "verdict": "not run"}, {"id": "c224", "verdict": "confirmed", "repeats": "c48"}]
+    lines = verdict_table.repeated(rows).splitlines()
+    assert "- `a48` confirmed, `a224` refuted: **differ**" in lines
+    assert "- `b48` inconclusive, `b224` inconclusive: agree" in lines
+    assert "- `c48` not run, `c224` confirmed: not comparable yet (one is not run)" in lines
+    assert verdict_table.repeated(rows[:1]) == ""
+
+
+def test_repeats_must_name_another_claim_of_the_file(tmp_path):
+    claims = [{"id": "x", "claim": "c", "runs": "sgd", "statistic": "mean", "rule": {"below": 0.15},
+               "repeats": "nope"}]
+    with pytest.raises(verdicts.ClaimsError, match="claim x: repeats='nope' is not allowed"):
+        verdicts.load_claims(_claims(tmp_path, claims))

@@ -1,14 +1,20 @@
 """Frozen-base feature cache: when the base cannot change, compute its outputs once and train the head on
-them, instead of running the base again in every epoch."""
+them, instead of running the base again in every epoch. With training.feature_store set, the outputs of each
+set (train, validation, test) come from the store on disk when an earlier run asked the same question, and go
+into it otherwise."""
 from __future__ import annotations
 
 import logging
 import math
+import time
 
 import keras
 import numpy as np
 
+from .store import SHORT, FeatureStore, digest
+
 log = logging.getLogger(__name__)
+STORE_FORMAT = 1  # part of every key: a change in what an entry holds or how it is computed misses old entries
 
 
 def applies(cfg) -> bool:
@@ -41,3 +47,74 @@ def head_model(model: keras.Model, base_name: str) -> keras.Model:
         x = layer(x)
     return keras.Model(inputs, x, name="head")
 
+
+
+def key_fields(cfg, output_layer: str, weights_provenance: dict) -> dict | None:
+    """Everything a frozen base's outputs depend on besides the digits: the weights file's sha256, the base
+    and its output layer, the input settings, the precision, the Keras backend and version. None when the
+    weights have no file to name them by (random initialisation, different for every seed: nothing to share)."""
+    if not weights_provenance.get("sha256"):
+        return None
+    d = cfg.data
+    return {"format": STORE_FORMAT, "weights_sha256": weights_provenance["sha256"], "base": cfg.model.base,
+            "output_layer": output_layer, "input_size": d.input_size, "placement": d.placement,
+            "channels": d.channels, "preprocess": d.preprocess, "precision": cfg.training.precision,
+            "backend": keras.config.backend(), "keras": keras.version()}
+
+
+def store_for(cfg, output_layer: str, weights_provenance: dict) -> tuple[FeatureStore | None, dict | None, str]:
+    """(the store, the key fields, a few words on it) for this run; (None, None, why not) when there is none."""
+    if cfg.training.feature_store is None:
+        return None, None, "no store (training.feature_store=null)"
+    fields = key_fields(cfg, output_layer, weights_provenance)
+    if fields is None:
+        return None, None, "not stored: a randomly initialised base (model.weights=null) differs with the seed"
+    return FeatureStore(cfg.training.feature_store), fields, f"store {cfg.training.feature_store}"
+
+
+def base_outputs(base_on_digits: keras.Model, sets: dict[str, np.ndarray], batch_size: int,
+                 store: FeatureStore | None, fields: dict | None) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """The frozen base's outputs for each named set of uint8 digits, from `store` when it holds them, else
+    computed (and stored when there is a store); with, per set, whether it was a store hit, its short key and
+    the seconds it took."""
+    outputs, report = {}, {}
+    for name, images in sets.items():
+        start = time.perf_counter()
+
+        def compute(images=images):
+            return features(base_on_digits, images, batch_size)
+
+        if store is None:
+            outputs[name], k, hit = compute(), None, False
+        else:
+            outputs[name], k, hit = store.fetch({**fields, "images": digest(images)}, compute)
+        report[name] = {"status": "hit" if hit else "computed", "key": k[:SHORT] if k else None,
+                        "seconds": time.perf_counter() - start}
+    return outputs, report
+
+
+def describe(report: dict[str, dict], where: str) -> str:
+    """One log line: each set's status, key and seconds, and where the store is."""
+    sets = ", ".join(f"{name} {r['status']} ({r['key'] + ', ' if r['key'] else ''}{r['seconds']:.1f} s)"
+                     for name, r in report.items())
+    return f"frozen base outputs: {sets}; {where}"
+
+
+class Batches(keras.utils.PyDataset):
+    """`x` in order, `batch_size` rows at a time, each read when Keras asks for it: an array on disk (a
+    memory-mapped store entry) is never copied into memory whole."""
+
+    def __init__(self, x: np.ndarray, batch_size: int):
+        super().__init__()
+        self.x, self.batch_size = x, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.asarray(self.x[i * self.batch_size:(i + 1) * self.batch_size])
+
+
+def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """`model`'s predictions for `x` (base outputs, possibly on disk), batch by batch."""
+    return model.predict(Batches(x, batch_size), verbose=0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .errors import UserError, fail, one_line
 log = logging.getLogger("finetune_lab")
 
 PROG = "finetune-lab"
+REFUSED = ".refused"  # in a sweep folder: one file per job refused because its folder holds another run
 EXIT_SWEEP_FAILURES = 1
 EXIT_RUN_NOT_COMPLETED = 1  # a single run that diverged
 
@@ -33,7 +35,32 @@ _run_errors: list[UserError] = []  # a single run's user error, reported by main
 _run_endings: list[str] = []  # a single run that ended other than completed (diverged), reported by main()
 
 
-def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None) -> dict:
+def carry_on(cfg: DictConfig, hydra_cfg, run_dir: str) -> bool | str:
+    """What to do with this job's folder: an empty one gets the job's `.hydra/` and a fresh run (False). One
+    that holds a run is refused, unless output.resume=true and it holds this same job: then a completed run is
+    skipped ("skip"), an interrupted or killed one resumed (True); a failed or diverged one is left as it is
+    (its record is a result too: move the folder away to run it again)."""
+    state = rundir.status(run_dir)
+    if state == "empty":
+        rundir.save_config(run_dir, cfg, hydra_cfg)
+        return False
+    if not cfg.output.resume:
+        raise UserError(f"{run_dir} already holds a {state} run; it is never overwritten (output.resume=true "
+                        f"carries on a sweep in the same hydra.sweep.dir; finetune-lab-resume continues one run)")
+    changed = config.differences(os.path.join(run_dir, rundir.CONFIG), cfg)
+    if changed:
+        raise UserError(f"output.resume=true: {run_dir} holds another job ({'; '.join(changed[:3])}); "
+                        f"allowed: the same sweep command, or another hydra.sweep.dir")
+    if state == "running":
+        raise UserError(f"{run_dir} holds a run that is still running; output.resume leaves it to finish")
+    if state in ("completed", "failed", "diverged"):
+        log.info("job %s: %s already (%s), skipped", hydra_cfg.job.get("num", ""), state, run_dir)
+        return "skip"
+    log.info("job %s: %s, resumed from its backup (%s)", hydra_cfg.job.get("num", ""), state, run_dir)
+    return True
+
+
+def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None, resume: bool = False) -> dict:
     """Check `cfg`, start its backend, then run it into `run_dir`, tracked when logger=mlflow (`sweep_dir`: the
     sweep it belongs to). A config that fails the checks, or asks for a backend or devices this process cannot
     give it, still leaves a failed run (and a failed tracked run)."""
@@ -51,7 +78,7 @@ def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None) -> dict
             raise
         from .runner import run  # imports Keras: only after the backend and devices are chosen
 
-        return run(cfg, run_dir)
+        return run(cfg, run_dir, resume=resume)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://" + config.CONFIGS, config_name="config")
@@ -61,7 +88,19 @@ def hydra_entry(cfg: DictConfig) -> float | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        metrics = run_job(cfg, run_dir, hydra_cfg.sweep.dir if multirun else None)
+        resume = carry_on(cfg, hydra_cfg, run_dir)
+    except UserError as exc:  # the folder holds another run: nothing is written to it
+        if not multirun:
+            raise
+        log.error("job %s refused: %s", hydra_cfg.job.num, exc)
+        os.makedirs(os.path.join(hydra_cfg.sweep.dir, REFUSED), exist_ok=True)
+        rundir.write_json_atomic(os.path.join(hydra_cfg.sweep.dir, REFUSED, f"{hydra_cfg.job.num}.json"),
+                                 {"job": hydra_cfg.job.num, "folder": run_dir, "reason": str(exc)})
+        return None
+    if resume == "skip":
+        return (rundir.read_json(os.path.join(run_dir, rundir.METRICS)) or {}).get("val", {}).get("accuracy")
+    try:
+        metrics = run_job(cfg, run_dir, hydra_cfg.sweep.dir if multirun else None, resume=resume)
     except UserError as exc:  # recorded in the run folder already; not raised, so Hydra adds nothing to it
         if multirun:
             log.error("job %s failed: %s", hydra_cfg.job.num, exc)  # the sweep goes on; the summary counts it
@@ -75,9 +114,11 @@ def hydra_entry(cfg: DictConfig) -> float | None:
 
 class SweepSummary(Callback):
     """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder
-    (and in the tracker, with logger=mlflow, which is also opened once before the jobs start)."""
+    (and in the tracker, with logger=mlflow, which is also opened once before the jobs start). A job refused
+    because its folder holds another run counts as `refused` (its folder keeps the status of that run)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        shutil.rmtree(os.path.join(config.hydra.sweep.dir, REFUSED), ignore_errors=True)  # this sweep's own only
         HydraConfig.instance().set_config(config)  # as for a job: ${hydra:...} in logger.* resolves
         try:  # tables and experiment made here, once, not by parallel jobs racing for a new store
             tracking.connect(config.logger)
@@ -88,11 +129,15 @@ class SweepSummary(Callback):
         sweep_dir = config.hydra.sweep.dir
         jobs = sorted((p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()), key=_job_order)
         statuses = {p.name: rundir.status(str(p)) for p in jobs}
+        refused_dir = Path(sweep_dir, REFUSED)
+        refused = {p.stem: rundir.read_json(str(p)) for p in refused_dir.glob("*.json")} if refused_dir.is_dir() else {}
+        statuses.update(dict.fromkeys(refused, "refused"))
         counts: dict[str, int] = {}
         for state in statuses.values():
             counts[state] = counts.get(state, 0) + 1
         rundir.write_json_atomic(os.path.join(sweep_dir, "sweep_summary.json"),
-                                 {"jobs": statuses, "counts": counts})
+                                 {"jobs": statuses, "counts": counts,
+                                  **({"refused": {job: r["reason"] for job, r in refused.items()}} if refused else {})})
         bad = [name for name, state in statuses.items() if state != "completed"]
         _sweep_failures.extend(os.path.join(sweep_dir, name) for name in bad)
         try:

@@ -39,6 +39,7 @@ class DataConfig:
     source: str = "mnist_embedded"
     cutoff_rate: float = 1.0
     cutoff_test: bool = False
+    test_images: Optional[int] = None  # null: the whole test pool (after cutoff_test); N: its first N
     validation_fraction: float = 0.2
     split_seed: int = 0
     input_size: int = 48
@@ -92,6 +93,8 @@ class TrainingConfig:
     strategy: str = "finetune"
     cache_features: bool = True
     cache_max_gb: float = 4.0
+    # null: no store (a frozen base's outputs are computed in every run); default: outputs/feature_store
+    feature_store: Optional[str] = "${oc.env:FINETUNE_LAB_FEATURE_STORE,outputs/feature_store}"
     precision: str = "fp32"
     lp_epochs: int = 2
     lp_lr: float = 1e-3
@@ -122,7 +125,14 @@ class LayerChangeConfig:
 
 
 @dataclass
+class TrainEvalConfig:
+    enabled: bool = True
+    max_images: int = 10000
+
+
+@dataclass
 class AnalysisConfig:
+    train_eval: TrainEvalConfig = field(default_factory=TrainEvalConfig)
     feature_maps: FeatureMapsConfig = field(default_factory=FeatureMapsConfig)
     original_task: OriginalTaskConfig = field(default_factory=OriginalTaskConfig)
     layer_change: LayerChangeConfig = field(default_factory=LayerChangeConfig)
@@ -140,6 +150,7 @@ class DeviceConfig:
 @dataclass
 class OutputConfig:
     save_model: bool = True
+    resume: bool = False  # true: a folder that already holds this job is carried on (completed: skipped)
 
 
 @dataclass
@@ -181,6 +192,19 @@ def compose(*overrides: str) -> DictConfig:
 def from_saved(path: str | os.PathLike) -> DictConfig:
     """A run's saved `.hydra/config.yaml`, typed against the schema."""
     return OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path))
+
+
+# Keys that say how a job is carried out, not what it is: a job rerun with another value is the same job.
+NOT_THE_JOB = ("output.resume", "training.feature_store")
+
+
+def differences(saved_path: str | os.PathLike, cfg: DictConfig) -> list[str]:
+    """`key: saved -> now` for each key whose value in the saved config differs from `cfg`'s. Keys only one
+    side has are not differences: a key added to the schema since the run started had no say in it."""
+    saved = flatten(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False))
+    now = flatten(OmegaConf.to_container(cfg, resolve=False))
+    return [f"{key}: {saved[key]} -> {now[key]}" for key in saved
+            if key in now and key not in NOT_THE_JOB and str(saved[key]) != str(now[key])]
 
 
 def _choice(key: str, value, allowed) -> None:
@@ -246,6 +270,8 @@ def _validate_data(data: DictConfig, base: str) -> None:
     _check("data.validation_fraction", data.validation_fraction, 0 <= data.validation_fraction < 1,
            "a fraction in [0, 1)")
     _check("data.split_seed", data.split_seed, data.split_seed >= 0, "an integer >= 0")
+    _check("data.test_images", data.test_images, data.test_images is None or data.test_images >= 1,
+           "null (the whole test pool) or an integer >= 1 (its first N images)")
     _choice("data.placement", data.placement, catalog.PLACEMENTS)
     _choice("data.channels", data.channels, catalog.CHANNELS)
     _choice("data.preprocess", data.preprocess, catalog.PREPROCESS)
@@ -307,6 +333,16 @@ def is_weights_path(value: str) -> bool:
     return value.endswith(catalog.WEIGHT_FILE_SUFFIXES) and os.path.isfile(os.path.expanduser(value))
 
 
+def can_hold_folder(path: str) -> bool:
+    """`path` is a writable folder, or one can be made there (its nearest existing parent is writable)."""
+    if not path.strip():
+        return False
+    path = os.path.abspath(os.path.expanduser(path))
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
 def _validate_training(training: DictConfig) -> None:
     _check("training.epochs", training.epochs, training.epochs >= 1, "an integer >= 1")
     _check("training.batch_size", training.batch_size, training.batch_size >= 1, "an integer >= 1")
@@ -314,6 +350,9 @@ def _validate_training(training: DictConfig) -> None:
     _check("training.samples_per_epoch", spe, spe is None or spe >= 1,
            "null (one pass over the training set) or an integer >= 1")
     _check("training.cache_max_gb", training.cache_max_gb, training.cache_max_gb > 0, "a size in GiB > 0")
+    store = training.feature_store
+    _check("training.feature_store", store, store is None or can_hold_folder(store),
+           "null (no store) or a folder that is, or can be made, a writable folder")
     _choice("training.precision", training.precision, catalog.PRECISIONS)
     opt = training.optimizer
     _choice("training.optimizer.name", opt.name, catalog.OPTIMIZERS)
@@ -349,6 +388,8 @@ def _validate_forgetting(analysis: DictConfig, training: DictConfig, freeze: str
         if ot.enabled and folder is not None:
             _check(f"analysis.original_task.{key}", folder, os.path.isdir(os.path.expanduser(folder)),
                    "null or an existing folder")
+    _check("analysis.train_eval.max_images", analysis.train_eval.max_images, analysis.train_eval.max_images >= 1,
+           "an integer >= 1 (the first training images evaluated after training)")
     _check("analysis.layer_change.max_images", analysis.layer_change.max_images,
            analysis.layer_change.max_images >= 2, "an integer >= 2 (CKA needs at least 2 images)")
     _choice("training.strategy", training.strategy, catalog.STRATEGIES)

@@ -34,25 +34,32 @@ class Split:
 
 
 def split_counts(pool_size: int, test_size: int, cutoff_rate: float, validation_fraction: float,
-                 cutoff_test: bool) -> tuple[int, int, int]:
+                 cutoff_test: bool, test_images: int | None = None) -> tuple[int, int, int]:
     """(train, val, test) sizes: take `cutoff_rate` of the pool, the last `validation_fraction` of it is
-    validation; the test pool is cut by the same rate only when `cutoff_test`."""
+    validation; the test pool is cut by the same rate only when `cutoff_test`, and to its first
+    `test_images` when that is set."""
     taken = round(pool_size * cutoff_rate)
     val = round(taken * validation_fraction)
     test = round(test_size * cutoff_rate) if cutoff_test else test_size
-    return taken - val, val, test
+    return taken - val, val, min(test, test_images) if test_images else test
 
 
 def split(digits: Digits, cutoff_rate: float, validation_fraction: float = 0.2, cutoff_test: bool = False,
-          split_seed: int = 0) -> Split:
+          split_seed: int = 0, test_images: int | None = None) -> Split:
     """The seed's split: the first part of the train pool (reordered by `split_seed` when it is not 0)."""
     n_train, n_val, n_test = split_counts(len(digits.y_pool), len(digits.y_test), cutoff_rate,
-                                          validation_fraction, cutoff_test)
+                                          validation_fraction, cutoff_test, test_images)
     order = np.random.default_rng(split_seed).permutation(len(digits.y_pool)) if split_seed else slice(None)
     x, y = digits.x_pool[order], digits.y_pool[order]
     end = n_train + n_val
     return Split(x[:n_train], y[:n_train], x[n_train:end], y[n_train:end],
                  digits.x_test[:n_test], digits.y_test[:n_test])
+
+
+def split_from_config(digits: Digits, data_cfg) -> Split:
+    """`split` as the data config asks."""
+    return split(digits, data_cfg.cutoff_rate, data_cfg.validation_fraction, data_cfg.cutoff_test,
+                 data_cfg.split_seed, data_cfg.test_images)
 
 
 # ----- host side: labels and the order of the training batches -----

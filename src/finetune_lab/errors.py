@@ -1,12 +1,11 @@
-"""Errors that reach the user as one line instead of a traceback, and the one way an entry point ends on one."""
+"""Errors that reach the user as one line instead of a traceback, and the one way a command ends on one."""
 from __future__ import annotations
 
+import functools
 import sys
 from typing import NoReturn
 
 from omegaconf.errors import OmegaConfBaseException
-
-EXIT_USER_ERROR = 2  # every entry point's exit status for input the user can fix
 
 
 class UserError(Exception):
@@ -21,10 +20,26 @@ class ConfigError(UserError):
         super().__init__(f"{key}={value!r} is not allowed: {allowed}")
 
 
+EXIT_USER_ERROR = 2  # every command's exit status for a user error
+
+
 def fail(prog: str, message: str) -> NoReturn:
     """End the command `prog` on a user error: `PROG: error: MESSAGE` on stderr, exit status EXIT_USER_ERROR."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)
+
+
+def exit_on_user_error(prog: str):
+    """Decorate a command's main: a UserError ends it as `prog: error: message` on stderr, exit status 2."""
+    def wrap(main):
+        @functools.wraps(main)
+        def command(*args, **kwargs):
+            try:
+                return main(*args, **kwargs)
+            except UserError as exc:
+                fail(prog, str(exc))
+        return command
+    return wrap
 
 
 def one_line(exc: BaseException) -> str:

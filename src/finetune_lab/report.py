@@ -11,7 +11,8 @@ Collects every run folder under the paths (single runs, sweeps, nested; a run fo
 - `report.md` and `report.html` (self-contained: the plots are embedded as base64 PNG): test accuracy per
   group and size (mean, sd, 95% t-interval of the mean over the runs), the critical points, and the plots
   the runs allow: test accuracy vs training-set size (one line per group, mean ± sd over the rest, e.g.
-  seeds), test accuracy vs original-task agreement, learning curves overlaid, and feature maps before /
+  seeds), test accuracy vs original-task agreement (each run, and each group's means with their 95%
+  t-intervals), learning curves overlaid, and feature maps before /
   after training of a few runs.
 
 Runs that did not complete (failed, diverged, interrupted, killed, running, empty) are listed with their
@@ -29,13 +30,14 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
 from . import rundir
+from .config import NOT_THE_JOB, cell, flatten
 from .errors import fail
-from .config import cell, flatten
 from .stats import critical_point, mean_ci
 from .plots import plt  # plots selects the Agg backend
 
@@ -116,7 +118,8 @@ def load_run(path: str) -> Run:
     plain.pop("logger", None)  # where a run was tracked is no setting of the experiment: never a group
     state = rundir.status(path)
     metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
-    return Run(path=path, config=flatten(plain), status=state, metrics=metrics,
+    flat = {key: value for key, value in flatten(plain).items() if key not in NOT_THE_JOB}
+    return Run(path=path, config=flat, status=state, metrics=metrics,
                reason=None if state == "completed" else reason(path, state, metrics),
                history=rundir.read_history(path))
 
@@ -333,16 +336,38 @@ def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
     return next((c for c in columns if "agreement" in c), None)
 
 
+def agreement_summary(points: pd.DataFrame, groups: list[str], column: str) -> pd.DataFrame:
+    """Per group, in the order its first run came: its colour, runs, and the mean with its 95% t-interval of
+    `column` (x) and of test accuracy (y); a group of one run has no interval (NaN)."""
+    rows = []
+    for label, part, color in _by_group(points, groups):
+        x, y = mean_ci(part[column].astype(float).tolist()), mean_ci(part.test_accuracy.astype(float).tolist())
+        rows.append({"group": label, "color": color, "runs": len(part),
+                     **{f"{axis}_{key}": spread[key] for axis, spread in (("x", x), ("y", y))
+                        for key in ("mean", "ci_lo", "ci_hi")}})
+    return pd.DataFrame(rows)
+
+
 def plot_accuracy_vs_agreement(frame: pd.DataFrame, groups: list[str], column: str, path: str) -> str | None:
+    """One dot per run, and per group its mean on both axes with each mean's 95% t-interval as a cross
+    (agreement_summary); the legend lists the groups in the order their runs came."""
     points = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()]
     if points.empty:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for label, part, color in _by_group(points, groups):
-        ax.scatter(part[column], part.test_accuracy, color=color, label=label, alpha=0.8)
+    means = agreement_summary(points, groups, column)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for (label, part, color), (_, mean) in zip(_by_group(points, groups), means.iterrows()):
+        ax.scatter(part[column], part.test_accuracy, color=color, s=14, alpha=0.5, linewidths=0)
+        xerr, yerr = ([[mean[f"{axis}_mean"] - mean[f"{axis}_ci_lo"]], [mean[f"{axis}_ci_hi"] - mean[f"{axis}_mean"]]]
+                      for axis in ("x", "y"))
+        ax.errorbar([mean.x_mean], [mean.y_mean], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o",
+                    color=color, markersize=7, markeredgecolor="black", markeredgewidth=0.7, elinewidth=1.5,
+                    capsize=4, label=f"{label} (n={mean.runs}): accuracy {mean.y_mean:.3f}, "
+                                     f"{column.rsplit('.', 1)[-1]} {mean.x_mean:.3f}")
     ax.set_xlabel(f"{column} (fine-tuned base on its original task vs pretrained)")
     ax.set_ylabel("test accuracy (new task)")
-    ax.set_title("new-task accuracy vs original-task agreement")
+    ax.set_title("new-task accuracy vs original-task agreement\n(dots: runs; crosses: group means, 95% t-intervals)",
+                 fontsize=10)
     ax.grid(True, alpha=0.3)
     _legend(ax)
     return _save(fig, path)

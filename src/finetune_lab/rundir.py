@@ -12,7 +12,7 @@ import os
 import socket
 import time
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import backend, config
@@ -22,6 +22,8 @@ from .files import write_atomic
 METRICS = "metrics.json"
 HISTORY = "history.csv"     # one row per epoch, appended across resumes (Keras' CSVLogger)
 STATUS = "status.json"
+CONFIG_DIR = ".hydra"        # config.yaml (the job's config), overrides.yaml, hydra.yaml: as Hydra writes them
+CONFIG = os.path.join(CONFIG_DIR, "config.yaml")
 FINAL_STATUSES = ("completed", "failed", "diverged")
 
 
@@ -77,6 +79,18 @@ def _alive(state: dict) -> bool:
     except (OSError, KeyError, ValueError):
         return False
     return True
+
+
+def save_config(run_dir: str, cfg, hydra_cfg) -> None:
+    """The job's `.hydra/` (config, overrides, Hydra's own config), written once, into a folder that holds no
+    run yet: Hydra's own copy (hydra.output_subdir) is off, as it would rewrite a finished run's config."""
+    if status(run_dir) != "empty":
+        raise UserError(f"{run_dir} already holds a run; its config is never rewritten")
+    folder = os.path.join(run_dir, CONFIG_DIR)
+    os.makedirs(folder, exist_ok=True)
+    for name, node in (("config.yaml", cfg), ("overrides.yaml", hydra_cfg.overrides.task),
+                       ("hydra.yaml", {"hydra": hydra_cfg})):
+        write_atomic(os.path.join(folder, name), lambda f, node=node: f.write(OmegaConf.to_yaml(node)), binary=False)
 
 
 def claim(run_dir: str, resume: bool) -> None:

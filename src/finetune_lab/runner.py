@@ -69,8 +69,7 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         backend.enable_determinism()
 
     digits = sources.load_digits(cfg.data.source)
-    split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
-                       cfg.data.split_seed)
+    split = data.split_from_config(digits, cfg.data)
     counts = split.counts()
     if counts["train"] == 0:
         raise UserError(f"data.cutoff_rate={cfg.data.cutoff_rate} leaves no training image "
@@ -107,11 +106,12 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
                                           maps_cfg.max_channels)
 
     first_epoch = train.finished_epochs(run_dir) if resume else 0
-    fit_model, x_train, x_val, cache_info = on_digits, split.x_train, split.x_val, None
-    if cache.applies(cfg):  # frozen base: its outputs once, then the head alone trains on them
+    fit_model, x_train, x_val, x_test, cache_info = on_digits, split.x_train, split.x_val, None, None
+    if cache.applies(cfg):  # frozen base: its outputs once (or from the store), then the head alone trains on them
         cache_info = {"used": False, "gib": cache.feature_bytes(base, counts["train"] + counts["val"]) / 2**30}
         if cache_info["gib"] <= cfg.training.cache_max_gb:
-            fit_model, x_train, x_val, cache_info = _cached_features(cfg, model, base, split, digit_input)
+            fit_model, x_train, x_val, x_test, cache_info = _cached_features(cfg, model, base, split, digit_input,
+                                                                             weights_provenance)
         else:
             log.warning("frozen base: its outputs would take %.1f GiB > training.cache_max_gb=%s; the base runs "
                         "every epoch instead", cache_info["gib"], cfg.training.cache_max_gb)
@@ -149,7 +149,10 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
         metrics["error"] = "loss became NaN; training stopped (TerminateOnNaN)"
         return metrics
 
-    probs = on_digits.predict(split.x_test, batch_size=batch, verbose=0)
+    metrics["train_eval"] = _evaluate_training_set(fit_model, x_train, split.y_train, units, batch,
+                                                   cfg.analysis.train_eval)
+    probs = (on_digits.predict(split.x_test, batch_size=batch, verbose=0) if x_test is None
+             else cache.predict(fit_model, x_test, batch))  # the head on the stored test features
     metrics["test"] = evaluate.summarize(split.y_test, probs)
     write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs))
     plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
@@ -166,18 +169,37 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
     return metrics
 
 
-def _cached_features(cfg, model, base, split, digit_input):
-    """(head model sharing `model`'s head layers, train features, val features, what the cache took)."""
+def _evaluate_training_set(fit_model, x_train, y_train, units: int, batch: int, train_eval_cfg) -> dict:
+    """Loss and accuracy on the training set after training, in inference mode (no dropout): what the model
+    learned of the data it saw, unlike Keras' running average over an epoch with dropout on. The first
+    analysis.train_eval.max_images images (of the digits, or of their cached base features)."""
+    if not train_eval_cfg.enabled:
+        return {"skipped": "analysis.train_eval.enabled=false"}
+    n = min(len(y_train), train_eval_cfg.max_images)
+    scores = fit_model.evaluate(x_train[:n], data.one_hot(y_train[:n], units), batch_size=batch, verbose=0,
+                                return_dict=True)
+    return {"accuracy": float(scores["accuracy"]), "loss": float(scores["loss"]), "n": int(n)}
+
+
+def _cached_features(cfg, model, base, split, digit_input, weights_provenance):
+    """(head model sharing `model`'s head layers, train features, val features, test features or None, what
+    the cache took). The test set's features are taken only from a store (or put into it): without one the
+    whole model predicts the test set, as the base's outputs would cost the same and memory besides."""
     start = time.perf_counter()
-    base_on_digits = data.on_digits(base, digit_input)
-    x_train = cache.features(base_on_digits, split.x_train, cfg.training.batch_size)
-    x_val = cache.features(base_on_digits, split.x_val, cfg.training.batch_size) if len(split.y_val) else split.x_val
+    store, fields, where = cache.store_for(cfg, base.layers[-1].name, weights_provenance)
+    sets = {"train": split.x_train, "val": split.x_val, **({"test": split.x_test} if store else {})}
+    outputs, per_set = cache.base_outputs(data.on_digits(base, digit_input), {k: v for k, v in sets.items() if len(v)},
+                                          cfg.training.batch_size, store, fields)
+    log.info("%s", cache.describe(per_set, where))
+    x_train, x_val = outputs["train"], outputs.get("val", split.x_val)
     head = cache.head_model(model, cfg.model.base)
     train.compile_model(head, cfg.training)
     info = {"used": True, "seconds": time.perf_counter() - start,
             "gib": (x_train.nbytes + getattr(x_val, "nbytes", 0)) / 2**30, "shape": list(base.output.shape[1:]),
+            "store": cfg.training.feature_store if store else None, **({} if store else {"store_off": where}),
+            "sets": per_set,
             "note": "train_seconds and train_images_per_second count the head's training on cached features"}
-    return head, x_train, x_val, info
+    return head, x_train, x_val, outputs.get("test"), info
 
 
 def save_model(model: keras.Model, path: str) -> None:

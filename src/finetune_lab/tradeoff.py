@@ -45,8 +45,7 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     layers = {name: base.get_layer(name) for name in finetuned}
 
     digits = sources.load_digits(cfg.data.source)
-    split = data.split(digits, cfg.data.cutoff_rate, cfg.data.validation_fraction, cfg.data.cutoff_test,
-                       cfg.data.split_seed)
+    split = data.split_from_config(digits, cfg.data)
     on_digits = data.on_digits(model, data.digit_input(cfg.data))
     task = original_task.prepare(cfg).task(cfg)
     if task is None:

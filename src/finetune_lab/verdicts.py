@@ -1,27 +1,16 @@
 """`finetune-lab-verdicts CLAIMS.yaml [--root DIR] [--out FILE]`: the verdict table, made from run folders.
 
 Each claim of a study is declared once in a YAML file: which sweeps hold its runs (and, for a comparison,
-which hold the baseline), which statistic of the runs' test accuracy decides, and the rule that turns the
-statistic's 95% interval into a verdict. This command reads the run folders (finetune-lab-report's reader)
-and writes one row per claim: the setting the runs really had (data source and split, input size, weights,
-head, optimizer, seeds, test-set size, from their configs and metrics), the statistic with its interval,
-and the verdict, so a rerun on other hardware regenerates every verdict from its own runs.
+which hold the baseline), which statistic of which metric decides, and the region the claim puts that
+statistic in. This command reads the run folders (finetune-lab-report's reader) and writes a legend and one
+row per claim: the setting the runs really had (data source and split, input size, weights, head, optimizer,
+seeds, test-set size, from their configs and metrics), the statistic with its 95% interval, the claimed region,
+the verdict, and whether the verdict survives Holm's correction over the table's claims, so a rerun on other
+hardware regenerates every verdict from its own runs.
 
-Statistics (over completed runs, one value per run: `metric`, by default test_accuracy; train_test_gap is the
-last epoch's training accuracy, as Keras logs it with dropout on, minus the test accuracy):
-  mean            mean test accuracy, 95% t-interval over the runs
-  difference      mean(runs) - mean(baseline), Welch's 95% interval
-  critical_point  the smallest training-set size reaching `fraction` (0.95) of the largest size's mean,
-                  percentile-bootstrap 95% interval over the seeds at each size
-
-Rules, on the interval [lo, hi]:
-  {above: t, margin: m}  confirmed when lo > t; refuted when hi < t + m (any effect is smaller than m);
-                         otherwise inconclusive.  (below: mirrored: confirmed when hi < t, refuted when lo > t - m)
-  {within: [a, b]}       (critical_point) confirmed when a <= lo and hi <= b; refuted when the interval
-                         misses [a, b]; otherwise inconclusive.
-`where: {config.key: value}` keeps only the runs (and baseline runs) with that value, e.g. one training-set
-size of a sweep over sizes; `baseline_where` filters the baseline instead, e.g. another size of the same
-sweep. A claim whose runs are missing or too few (two per side at least) is `not run`, never guessed.
+The claims file's format is in finetune_lab/claims.py (keys, metrics, statistics, interval methods), the
+rules' regions and the decision in finetune_lab/rules.py, how each statistic is computed from the runs in
+finetune_lab/measure.py, and the table's form in finetune_lab/verdict_table.py.
 """
 from __future__ import annotations
 
@@ -30,81 +19,15 @@ import math
 import os
 import sys
 
-import yaml
-
+from . import claims, measure, rules, stats
+from .claims import ClaimsError, load_claims
 from .config import cell
 from .errors import fail
-from .report import ReportError, find_runs, load_run, select
-from .stats import critical_point, difference_ci, mean_ci
+from .report import ReportError, check_keys, find_runs, load_run, natural_key, same, select
+from .verdict_table import describe_rule, markdown
 
-STATISTICS = ("mean", "difference", "critical_point")
-METRICS = ("test_accuracy", "train_test_gap")
 # The settings every row states (read from each run by `setting`).
 SETTING_COLUMNS = ("data", "input", "weights", "head", "optimizer", "schedule")
-
-
-class ClaimsError(Exception):
-    """A claims file that cannot be used: one line naming the claim, the key and what is allowed."""
-
-
-def load_claims(path: str) -> tuple[str | None, list[dict]]:
-    """(the file's `root`, its claims, each checked)."""
-    try:
-        with open(path) as f:
-            doc = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ClaimsError(f"{path}: {exc}") from None
-    claims = doc.get("claims")
-    if not isinstance(claims, list) or not claims:
-        raise ClaimsError(f"{path}: expected a non-empty list under `claims:`")
-    for claim in claims:
-        check_claim(claim)
-    return doc.get("root"), claims
-
-
-def check_claim(claim: dict) -> None:
-    name = claim.get("id", "?")
-    for key in ("id", "claim", "runs", "statistic", "rule"):
-        if key not in claim:
-            raise ClaimsError(f"claim {name}: `{key}` is missing")
-    if claim["statistic"] not in STATISTICS:
-        raise ClaimsError(f"claim {name}: statistic={claim['statistic']!r} is not allowed: one of {', '.join(STATISTICS)}")
-    if (claim["statistic"] == "difference") != ("baseline" in claim):
-        raise ClaimsError(f"claim {name}: `baseline` goes with statistic=difference, and only with it")
-    if "baseline_where" in claim and "baseline" not in claim:
-        raise ClaimsError(f"claim {name}: `baseline_where` filters a baseline, and this claim has none")
-    if claim.get("metric", "test_accuracy") not in METRICS or (
-            claim["statistic"] == "critical_point" and "metric" in claim):
-        raise ClaimsError(f"claim {name}: metric={claim.get('metric')!r} is not allowed: one of {', '.join(METRICS)} "
-                          "(critical_point uses test accuracy)")
-    rule = claim["rule"]
-    wanted = {"within"} if claim["statistic"] == "critical_point" else {"above", "below"}
-    if not isinstance(rule, dict) or len(wanted & set(rule)) != 1:
-        raise ClaimsError(f"claim {name}: rule={rule!r} is not allowed: one of {' / '.join(sorted(wanted))} "
-                          f"for statistic={claim['statistic']}")
-
-
-def decide(lo: float, hi: float, rule: dict) -> str:
-    """confirmed / refuted / inconclusive for an interval [lo, hi] under `rule` (see the module's doc)."""
-    if "within" in rule:
-        a, b = rule["within"]
-        if a <= lo and hi <= b:
-            return "confirmed"
-        return "refuted" if hi < a or lo > b else "inconclusive"
-    margin = float(rule.get("margin", 0.0))
-    if "above" in rule:
-        t = float(rule["above"])
-        return "confirmed" if lo > t else "refuted" if hi < t + margin else "inconclusive"
-    t = float(rule["below"])
-    return "confirmed" if hi < t else "refuted" if lo > t - margin else "inconclusive"
-
-
-def describe_rule(statistic: str, rule: dict) -> str:
-    if "within" in rule:
-        return f"interval within {rule['within'][0]}–{rule['within'][1]}"
-    side = "above" if "above" in rule else "below"
-    margin = f", margin {rule['margin']}" if rule.get("margin") else ""
-    return f"{side} {rule[side]}{margin}"
 
 
 # ----- runs -----
@@ -121,14 +44,6 @@ def collect(root: str, sweeps, where: dict | None = None) -> tuple[list, list]:
         for run in select([load_run(p) for p in find_runs([path])], wanted):
             (done if run.status == "completed" and run.row()["test_accuracy"] is not None else other).append(run)
     return done, other
-
-
-def values(runs, metric: str = "test_accuracy") -> list[float]:
-    """One number per run: its test accuracy, or its last training accuracy minus its test accuracy."""
-    test = [run.row()["test_accuracy"] for run in runs]
-    if metric == "test_accuracy":
-        return test
-    return [run.metrics["train"]["accuracy"] - acc for run, acc in zip(runs, test)]
 
 
 def setting(run, column: str) -> str:
@@ -177,7 +92,7 @@ def settings(runs, baseline) -> dict[str, str]:
     def shown(group, column):
         if column == "data" and (line := sizes_shown(group)):
             return line
-        return " \\| ".join(sorted({setting(run, column) for run in group})) or "—"
+        return " | ".join(sorted({setting(run, column) for run in group})) or "—"
 
     out = {}
     for column in SETTING_COLUMNS:
@@ -194,81 +109,90 @@ def seeds(runs) -> str:
 # ----- one claim -----
 
 def evaluate(claim: dict, root: str) -> dict:
-    """The row of one claim: settings, statistic with interval, verdict."""
+    """The row of one claim: settings, statistic with interval (or, with for_each, each level's), verdict and the
+    verdict's p-value."""
     runs, not_done = collect(root, claim["runs"], claim.get("where"))
     baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")))
                                if "baseline" in claim else ([], []))
+    for option, keys in (("factor", list(claim.get("factors", {}))), ("for_each", [claim.get("for_each")])):
+        if runs + baseline and keys != [None]:  # a misspelt key would leave every run out: say so instead
+            check_keys(runs + baseline, keys, f"claim {claim['id']}: {option}")
     row = {"id": claim["id"], "experiment": claim.get("experiment", ""), "claim": claim["claim"],
            "runs": len(runs), "baseline_runs": len(baseline), "not_completed": len(not_done) + len(base_not_done),
-           "seeds": seeds(runs + baseline), "rule": describe_rule(claim["statistic"], claim["rule"]),
-           **settings(runs, baseline), "statistic": claim["statistic"],
-           "metric": claim.get("metric", "test_accuracy")}
-    value = _statistic(claim, runs, baseline)
-    if value is None:
-        return {**row, "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "verdict": "not run"}
-    return {**row, **value, "verdict": decide(value["ci_lo"], value["ci_hi"], claim["rule"])}
+           "seeds": seeds(runs + baseline), "rule": describe_rule(claim), **settings(runs, baseline),
+           "statistic": claim["statistic"], "metric": claims.metric(claim), "repeats": claim.get("repeats")}
+    if claim["statistic"] == "effect":
+        row["contrast"] = measure.contrast_words(claim["factors"], claim["effect"])
+    if "for_each" in claim:
+        return {**row, **each_level(claim, runs, baseline)}
+    estimate, shown = measure.statistic(claim, runs, baseline)
+    return {**row, **shown, **judged(claim, estimate)}
 
 
-def _statistic(claim: dict, runs: list, baseline: list) -> dict | None:
-    kind, metric = claim["statistic"], claim.get("metric", "test_accuracy")
-    if kind == "mean":
-        if len(runs) < 2:
-            return None
-        spread = mean_ci(values(runs, metric))
-        return {"value": spread["mean"], "ci_lo": spread["ci_lo"], "ci_hi": spread["ci_hi"]}
-    if kind == "difference":
-        if len(runs) < 2 or len(baseline) < 2:
-            return None
-        d = difference_ci(values(runs, metric), values(baseline, metric))
-        return {"value": d["difference"], "ci_lo": d["ci_lo"], "ci_hi": d["ci_hi"]}
-    by_size: dict[int, list[float]] = {}
-    for run in runs:
-        by_size.setdefault(int(run.row()["train_size"]), []).append(run.row()["test_accuracy"])
-    if len(by_size) < 2 or min(map(len, by_size.values())) < 2:
-        return None
-    point = critical_point(by_size, float(claim.get("fraction", 0.95)))
-    return {"value": point["size"], "ci_lo": point["ci_lo"], "ci_hi": point["ci_hi"],
-            "sizes": {size: len(v) for size, v in sorted(by_size.items())}}
+def judged(claim: dict, estimate: stats.Estimate | None) -> dict:
+    """value, interval, method, verdict and its p, from the claim's estimate (`not run` without one)."""
+    if estimate is None:
+        return {"value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "method": None, "verdict": "not run",
+                "p": math.nan}
+    claimed = rules.region(claim["rule"], claim["statistic"])
+    verdict = rules.decide(estimate.ci_lo, estimate.ci_hi, claimed)
+    return {"value": estimate.value, "ci_lo": estimate.ci_lo, "ci_hi": estimate.ci_hi, "method": estimate.method,
+            "verdict": verdict, "p": rules.p_value(verdict, claimed, estimate)}
 
 
-# ----- output -----
+def each_level(claim: dict, runs: list, baseline: list) -> dict:
+    """A for_each claim: the claim decided at each value of its key among the runs (`each`: the level, its runs,
+    value, interval and verdict), and the verdict and p of all levels together (rules.combine); `not run` while
+    any level has too few runs. Runs without the key are left out and counted (`without_key`)."""
+    key = claim["for_each"]
+    present = [run for run in runs + baseline if run.config.get(key) is not None]
+    levels: list = []
+    for run in present:
+        if not any(same(run.config[key], level) for level in levels):
+            levels.append(run.config[key])
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+    levels.sort(key=(lambda v: v) if numeric else (lambda v: natural_key(str(v))))
+    each, estimates = [], []
+    for level in levels:
+        at = [[run for run in group if same(run.config.get(key), level)] for group in (runs, baseline)]
+        estimate, shown = measure.statistic(claim, *at)
+        keep = {name: shown[name] for name in ("n", "baseline_n", "missing") if name in shown}
+        each.append({"level": str(level), **keep, **judged(claim, estimate)})
+        estimates.append(estimate)
+    out = {"for_each": key, "each": each, "without_key": len(runs) + len(baseline) - len(present),
+           **{name: sum(level.get(name, 0) for level in each) for name in ("n", "missing")},
+           **({"baseline_n": sum(level["baseline_n"] for level in each)} if "baseline" in claim else {}),
+           "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    if not each or None in estimates:
+        return {**out, "method": None, "verdict": "not run", "p": math.nan}
+    verdict, p = rules.combine(rules.region(claim["rule"], claim["statistic"]), estimates)
+    return {**out, "method": " | ".join(dict.fromkeys(e.method for e in estimates)), "verdict": verdict, "p": p}
 
-COLUMNS = (("experiment", "exp."), ("claim", "claim"), ("data", "data (source, split, test n)"),
-           ("input", "input"), ("weights", "weights"), ("head", "head"), ("optimizer", "optimizer"),
-           ("schedule", "schedule"), ("seeds", "seeds"), ("measured", "statistic (95% interval)"),
-           ("rule", "rule"), ("verdict", "verdict"))
 
-
-def measured(row: dict) -> str:
-    if row["verdict"] == "not run":
-        return f"— ({row['runs']} runs, {row['baseline_runs']} baseline)"
-    runs = f"n={row['runs']}" + (f" vs {row['baseline_runs']}" if row["statistic"] == "difference" else "")
-    if row["statistic"] == "critical_point":
-        return f"critical size {row['value']} ({row['ci_lo']}–{row['ci_hi']}), {runs}"
-    of = "" if row["metric"] == "test_accuracy" else f" of {row['metric']}"
-    if row["statistic"] == "difference":
-        return f"Δ{of} {row['value']:+.3f} ({row['ci_lo']:+.3f}–{row['ci_hi']:+.3f}), {runs}"
-    return f"mean{of} {row['value']:.3f} ({row['ci_lo']:.3f}–{row['ci_hi']:.3f}), {runs}"
-
-
-def markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = {**row, "measured": measured(row), "verdict": f"**{row['verdict']}**"}
-        lines.append("| " + " | ".join(str(cells[key]).replace("\n", " ") for key, _ in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+def with_holm(rows: list[dict]) -> list[dict]:
+    """The rows with `p_holm`, Holm's adjusted p over every decided row (all but `not run`), and `holm`: whether
+    a confirmed or refuted verdict survives it at family level 0.05 (yes / no; — for the others)."""
+    decided = [i for i, row in enumerate(rows) if row["verdict"] != "not run"]
+    adjusted = dict(zip(decided, stats.holm([rows[i]["p"] for i in decided]))) if decided else {}
+    out = []
+    for i, row in enumerate(rows):
+        p_holm = float(adjusted.get(i, math.nan))
+        survives = ("yes" if p_holm < stats.ALPHA else "no") if row["verdict"] in ("confirmed", "refuted") else "—"
+        out.append({**row, "p_holm": p_holm, "holm": survives})
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="finetune-lab-verdicts", description=__doc__.split("\n\n")[1],
+                                     epilog=claims.__doc__ + "\n" + rules.__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("claims", help="the claims file (YAML), e.g. experiments/claims.yaml")
     parser.add_argument("--root", help="the folder the claims' sweep names are under (default: the file's `root`)")
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     args = parser.parse_args(argv)
     try:
-        root, claims = load_claims(args.claims)
-        rows = [evaluate(claim, args.root or root or ".") for claim in claims]
+        root, declared = load_claims(args.claims)
+        rows = with_holm([evaluate(claim, args.root or root or ".") for claim in declared])
     except (ClaimsError, ReportError) as exc:
         fail(parser.prog, str(exc))
     table = markdown(rows)
@@ -279,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-    print(f"{len(rows)} claims: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())), file=sys.stderr)
+    print(f"{len(rows)} claims: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+          + f"; {sum(row['holm'] == 'yes' for row in rows)} survive Holm", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,158 @@
+"""The verdict table of `finetune-lab-verdicts` in markdown: a legend (what the verdict words mean, how many
+claims the table decides, how many survive Holm), then one row per claim as finetune_lab.verdicts.evaluate made
+it: the setting, the statistic with its interval and the runs behind it, the claimed region, the verdict.
+"""
+from __future__ import annotations
+
+from . import claims, rules, stats
+
+# How a statistic is written in the rule and statistic columns, and whether its numbers carry a sign.
+SYMBOLS = {"mean": ("mean", False), "difference": ("Δ", True), "critical_point": ("size", False),
+           "trend": ("D", True), "effect": ("effect", True)}
+COLUMNS = (("experiment", "exp."), ("claim", "claim"), ("data", "data (source, split, test n)"),
+           ("input", "input"), ("weights", "weights"), ("head", "head"), ("optimizer", "optimizer"),
+           ("schedule", "schedule"), ("seeds", "seeds"), ("measured", "statistic (95% interval), method, runs"),
+           ("rule", "rule (claimed region)"), ("verdict", "verdict"), ("holm_shown", "survives Holm (p, adjusted p)"))
+
+
+def describe_rule(claim: dict) -> str:
+    """The claimed region in words, e.g. "Δ > +0.02"."""
+    return rules.describe(rules.region(claim["rule"], claim["statistic"]), *SYMBOLS[claim["statistic"]])
+
+
+def numbers(statistic: str, value: float, lo: float, hi: float) -> str:
+    """A statistic and its interval, e.g. "+0.412 (+0.380–+0.440)"; a critical size as a whole number."""
+    if statistic == "critical_point":
+        return f"{value:.0f} ({lo:.0f}–{hi:.0f})"
+    form = "{:+.3f}" if SYMBOLS[statistic][1] else "{:.3f}"
+    return f"{form.format(value)} ({form.format(lo)}–{form.format(hi)})"
+
+
+def measured(row: dict) -> str:
+    """The statistic cell: value (interval), method, and the runs behind it."""
+    symbol = "critical size" if row["statistic"] == "critical_point" else SYMBOLS[row["statistic"]][0]
+    n, notes, details = runs_shown(row)
+    if row["verdict"] == "not run":
+        return f"— ({'; '.join([n, *notes, *details])})"
+    of = "" if row["metric"] == claims.DEFAULT_METRIC else f" of {row['metric']}"
+    of += f" of {row['contrast']}" if row["statistic"] == "effect" else ""
+    if "for_each" in row:
+        head = f"{symbol}{of} at each {row['for_each']} [{each_shown(row)}]"
+    else:
+        head = f"{symbol}{of} {numbers(row['statistic'], row['value'], row['ci_lo'], row['ci_hi'])}"
+    runs = n + (f" ({'; '.join(notes)})" if notes else "")
+    return f"{head}, {row['method']}, {'; '.join([runs, *details])}"
+
+
+def runs_shown(row: dict) -> tuple[str, list[str], list[str]]:
+    """The runs behind a row: n (vs the baseline's); notes on the runs left out (without the metric, at other
+    levels or cells, without the for_each key); details: a trend's levels (their means, or while not run their
+    counts), an effect's cells, the levels of a for_each claim that have too few runs."""
+    n = f"n={row['n']}" + (f" vs {row['baseline_n']}" if row["statistic"] == "difference" else "")
+    notes = [f"{row['missing']} without the metric"] if row["missing"] else []
+    notes += [f"{row['other_levels']} at other levels"] if row.get("other_levels") else []
+    notes += [f"{row['without_key']} without {row['for_each']}"] if row.get("without_key") else []
+    if "for_each" in row:
+        name = row["for_each"].rsplit(".", 1)[-1]
+        short = [f"{name} {level['level']}" for level in row["each"] if level["verdict"] == "not run"]
+        return n, notes, ([f"too few runs at {', '.join(short)} [{each_shown(row)}]"] if short else
+                          [] if row["each"] else [f"no run has {row['for_each']}"])
+    if row["statistic"] == "effect":
+        fewest, most = row["replicates"]
+        cells = f"{row['cells']} cells x {fewest}" + (f"–{most}" if most != fewest else "")
+        lacking = f"{row['cells_short']} of {row['cells']} cells with fewer than 2 runs"
+        return n, notes, [cells, lacking] if row["verdict"] == "not run" else [cells]
+    if row["statistic"] != "trend":
+        return n, notes, []
+    if row["verdict"] == "not run":
+        counts = ", ".join(f"{level['level']} n={level['n']}" for level in row["levels"])
+        return n, notes, [f"by {row['order_key']}: {counts}, 2 per level needed"]
+    means = ", ".join(f"{level['level']} {level['mean']:.3f}" for level in row["levels"])
+    return n, notes, [f"by {row['order_key']}: {means}"]
+
+
+def each_shown(row: dict) -> str:
+    """A for_each claim's levels, e.g. "lr 1e-05: +0.41 (+0.33–+0.49) confirmed, n=3; lr 3e-05: ..."."""
+    name = row["for_each"].rsplit(".", 1)[-1]  # the key's last part, e.g. lr
+    parts = []
+    for level in row["each"]:
+        n = f"n={level['n']}" + (f" vs {level['baseline_n']}" if "baseline_n" in level else "")
+        decided = (f"{numbers(row['statistic'], level['value'], level['ci_lo'], level['ci_hi'])} {level['verdict']}, "
+                   if level["verdict"] != "not run" else "")
+        parts.append(f"{name} {level['level']}: {decided}{n}")
+    return "; ".join(parts)
+
+
+def holm_shown(row: dict) -> str:
+    if row["holm"] == "—":
+        return "—"
+    return f"{row['holm']} ({_p(row['p'])}, {_p(row['p_holm'])})"
+
+
+def _p(p: float) -> str:
+    return "<0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def legend(rows: list[dict]) -> str:
+    """What the verdict words mean, how many claims the table decides, and how many survive Holm."""
+    decided = [row for row in rows if row["verdict"] != "not run"]
+    clear = [row for row in decided if row["verdict"] in ("confirmed", "refuted")]
+    kept = sum(row["holm"] == "yes" for row in clear)
+    level = f"{stats.LEVEL:.0%}"
+    needed = "two per side, per size, per level or per cell" if any(
+        row["statistic"] == "effect" for row in rows) else "two per side, per size or per level"
+    each = ([f"A claim decided at each level of a key (\"at each …\") holds only where it holds at every level: "
+             "confirmed when every level's interval is confirmed, refuted when some level's is refuted (its p is "
+             "that level's times the number of levels), inconclusive otherwise.", ""]
+            if any("for_each" in row for row in rows) else [])
+    return "\n".join([
+        f"This table decides {len(decided)} of its {len(rows)} claims ({len(rows) - len(decided)} not run), each "
+        f"from the {level} interval of the statistic its row names, against the region its `rule` column claims:",
+        "",
+        "- **confirmed**: the interval lies wholly inside the claimed region;",
+        "- **refuted**: the interval lies wholly outside it;",
+        "- **inconclusive**: the interval reaches both; an interval end exactly on a `>` or `<` boundary counts as "
+        "both (a `≤ … ≤` range holds its ends);",
+        f"- **not run**: the claim's runs are missing or too few ({needed}); the row counts them.",
+        "",
+        "A margin is the smallest effect that counts and moves the boundary: `above 0, margin 0.02` claims "
+        "Δ > +0.02, so it is confirmed only when the whole interval lies above +0.02 and refuted when it lies "
+        "below +0.02 (any effect smaller than the margin). `no_worse` claims Δ > −margin, `equivalent` "
+        "|Δ| < margin.",
+        "",
+        *each,
+        f"Multiplicity: at {level} each, some of {len(decided)} verdicts may be chance. Each decided claim has a "
+        f"p-value for its verdict (below {stats.ALPHA:g} exactly when its interval clears the boundary), and "
+        f"Holm's step-down correction over all {len(decided)} keeps the chance of any false confirmed or refuted "
+        f"verdict in the table at or below {stats.ALPHA:g}: {kept} of the {len(clear)} confirmed or refuted verdicts "
+        "survive it (last column: yes / no, with the p-value and the Holm-adjusted p-value).",
+        ""])
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = {**row, "measured": measured(row), "verdict": f"**{row['verdict']}**", "holm_shown": holm_shown(row)}
+        lines.append("| " + " | ".join(_cell(cells[key]) for key, _ in COLUMNS) + " |")
+    return legend(rows) + "\n" + "\n".join(lines) + "\n" + repeated(rows)
+
+
+def repeated(rows: list[dict]) -> str:
+    """For each claim that repeats another at another setting, whether their verdicts agree."""
+    by_id = {row["id"]: row for row in rows}
+    pairs = [(row, by_id[row["repeats"]]) for row in rows if row.get("repeats")]
+    if not pairs:
+        return ""
+    lines = ["", "Claims decided at two settings (the second repeats the first):", ""]
+    for row, first in pairs:
+        if "not run" in (row["verdict"], first["verdict"]):
+            word = "not comparable yet (one is not run)"
+        else:
+            word = "agree" if row["verdict"] == first["verdict"] else "**differ**"
+        lines.append(f"- `{first['id']}` {first['verdict']}, `{row['id']}` {row['verdict']}: {word}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    """A markdown table cell: one line, its bars escaped (|Δ| < 0.02, settings that differ between runs)."""
+    return str(value).replace("\n", " ").replace("|", "\\|")
