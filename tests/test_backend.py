@@ -41,6 +41,7 @@ def test_epoch_scalars_are_readable_by_tensorboard(tmp_path):
     assert sorted(val.Tags()["scalars"]) == ["epoch_accuracy", "epoch_loss"]
 
 
+@pytest.mark.e2e
 def test_a_gpu_sweep_under_the_basic_launcher_stops_the_job_that_cannot_get_its_devices(tmp_path):
     result = run_cli(["-m", "device.gpus='',0", *QUICK], tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]

@@ -1,11 +1,11 @@
 """Frozen base + feature cache: the head trains on the base's outputs computed once, and ends where the
 uncached run ends."""
-import json
+import logging
 
 import numpy as np
 import pytest
 
-from conftest import QUICK, run_cli
+from conftest import QUICK, run_in_process
 from finetune_lab import cache, model as models
 from test_model import cfg_with
 
@@ -29,24 +29,16 @@ def test_cache_applies_only_to_a_base_frozen_for_the_whole_fit():
 
 
 def test_cached_and_uncached_frozen_runs_end_alike(tmp_path):
-    results = {}
-    for flag in ("true", "false"):
-        cwd = tmp_path / flag
-        cwd.mkdir()
-        args = QUICK + ["model.freeze=all", "training.epochs=2", "seed=4", "training.deterministic=true",
-                        f"training.cache_features={flag}"]
-        assert run_cli(args, cwd).returncode == 0
-        (run,) = list((cwd / "outputs" / "runs").iterdir())
-        results[flag] = json.loads((run / "metrics.json").read_text())
+    results = {flag: run_in_process(tmp_path / flag, *QUICK, "model.freeze=all", "training.epochs=2", "seed=4",
+                                    "training.deterministic=true", f"training.cache_features={flag}")
+               for flag in ("true", "false")}
     assert "feature_cache" in results["true"] and "feature_cache" not in results["false"]
     assert results["true"]["test"]["accuracy"] == pytest.approx(results["false"]["test"]["accuracy"], abs=0.05)
     assert results["true"]["test"]["loss"] == pytest.approx(results["false"]["test"]["loss"], rel=0.02)
 
 
-def test_a_cache_over_its_limit_is_not_made_and_the_run_says_so(tmp_path):
-    args = QUICK + ["model.freeze=all", "training.cache_max_gb=1e-9"]
-    assert run_cli(args, tmp_path).returncode == 0
-    (run,) = list((tmp_path / "outputs" / "runs").iterdir())
-    metrics = json.loads((run / "metrics.json").read_text())
+def test_a_cache_over_its_limit_is_not_made_and_the_run_says_so(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="finetune_lab"):
+        metrics = run_in_process(tmp_path / "run", *QUICK, "model.freeze=all", "training.cache_max_gb=1e-9")
     assert metrics["status"] == "completed" and metrics["feature_cache"]["used"] is False
-    assert "cache_max_gb" in (run / "cli.log").read_text()
+    assert "cache_max_gb" in caplog.text

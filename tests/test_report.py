@@ -51,6 +51,7 @@ def built(runs_root, tmp_path_factory):
     return out, rows, result.stdout
 
 
+@pytest.mark.e2e
 def test_every_run_is_a_row_with_its_status_and_reason(built):
     out, rows, stdout = built
     assert len(rows) == 5
@@ -65,6 +66,7 @@ def test_every_run_is_a_row_with_its_status_and_reason(built):
     assert "finetune-lab-resume" in by_status["killed"][0]["error"]
 
 
+@pytest.mark.e2e
 def test_rows_carry_varying_keys_and_results(built):
     out, rows, _ = built
     assert {"run", "data.cutoff_rate", "training.epochs", "status", "test_accuracy", "ci95_lo", "ci95_hi",
@@ -82,6 +84,7 @@ def test_rows_carry_varying_keys_and_results(built):
             assert any(k.startswith("original_task.") and row[k] for k in row)
 
 
+@pytest.mark.e2e
 def test_markdown_and_self_contained_html(built):
     out, rows, _ = built
     for name in ("report.md", "report.html", "accuracy_vs_train_size.png", "learning_curves.png"):
@@ -96,6 +99,7 @@ def test_markdown_and_self_contained_html(built):
     assert page.count("class='bad'") == 3
 
 
+@pytest.mark.e2e
 def test_filter_and_group_by_take_dotted_keys(runs_root, tmp_path):
     res = report.build([str(runs_root)], str(tmp_path / "a"), filters=["data.cutoff_rate=0.02"])
     assert res["runs"] == 1 and res["counts"] == {"completed": 1}
@@ -106,6 +110,7 @@ def test_filter_and_group_by_take_dotted_keys(runs_root, tmp_path):
     assert "model.freeze" in header
 
 
+@pytest.mark.e2e
 def test_unknown_keys_and_empty_folders_are_one_line_errors(runs_root, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report.main([str(runs_root), "--out", str(tmp_path / "x"), "--group-by", "data.cutof_rate"])

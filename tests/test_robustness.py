@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import QUICK as BASE, run_cli
+from conftest import QUICK as BASE, run_cli, run_in_process
 
 QUICK = BASE + ["training.deterministic=true"]
 
@@ -27,6 +27,7 @@ def history_rows(run):
     return list(csv.DictReader(open(run / "history.csv")))
 
 
+@pytest.mark.e2e
 def test_a_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_one(tmp_path):
     kill_resume_matches_straight(tmp_path, ["data.augment.enabled=true", "data.augment.noise=4"])
 
@@ -69,27 +70,28 @@ def kill_resume_matches_straight(tmp_path, overrides):
     assert resumed["train"]["loss"] == pytest.approx(reference["train"]["loss"], rel=1e-4)
 
 
-def test_a_completed_run_is_never_resumed_over(tmp_path):
+def test_a_completed_run_is_never_resumed_over(tmp_path, capsys):
+    from finetune_lab.cli import resume_main
+
     run = tmp_path / "done"
     (run / ".hydra").mkdir(parents=True)
     (run / ".hydra" / "config.yaml").write_text("seed: 0\n")
     (run / "metrics.json").write_text(json.dumps({"status": "completed"}))
-    result = run_cli([str(run)], tmp_path, module="finetune_lab.resume")
-    assert result.returncode == 2 and "never overwritten" in result.stderr
+    with pytest.raises(SystemExit) as stop:
+        resume_main([str(run)])
+    assert stop.value.code == 2 and "never overwritten" in capsys.readouterr().err
     assert json.loads((run / "metrics.json").read_text()) == {"status": "completed"}
 
 
 def test_same_seed_gives_identical_metrics_when_deterministic(tmp_path):
     results = []
     for name in ("a", "b"):
-        cwd = tmp_path / name
-        cwd.mkdir()
-        assert run_cli(QUICK + ["seed=5"], cwd).returncode == 0
-        m = metrics(only_run(cwd))
+        m = run_in_process(tmp_path / name, *QUICK, "seed=5")
         results.append((m["test"]["loss"], m["test"]["accuracy"], m["train"]["loss"], m["val"]["loss"]))
     assert results[0] == results[1]
 
 
+@pytest.mark.e2e
 def test_a_sweep_survives_a_diverging_and_an_invalid_job(tmp_path):
     result = run_cli(["-m"] + QUICK + ["training.optimizer.lr=1e-4,1e12,-1"], tmp_path)
     assert result.returncode == 1
@@ -102,6 +104,7 @@ def test_a_sweep_survives_a_diverging_and_an_invalid_job(tmp_path):
     assert "training.optimizer.lr" in metrics(sweep / "2")["error"]
 
 
+@pytest.mark.e2e
 def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "finetune_lab", *QUICK, "training.epochs=20"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -119,6 +122,7 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     assert not (run / "metrics.json").exists()
 
 
+@pytest.mark.e2e
 def test_a_killed_sweep_carries_on_when_its_command_is_run_again(tmp_path):
     """Kill a sweep hard inside its second job; the same command with output.resume=true skips the first
     (its record untouched), resumes the second from its backup and runs the third."""

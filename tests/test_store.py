@@ -275,6 +275,7 @@ def _frozen_run(compose, run_dir, *overrides):
     return metrics
 
 
+@pytest.mark.e2e
 def test_runs_read_the_stored_outputs_in_the_same_process_and_in_a_new_one(compose, tmp_path, monkeypatch, caplog):
     folder = tmp_path / "store"
     base_calls = []

@@ -1,4 +1,5 @@
-"""logger=mlflow: a tiny run and a 2-job sweep tracked in a real SQLite store, read back through MLflow's client."""
+"""logger=mlflow: a 2-job sweep tracked in a real SQLite store (its completed job read as a tracked run like any
+other), read back through MLflow's client."""
 import json
 import sqlite3
 
@@ -32,16 +33,24 @@ def artifacts(client, run_id, path=None) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def tracked_run(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("mlflow_run")
-    result = run_cli(TRACKED + ["seed=4"], cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = list((cwd / "outputs" / "runs").iterdir())
-    client = client_for(cwd)
-    (run,) = runs_of(client)
-    return client, run, run_dir
+def tracked_sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("mlflow_sweep")
+    # job 0 completes; job 1 has a learning rate so large that the loss becomes NaN: diverged
+    result = run_cli(["-m", *TRACKED, "seed=4", "training.optimizer.lr=1e-4,1e12"], cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return client_for(cwd), sweep
 
 
+@pytest.fixture(scope="module")
+def tracked_run(tracked_sweep):
+    """The sweep's completed job: a tracked run like any other."""
+    client, sweep = tracked_sweep
+    (run,) = [r for r in runs_of(client) if r.data.params.get("training.optimizer.lr") == "0.0001"]
+    return client, run, sweep / "0"
+
+
+@pytest.mark.e2e
 def test_a_tracked_run_has_the_config_as_params(tracked_run):
     _, run, _ = tracked_run
     params = run.data.params
@@ -50,6 +59,7 @@ def test_a_tracked_run_has_the_config_as_params(tracked_run):
     assert not any(key.startswith("logger.") for key in params)
 
 
+@pytest.mark.e2e
 def test_a_tracked_run_has_epoch_and_test_metrics_equal_to_its_run_folder(tracked_run):
     client, run, run_dir = tracked_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -61,6 +71,7 @@ def test_a_tracked_run_has_epoch_and_test_metrics_equal_to_its_run_folder(tracke
     assert [h.step for h in history] == [0] and history[0].value == pytest.approx(metrics["val"]["loss"])
 
 
+@pytest.mark.e2e
 def test_a_tracked_run_has_its_status_and_files(tracked_run):
     client, run, run_dir = tracked_run
     assert run.info.status == "FINISHED" and run.data.tags["finetune_lab.status"] == "completed"
@@ -71,16 +82,7 @@ def test_a_tracked_run_has_its_status_and_files(tracked_run):
     assert not any(f.startswith("backup") or f.endswith(".keras") for f in files)
 
 
-@pytest.fixture(scope="module")
-def tracked_sweep(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("mlflow_sweep")
-    # job 0 completes; job 1 has a learning rate so large that the loss becomes NaN: diverged
-    result = run_cli(["-m", *TRACKED, "training.optimizer.lr=1e-4,1e12"], cwd)
-    assert result.returncode == 1, result.stderr[-3000:]
-    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
-    return client_for(cwd), sweep
-
-
+@pytest.mark.e2e
 def test_a_sweep_nests_its_jobs_under_one_parent_run_with_their_statuses(tracked_sweep):
     client, sweep = tracked_sweep
     runs = runs_of(client)
@@ -100,6 +102,7 @@ def test_a_sweep_nests_its_jobs_under_one_parent_run_with_their_statuses(tracked
     assert "sweep_summary.json" in artifacts(client, parent.info.run_id)
 
 
+@pytest.mark.e2e
 def test_a_refused_config_is_tracked_as_a_failed_run(tmp_path):
     result = run_cli(["logger=mlflow", "training.optimizer.lr=inf"], tmp_path)
     assert result.returncode == 2
@@ -108,6 +111,7 @@ def test_a_refused_config_is_tracked_as_a_failed_run(tmp_path):
     assert "training.optimizer.lr=inf" in run.data.tags["finetune_lab.error"]
 
 
+@pytest.mark.e2e
 def test_a_tracking_uri_mlflow_cannot_use_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("")
     result = run_cli(["logger=mlflow", f"logger.tracking_uri=sqlite:///{tmp_path}/a_file/x.db"], tmp_path)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_in_process
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -14,9 +14,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("forgetting") / "run"
-    proc = run_cli([*TINY, "data.input_size=32", "analysis.feature_maps.enabled=true", "output.save_model=true",
-                    "analysis.original_task.probe_size=32", f"hydra.run.dir={folder}"], cwd=str(folder.parent))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = run_in_process(folder, *TINY, "data.input_size=32", "analysis.feature_maps.enabled=true",
+                             "output.save_model=true", "analysis.original_task.probe_size=32")
+    assert metrics["status"] == "completed"
     return str(folder)
 
 

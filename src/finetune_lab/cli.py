@@ -20,12 +20,11 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from . import backend, config, rundir, tracking
-from .errors import UserError
+from .errors import UserError, fail, one_line
 
 log = logging.getLogger("finetune_lab")
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-EXIT_USER_ERROR = 2
+PROG = "finetune-lab"
 REFUSED = ".refused"  # in a sweep folder: one file per job refused because its folder holds another run
 EXIT_SWEEP_FAILURES = 1
 EXIT_RUN_NOT_COMPLETED = 1  # a single run that diverged
@@ -82,7 +81,7 @@ def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None, resume:
         return run(cfg, run_dir, resume=resume)
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://" + config.CONFIGS, config_name="config")
 def hydra_entry(cfg: DictConfig) -> float | None:
     """One Hydra job. Returns the validation accuracy (for sweepers that optimise it)."""
     hydra_cfg = HydraConfig.get()
@@ -153,44 +152,24 @@ def _job_order(path: Path):
     return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
 
 
-def one_line(exc: BaseException) -> str:
-    """Hydra's and OmegaConf's multi-line messages folded into one line (indented lines are list items)."""
-    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
-    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-        return f"{cause.full_key}: {getattr(cause, 'msg', str(cause)).strip().splitlines()[0]}"
-    text = str(exc).split("Config search path")[0]
-    parts: list[str] = []
-    for line in filter(str.strip, text.splitlines()):
-        if line[0].isspace() and parts:
-            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line.strip()
-        else:
-            parts.append(line.strip())
-    return "; ".join(parts)
-
-
-def _fail(message: str, prog: str = "finetune-lab") -> None:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    sys.exit(EXIT_USER_ERROR)
-
-
 def main() -> None:
     """`finetune-lab [overrides]` and `finetune-lab -m [sweep overrides]`."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, so they can be reported in one line
     try:
         hydra_entry()
     except UserError as exc:
-        _fail(str(exc))
+        fail(PROG, str(exc))
     except (HydraException, OmegaConfBaseException) as exc:
-        _fail(one_line(exc))
+        fail(PROG, one_line(exc))
     except KeyboardInterrupt:
         print("finetune-lab: interrupted; the run folder says so, and finetune-lab-resume FOLDER continues it",
               file=sys.stderr)
         sys.exit(130)
     except (PermissionError, NotADirectoryError, FileExistsError) as exc:  # the output folder cannot be made
-        _fail(f"cannot create the output folder {exc.filename}: {exc.strerror}; "
-              "choose another with hydra.run.dir=... (or hydra.sweep.dir=... for -m)")
+        fail(PROG, f"cannot create the output folder {exc.filename}: {exc.strerror}; "
+                   "choose another with hydra.run.dir=... (or hydra.sweep.dir=... for -m)")
     if _run_errors:
-        _fail(str(_run_errors[0]))
+        fail(PROG, str(_run_errors[0]))
     if _run_endings:
         print(f"finetune-lab: {_run_endings[0]}", file=sys.stderr)
         sys.exit(EXIT_RUN_NOT_COMPLETED)
@@ -198,20 +177,6 @@ def main() -> None:
         print(f"finetune-lab: {len(_sweep_failures)} job(s) did not complete: " + ", ".join(_sweep_failures),
               file=sys.stderr)
         sys.exit(EXIT_SWEEP_FAILURES)
-
-
-def load_run_config(run_dir: str) -> DictConfig:
-    """A run folder's saved config, typed and checked, with the backend and devices it asks for started."""
-    saved = os.path.join(run_dir, ".hydra", "config.yaml")
-    if not os.path.isfile(saved):
-        raise UserError(f"{run_dir} is not a run folder: {saved} does not exist")
-    try:
-        cfg = config.from_saved(saved)
-    except OmegaConfBaseException as exc:
-        raise UserError(f"{saved}: {one_line(exc)}") from None
-    config.validate(cfg)
-    backend.start(cfg.device, cfg.training.deterministic)
-    return cfg
 
 
 def resume_main(argv: list[str] | None = None) -> None:
@@ -223,9 +188,9 @@ def resume_main(argv: list[str] | None = None) -> None:
                         handlers=[logging.StreamHandler(), logging.FileHandler(os.path.join(run_dir, "resume.log"))]
                         if os.path.isdir(run_dir) else None)
     try:
-        cfg = load_run_config(run_dir)
+        cfg = rundir.load_run_config(run_dir)
         from .runner import run
 
         run(cfg, run_dir, resume=True)
     except UserError as exc:
-        _fail(str(exc))
+        fail(parser.prog, str(exc))

@@ -16,6 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from . import catalog
 from .errors import ConfigError
 
+CONFIGS = "finetune_lab.conf"  # the package of the YAML configs (conf/ at the top of the repository links to it)
+
 SEED_FEATURE_MAP_LAYERS = [
     "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
     "block3_conv1", "block3_conv2", "block5_conv3",
@@ -175,6 +177,16 @@ class Config:
 def register_schema() -> None:
     """Make the schema available to the primary config's defaults list as `schema`."""
     ConfigStore.instance().store(name="schema", node=Config)
+
+
+def compose(*overrides: str) -> DictConfig:
+    """The primary config with `overrides`, composed from the package as the command line composes it (Hydra's
+    compose API; for tests, benchmarks and notebooks)."""
+    from hydra import compose as hydra_compose, initialize_config_module
+
+    register_schema()
+    with initialize_config_module(config_module=CONFIGS, version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
 
 
 def from_saved(path: str | os.PathLike) -> DictConfig:

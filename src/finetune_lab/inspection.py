@@ -26,7 +26,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from . import catalog, files, images
-from .errors import UserError
+from .errors import UserError, fail
+from .rundir import load_run_config
 
 DEFAULT_SIZE = 224  # the ImageNet top's fixed input; the study drew its feature maps at this size too
 NAMED_WEIGHTS = ("imagenet", "hed_bsds500")
@@ -55,8 +56,6 @@ class Run:
 
 def open_run(run_dir: str) -> Run:
     """A finished run folder: its saved config (checked) and its model.keras."""
-    from .cli import load_run_config
-
     allowed = "a finished run folder that holds .hydra/config.yaml and model.keras"
     if not os.path.isdir(run_dir):
         raise UserError(f"--run {run_dir!r}: no such folder; allowed: {allowed}")
@@ -204,8 +203,6 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
 
 def predict_main(argv: list[str] | None = None) -> None:
     """`finetune-lab-predict IMAGE... [--weights imagenet | --run RUN_DIR] [--top K]`: top-k classes per image."""
-    from .cli import _fail
-
     parser = argparse.ArgumentParser(prog="finetune-lab-predict", description=predict_main.__doc__)
     parser.add_argument("images", nargs="+", help="image files (gray, RGB or RGBA)")
     which = parser.add_mutually_exclusive_group()
@@ -217,7 +214,7 @@ def predict_main(argv: list[str] | None = None) -> None:
     try:
         notes, rows = predict(args)
     except UserError as exc:
-        _fail(str(exc), parser.prog)
+        fail(parser.prog, str(exc))
     print("\n".join(notes + [format_row(p, top) for p, top in zip(args.images, rows)]))
 
 
@@ -339,8 +336,6 @@ def write_features(plan: FeaturesPlan, paths: list[str], filters: bool, max_chan
 def features_main(argv: list[str] | None = None) -> None:
     """`finetune-lab-features [IMAGE...] [--weights W | --run RUN_DIR] [--layers A,B] [--filters] [--out DIR]`:
     feature-map grids of base layers for image files, and the first conv layer's filters."""
-    from .cli import _fail
-
     parser = argparse.ArgumentParser(prog="finetune-lab-features", description=features_main.__doc__)
     parser.add_argument("images", nargs="*", help="image files (gray, RGB or RGBA); none with --filters alone")
     which = parser.add_mutually_exclusive_group()
@@ -358,7 +353,7 @@ def features_main(argv: list[str] | None = None) -> None:
         plan = plan_features(args)
         record = write_features(plan, args.images, args.filters, args.max_channels)
     except UserError as exc:
-        _fail(str(exc), parser.prog)
+        fail(parser.prog, str(exc))
     print(f"wrote {len(record['images'])} image(s) x {len(plan.layers)} layer(s)"
           + (" and filters.png" if record["filters"] else "") + f" into {plan.out} (weights: "
           f"{record['weights']['source']}; see features.json)")

@@ -27,7 +27,6 @@ import html
 import math
 import os
 import re
-import sys
 import textwrap
 from dataclasses import dataclass, field
 
@@ -38,6 +37,7 @@ from omegaconf import OmegaConf
 
 from . import rundir
 from .config import NOT_THE_JOB, cell, flatten
+from .errors import fail
 from .stats import critical_point, mean_ci
 from .plots import plt  # plots selects the Agg backend
 
@@ -49,7 +49,6 @@ AGREEMENT_KEYS = ("top1_agreement", "edge_correlation", "edge_f1")  # preferred 
 RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "epochs", "train_size",
                   "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
-EXIT_USER_ERROR = 2
 CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy reaches 95% of the largest size's "
                        "mean, per group; the interval is a percentile bootstrap over the runs (seeds) at each size, "
                        "so its resolution is the sizes that were run.")
@@ -590,8 +589,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = build(args.paths, out, args.group_by, args.filter, max(args.feature_maps, 0), args.agreement_key)
     except ReportError as exc:
-        print(f"finetune-lab-report: error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        fail(parser.prog, str(exc))
     counts = ", ".join(f"{n} {s}" for s, n in result["counts"].items())
     print(f"{result['runs']} runs ({counts}) -> {os.path.join(out, 'report.html')}, report.md, runs.csv"
           + (f", {len(result['plots'])} plots" if result["plots"] else ""))

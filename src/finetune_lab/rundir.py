@@ -12,9 +12,11 @@ import os
 import socket
 import time
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from .errors import UserError
+from . import backend, config
+from .errors import UserError, one_line
 from .files import write_atomic
 
 METRICS = "metrics.json"
@@ -125,3 +127,17 @@ def record_failure(run_dir: str, exc: BaseException, **extra) -> None:
         claim(run_dir, resume=True)
     finish(run_dir, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                      "user_error": isinstance(exc, UserError), **extra})
+
+
+def load_run_config(run_dir: str) -> DictConfig:
+    """A run folder's saved config, typed and checked, with the backend and devices it asks for started."""
+    saved = os.path.join(run_dir, ".hydra", "config.yaml")
+    if not os.path.isfile(saved):
+        raise UserError(f"{run_dir} is not a run folder: {saved} does not exist")
+    try:
+        cfg = config.from_saved(saved)
+    except OmegaConfBaseException as exc:
+        raise UserError(f"{saved}: {one_line(exc)}") from None
+    config.validate(cfg)
+    backend.start(cfg.device, cfg.training.deterministic)
+    return cfg

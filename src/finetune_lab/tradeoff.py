@@ -11,10 +11,9 @@ import argparse
 import csv
 import logging
 import os
-import sys
 
-from .cli import load_run_config
-from .errors import UserError
+from .errors import UserError, fail
+from .rundir import load_run_config
 
 log = logging.getLogger("finetune_lab.tradeoff")
 
@@ -125,8 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         paths = write(rows, args.run_dir, f"{args.run_dir}: model.weights={cfg.model.weights} "
                                           f"model.freeze={cfg.model.freeze}")
     except UserError as exc:
-        print(f"finetune-lab-tradeoff: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(parser.prog, str(exc))
     print("wrote " + " and ".join(paths))
 
 

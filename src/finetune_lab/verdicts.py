@@ -22,10 +22,10 @@ import sys
 from . import claims, measure, rules, stats
 from .claims import ClaimsError, load_claims
 from .config import cell
+from .errors import fail
 from .report import ReportError, check_keys, find_runs, load_run, natural_key, same, select
 from .verdict_table import describe_rule, markdown
 
-EXIT_USER_ERROR = 2
 # The settings every row states (read from each run by `setting`).
 SETTING_COLUMNS = ("data", "input", "weights", "head", "optimizer", "schedule")
 
@@ -194,8 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         root, declared = load_claims(args.claims)
         rows = with_holm([evaluate(claim, args.root or root or ".") for claim in declared])
     except (ClaimsError, ReportError) as exc:
-        print(f"finetune-lab-verdicts: error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        fail(parser.prog, str(exc))
     table = markdown(rows)
     if args.out:
         with open(args.out, "w") as f:
