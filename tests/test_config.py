@@ -47,7 +47,9 @@ def test_the_study_sgd_settings_are_expressible(compose):
     ("data.source=cifar", "data.source"),
     ("data.placement=corner", "data.placement"),
     ("data.channels=gray", "data.channels"),
-    ("model.base=resnet50", "model.base"),
+    ("model.base=resnet51", "model.base"),
+    ("model.freeze=stages:9", "model.freeze"),
+    ("model.freeze=upto:block3_conv9", "model.freeze"),
     ("model.output_units=5", "model.output_units"),
     ("model.head.dropout=1.0", "model.head.dropout"),
     ("model.head.dropout=[0.5,0.5]", "model.head.dropout"),  # head small has one hidden layer

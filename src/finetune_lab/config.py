@@ -12,16 +12,17 @@ from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from . import catalog
 from .errors import ConfigError
 
 CONFIGS = "finetune_lab.conf"  # the package of the YAML configs (conf/ at the top of the repository links to it)
 
-SEED_FEATURE_MAP_LAYERS = [
-    "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block5_conv3",
-]
+# analysis.feature_maps.layers' default: the base's own feature maps (catalog.feature_map_layers), resolved from
+# model.base whenever the config is read, so `model.base=resnet50` alone draws ResNet layers.
+DEFAULT_FEATURE_MAPS = "${base_feature_maps:${model.base}}"
+OmegaConf.register_new_resolver("base_feature_maps", catalog.feature_map_layers, replace=True)
 
 
 @dataclass
@@ -46,6 +47,8 @@ class DataConfig:
     placement: str = "center"
     channels: str = "replicate"
     preprocess: str = "vgg16"
+    path: Optional[str] = None  # data.source=folder: one subfolder per class (or train/ and test/ holding them)
+    test_fraction: float = 0.2  # data.source=folder without train/ and test/: the share of each class held out
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -62,7 +65,7 @@ class ModelConfig:
     base: str = "vgg16"
     weights: Optional[str] = "hed_bsds500"
     freeze: str = "none"
-    output_units: int = 10
+    output_units: Optional[int] = 10  # null: the number of classes of the data
     head: HeadConfig = field(default_factory=HeadConfig)
 
 
@@ -103,7 +106,7 @@ class TrainingConfig:
 @dataclass
 class FeatureMapsConfig:
     enabled: bool = True
-    layers: List[str] = field(default_factory=lambda: list(SEED_FEATURE_MAP_LAYERS))
+    layers: List[str] = DEFAULT_FEATURE_MAPS  # type: ignore[assignment] - an interpolation, resolved to a list
     image_index: int = 0
     max_channels: int = 64
 
@@ -200,11 +203,21 @@ NOT_THE_JOB = ("output.resume", "training.feature_store")
 
 def differences(saved_path: str | os.PathLike, cfg: DictConfig) -> list[str]:
     """`key: saved -> now` for each key whose value in the saved config differs from `cfg`'s. Keys only one
-    side has are not differences: a key added to the schema since the run started had no say in it."""
-    saved = flatten(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False))
-    now = flatten(OmegaConf.to_container(cfg, resolve=False))
+    side has are not differences: a key added to the schema since the run started had no say in it. Values are
+    compared resolved (an interpolation is the value it stands for: a run saved with the list that
+    analysis.feature_maps.layers now takes from model.base is the same job)."""
+    saved = flatten(plain(OmegaConf.load(saved_path)))
+    now = flatten(plain(cfg))
     return [f"{key}: {saved[key]} -> {now[key]}" for key in saved
             if key in now and key not in NOT_THE_JOB and str(saved[key]) != str(now[key])]
+
+
+def plain(cfg: DictConfig) -> dict:
+    """The config as plain Python, resolved; as written where an interpolation only resolves inside Hydra."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException:
+        return OmegaConf.to_container(cfg, resolve=False)
 
 
 def _choice(key: str, value, allowed) -> None:
@@ -221,8 +234,9 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value the schema's types let through but the product does not."""
     _validate_finite(cfg)
     _check("seed", cfg.seed, cfg.seed >= 0, "an integer >= 0")
+    _choice("model.base", cfg.model.base, catalog.BASES)
     _validate_data(cfg.data, cfg.model.base)
-    _validate_model(cfg.model)
+    _validate_model(cfg.model, cfg.data.source)
     _validate_training(cfg.training)
     _validate_forgetting(cfg.analysis, cfg.training, cfg.model.freeze)
     _validate_analysis(cfg.analysis, cfg.model.base)
@@ -266,26 +280,35 @@ def cell(value):
 
 def _validate_data(data: DictConfig, base: str) -> None:
     _choice("data.source", data.source, catalog.DATA_SOURCES)
+    source = catalog.DATASETS[data.source]
+    if data.source == "folder":
+        _check("data.path", data.path, data.path is not None and os.path.isdir(os.path.expanduser(data.path)),
+               "an existing folder with one subfolder per class (or train/ and test/ subfolders holding them)")
+    _check("data.test_fraction", data.test_fraction, 0 < data.test_fraction < 1, "a fraction in (0, 1)")
     _check("data.cutoff_rate", data.cutoff_rate, 0 < data.cutoff_rate <= 1, "a fraction in (0, 1]")
     _check("data.validation_fraction", data.validation_fraction, 0 <= data.validation_fraction < 1,
            "a fraction in [0, 1)")
     _check("data.split_seed", data.split_seed, data.split_seed >= 0, "an integer >= 0")
     _check("data.test_images", data.test_images, data.test_images is None or data.test_images >= 1,
            "null (the whole test pool) or an integer >= 1 (its first N images)")
-    _choice("data.placement", data.placement, catalog.PLACEMENTS)
+    _choice("data.placement", data.placement,
+            catalog.PLACEMENTS if source.image_shape else catalog.FOLDER_PLACEMENTS)
     _choice("data.channels", data.channels, catalog.CHANNELS)
     _choice("data.preprocess", data.preprocess, catalog.PREPROCESS)
-    minimum = catalog.BASE_MIN_INPUT.get(base, catalog.DIGIT_SIZE)
-    if data.placement == "seed":  # the seed pads 2 pixels above/left of the digit
-        minimum = max(minimum, catalog.DIGIT_SIZE + 2)
+    minimum = catalog.BASES[base].min_input
+    if source.image_shape and data.placement in ("seed", "center"):  # a pad: the canvas holds the whole image
+        minimum = max(minimum, max(source.image_shape[:2]) + (2 if data.placement == "seed" else 0))
     _check("data.input_size", data.input_size, minimum <= data.input_size <= 1024,
            f"an integer in [{minimum}, 1024] for model.base={base} with data.placement={data.placement}")
-    if base == "vgg16":
+    if base in catalog.KERAS_BASES:
         _check("data.channels", data.channels, data.channels != "gray",
-               "seed or replicate: model.base=vgg16 takes 3 channels")
-    if data.preprocess == "vgg16":
+               f"seed or replicate: model.base={base} takes 3 channels")
+    if data.preprocess in ("vgg16", "base"):
         _check("data.preprocess", data.preprocess, data.channels != "gray",
-               "unit: vgg16 preprocessing needs 3 channels (data.channels=seed or replicate)")
+               f"unit: {data.preprocess} preprocessing needs 3 channels (data.channels=seed or replicate)")
+    if data.preprocess == "base":
+        _check("data.preprocess", data.preprocess, catalog.BASES[base].preprocessing is not None,
+               f"unit or vgg16: model.base={base} has no preprocessing of its own")
     _validate_augment(data.augment)
 
 
@@ -302,19 +325,25 @@ def _validate_augment(augment: DictConfig) -> None:
                "false when rotation, shift, zoom and noise are all 0")
 
 
-def _validate_model(model: DictConfig) -> None:
-    _choice("model.base", model.base, catalog.BASES)
+def _validate_model(model: DictConfig, source: str) -> None:
     weights = model.weights
     if model.base == "scratch_cnn":
         _check("model.weights", weights, weights is None or is_weights_path(weights),
                "null or a weights file: model.base=scratch_cnn has no pretrained weights")
+    elif weights == "hed_bsds500":
+        _check("model.weights", weights, model.base == "vgg16",
+               f"imagenet, null or a weights file for model.base={model.base}: hed_bsds500 holds VGG16 weights")
     elif weights is not None and weights not in catalog.NAMED_WEIGHTS:
         _check("model.weights", weights, is_weights_path(weights),
                f"one of {', '.join(catalog.NAMED_WEIGHTS)}, null, or an existing "
                f"{' / '.join(catalog.WEIGHT_FILE_SUFFIXES)} file")
-    _choice("model.freeze", model.freeze, catalog.freeze_choices(model.base))
-    _check("model.output_units", model.output_units, model.output_units >= catalog.NUM_DIGITS,
-           f"an integer >= {catalog.NUM_DIGITS} (10, or 1000 for ImageNet-sized outputs)")
+    _validate_freeze(model.base, model.freeze)
+    classes = catalog.DATASETS[source].classes
+    least = len(classes) if classes else 2
+    _check("model.output_units", model.output_units, model.output_units is None or model.output_units >= least,
+           f"null (the number of classes of the data) or an integer >= {least}"
+           + (f" (the {least} classes of data.source={source}; more pad the labels with zero columns)"
+              if classes else ""))
     head = model.head
     for i, units in enumerate(head.units):
         _check(f"model.head.units[{i}]", units, units >= 1, "a positive integer")
@@ -367,13 +396,27 @@ def _validate_training(training: DictConfig) -> None:
     _check("training.early_stopping.patience", stop.patience, stop.patience >= 0, "an integer >= 0")
 
 
+def _validate_freeze(base: str, spec: str) -> None:
+    """`model.freeze` as catalog.frozen_through reads it; a layer named after upto: is checked here when the
+    base's layer names are known without building it, else when the base is built (model.freeze_base)."""
+    try:
+        layer = catalog.frozen_through(base, spec)
+    except ValueError:
+        raise ConfigError("model.freeze", spec, catalog.freeze_help(base)) from None
+    known = catalog.BASES[base].layers
+    if spec.startswith("upto:") and known is not None and layer not in known:
+        raise ConfigError("model.freeze", spec, catalog.unknown_layer(layer, known))
+
+
 def _validate_analysis(analysis: DictConfig, base: str) -> None:
     maps = analysis.feature_maps
     if not maps.enabled:
         return
-    known = catalog.BASE_LAYERS.get(base, ())
+    known = catalog.BASES[base].layers
     for i, name in enumerate(maps.layers):
-        _choice(f"analysis.feature_maps.layers[{i}]", name, known)
+        if known is not None and name not in known:
+            raise ConfigError(f"analysis.feature_maps.layers[{i}]", name, catalog.unknown_layer(name, known)
+                              + f"; allowed: {', '.join(known)}")
     _check("analysis.feature_maps.image_index", maps.image_index, maps.image_index >= 0, "an integer >= 0")
     _check("analysis.feature_maps.max_channels", maps.max_channels, maps.max_channels >= 1, "an integer >= 1")
 
@@ -397,4 +440,5 @@ def _validate_forgetting(analysis: DictConfig, training: DictConfig, freeze: str
     _check("training.lp_lr", training.lp_lr, training.lp_lr > 0, "a learning rate > 0")
     if training.strategy == "lp_ft":
         _check("model.freeze", freeze, freeze != "all",
-               "none or blockN with training.strategy=lp_ft (its second phase trains the unfrozen base)")
+               "none, blockN, stages:K or upto:LAYER with training.strategy=lp_ft (its second phase trains the "
+               "unfrozen base)")

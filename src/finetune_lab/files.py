@@ -1,5 +1,5 @@
-"""Two file operations the rest of the package shares: a file's content hash, and writing a file so that readers
-see the old one or the complete new one, never a part."""
+"""What the rest of the package shares about content: a file's hash, the hash of a set of arrays, and writing a
+file so that readers see the old one or the complete new one, never a part."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,18 @@ def sha256(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def arrays_sha256(arrays) -> str:
+    """One sha256 over the arrays in order, each with its dtype and shape (a model's weights)."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.data)
     return digest.hexdigest()
 
 

