@@ -11,6 +11,7 @@ import time
 import keras
 import numpy as np
 
+from .data import Batches, as_dataset
 from .store import SHORT, FeatureStore, digest
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,10 @@ def feature_bytes(base: keras.Model, images: int) -> int:
     return images * math.prod(base.output.shape[1:]) * 4
 
 
-def features(base_on_digits: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """The frozen base's outputs for uint8 digit images (the base behind data.DigitInput), batch by batch."""
-    return np.asarray(base_on_digits.predict(images, batch_size=batch_size, verbose=0), np.float32)
+def features(base_on_digits: keras.Model, images, batch_size: int) -> np.ndarray:
+    """The frozen base's outputs for uint8 images (the base behind data.DigitInput), batch by batch."""
+    return np.asarray(base_on_digits.predict(as_dataset(images, batch_size), batch_size=batch_size, verbose=0),
+                      np.float32)
 
 
 def head_model(model: keras.Model, base_name: str) -> keras.Model:
@@ -97,21 +99,6 @@ def describe(report: dict[str, dict], where: str) -> str:
     sets = ", ".join(f"{name} {r['status']} ({r['key'] + ', ' if r['key'] else ''}{r['seconds']:.1f} s)"
                      for name, r in report.items())
     return f"frozen base outputs: {sets}; {where}"
-
-
-class Batches(keras.utils.PyDataset):
-    """`x` in order, `batch_size` rows at a time, each read when Keras asks for it: an array on disk (a
-    memory-mapped store entry) is never copied into memory whole."""
-
-    def __init__(self, x: np.ndarray, batch_size: int):
-        super().__init__()
-        self.x, self.batch_size = x, batch_size
-
-    def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return np.asarray(self.x[i * self.batch_size:(i + 1) * self.batch_size])
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""Split the digits, feed them as uint8 28x28 batches, and turn them into model inputs inside the model's step.
+"""Split the images, feed them as uint8 batches, and turn them into model inputs inside the model's step.
 
-The host side is NumPy: the split, the order of each epoch and the batches, 784 bytes per digit. Placement,
-augmentation (training only), channels and preprocessing are Keras ops in a layer (`DigitInput`) in front of
-the model, so they run inside the compiled step on whatever device the backend trains on, and memory does not
-grow with input_size x dataset size.
+The host side is NumPy: the split, the order of each epoch and the batches, 784 bytes per digit (the digits and
+the Keras datasets are uint8 arrays in memory; a folder's files are decoded and scaled batch by batch,
+datasets.FileImages). Placement, augmentation (training only), channels and preprocessing are Keras ops in a
+layer (`DigitInput`, for digits and any other uint8 images) in front of the model, so they run inside the
+compiled step on whatever device the backend trains on, and memory does not grow with input_size x dataset size.
 """
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ import numpy as np
 from keras import ops
 from keras.applications import vgg16
 
+from . import catalog
 from .augment import Augment
 from .catalog import DIGIT_SIZE
 from .sources import Digits
+
+LUMINANCE = (0.2125, 0.7154, 0.0721)  # RGB -> gray, as skimage.color.rgb2gray
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,15 @@ def split_counts(pool_size: int, test_size: int, cutoff_rate: float, validation_
 
 def split(digits: Digits, cutoff_rate: float, validation_fraction: float = 0.2, cutoff_test: bool = False,
           split_seed: int = 0, test_images: int | None = None) -> Split:
-    """The seed's split: the first part of the train pool (reordered by `split_seed` when it is not 0)."""
+    """The seed's split: the first part of the train pool (reordered by `split_seed` when it is not 0). It works
+    on indices: images are taken with `take` (a copy of arrays in memory, a list of files for a folder)."""
     n_train, n_val, n_test = split_counts(len(digits.y_pool), len(digits.y_test), cutoff_rate,
                                           validation_fraction, cutoff_test, test_images)
-    order = np.random.default_rng(split_seed).permutation(len(digits.y_pool)) if split_seed else slice(None)
-    x, y = digits.x_pool[order], digits.y_pool[order]
-    end = n_train + n_val
-    return Split(x[:n_train], y[:n_train], x[n_train:end], y[n_train:end],
-                 digits.x_test[:n_test], digits.y_test[:n_test])
+    n = len(digits.y_pool)
+    order = np.random.default_rng(split_seed).permutation(n) if split_seed else np.arange(n)
+    train, val, test = order[:n_train], order[n_train:n_train + n_val], np.arange(n_test)
+    return Split(digits.x_pool.take(train, axis=0), digits.y_pool[train], digits.x_pool.take(val, axis=0),
+                 digits.y_pool[val], digits.x_test.take(test, axis=0), digits.y_test[test])
 
 
 def split_from_config(digits: Digits, data_cfg) -> Split:
@@ -94,22 +99,61 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-# ----- in the step: (batch, 28, 28, 1) pixels 0..255 -> model input, Keras ops only -----
+class Batches(keras.utils.PyDataset):
+    """`x` (with `y`) in order, `batch_size` rows at a time, each read when Keras asks for it: an array on disk
+    (a memory-mapped store entry) or a folder's images (datasets.FileImages) are never read into memory whole."""
+
+    def __init__(self, x, batch_size: int, y: np.ndarray | None = None):
+        super().__init__()
+        self.x, self.batch_size, self.y = x, batch_size, y
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i: int):
+        part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        x = np.asarray(self.x[part])
+        return x if self.y is None else (x, self.y[part])
+
+
+def as_dataset(x, batch_size: int, y: np.ndarray | None = None):
+    """`x` (with `y`) as Keras' fit (validation_data) and predict take them: arrays in memory as they are (Keras
+    batches them), anything read batch by batch (a folder's images) as Batches."""
+    if isinstance(x, np.ndarray):
+        return x if y is None else (x, y)
+    return Batches(x, batch_size, y)
+
+
+# ----- in the step: (batch, H, W, C) pixels 0..255 -> model input, Keras ops only -----
 
 def place(images, size: int, mode: str):
-    """Put 28x28 digits into a size x size float32 canvas: `seed` pads as the study did (2 px top/left, the
-    rest bottom/right), `center` pads evenly, `resize` scales bilinearly."""
+    """Put (batch, H, W, C) images into a size x size float32 canvas: `seed` pads as the study did (2 px
+    top/left, the rest bottom/right), `center` pads evenly, `resize` scales bilinearly, `center_crop` scales the
+    shorter side to `size` and keeps the centre. Images already size x size are left as they are by `resize`
+    and `center_crop` (a folder's images are scaled on the host)."""
     images = ops.cast(images, "float32")
+    height, width = images.shape[1], images.shape[2]
+    if mode in ("resize", "center_crop") and (height, width) == (size, size):
+        return images
     if mode == "resize":
         return ops.image.resize(images, (size, size), interpolation="bilinear")
-    extra = size - DIGIT_SIZE
-    before = 2 if mode == "seed" else extra // 2
-    return ops.pad(images, [[0, 0], [before, extra - before], [before, extra - before], [0, 0]])
+    if mode == "center_crop":
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        return ops.image.resize(images[:, top:top + side, left:left + side], (size, size), interpolation="bilinear")
+    before = 2 if mode == "seed" else (size - height) // 2
+    left = 2 if mode == "seed" else (size - width) // 2
+    return ops.pad(images, [[0, 0], [before, size - height - before], [left, size - width - left], [0, 0]])
 
 
 def to_channels(images, mode: str):
-    """`seed`: gray in the middle channel, zeros in the others (the study's channel pad); `replicate`:
-    gray in all three; `gray`: one channel."""
+    """`seed`: gray in the middle channel, zeros in the others (the study's channel pad); `replicate`: gray in
+    all three; `gray`: one channel. Colour images (3 channels) stay as they are under `replicate`, and are
+    turned to gray (luminance) first under `seed` and `gray`."""
+    if images.shape[-1] == 3:
+        if mode == "replicate":
+            return images
+        images = ops.sum(images * ops.convert_to_tensor(LUMINANCE, images.dtype), axis=-1, keepdims=True)
     if mode == "gray":
         return images
     if mode == "replicate":
@@ -118,69 +162,77 @@ def to_channels(images, mode: str):
     return ops.concatenate([zeros, images, zeros], axis=-1)
 
 
-def preprocess(images, mode: str):
+def preprocess(images, mode: str, base: str | None = None):
     """`unit`: divide by 255 (the study); `vgg16`: keras.applications.vgg16.preprocess_input (BGR, mean
-    subtracted), the input convention of the pretrained weights."""
+    subtracted), the input convention of the pretrained weights; `base`: the preprocess_input of `base`'s own
+    module (catalog.BASES: caffe-style for VGG and ResNet, -1..1 for ResNetV2 and MobileNetV2, 0..255 unchanged
+    for MobileNetV3, EfficientNet and ConvNeXt, which rescale inside the model)."""
     images = ops.convert_to_tensor(images, "float32")  # a tensor: preprocess_input works on NumPy arrays in place
     if mode == "vgg16":
         return vgg16.preprocess_input(images)
+    if mode == "base":
+        module = getattr(keras.applications, catalog.BASES[base].preprocessing)
+        return module.preprocess_input(images)
     return images / 255.0
 
 
 @keras.saving.register_keras_serializable(package="finetune_lab")
 class DigitInput(keras.layers.Layer):
-    """uint8 digits (batch, 28, 28) -> float32 (batch, size, size, C): place -> [augment] -> channels ->
-    preprocess. Augmentation (`augment`: data.augment's settings) runs only in training steps; validation, test,
-    feature maps and probes see the digits unchanged. Its random draws come from seed generators seeded by
-    `seed`, state the model carries (train.RandomStateBackup keeps it for resume)."""
+    """uint8 images (batch, H, W) or (batch, H, W, 3) (digits first of all) -> float32 (batch, size, size, C):
+    place -> [augment] -> channels -> preprocess. Augmentation (`augment`: data.augment's settings) runs only in
+    training steps; validation, test, feature maps and probes see the images unchanged. Its random draws come from
+    seed generators seeded by `seed`, state the model carries (train.RandomStateBackup keeps it for resume).
+    `base` names the base whose preprocessing `preprocessing=base` applies."""
 
     def __init__(self, size: int, placement: str, channels: str, preprocessing: str, augment: dict | None = None,
-                 seed: int = 0, **kwargs):
+                 seed: int = 0, base: str | None = None, **kwargs):
         super().__init__(dtype="float32", **{k: v for k, v in kwargs.items() if k != "dtype"})
         self.size, self.placement, self.channels, self.preprocessing = size, placement, channels, preprocessing
-        self.augment_settings, self.seed = dict(augment) if augment else None, seed
+        self.augment_settings, self.seed, self.base = dict(augment) if augment else None, seed, base
         self.augment = Augment(**self.augment_settings, seed=seed) if self.augment_settings else None
 
     def build(self, input_shape):
         if self.augment is not None:
-            self.augment.build((input_shape[0], self.size, self.size, 1))
+            colours = input_shape[-1] if len(input_shape) == 4 else 1
+            self.augment.build((input_shape[0], self.size, self.size, colours))
 
     def call(self, images, training=None):
-        x = place(ops.expand_dims(images, -1), self.size, self.placement)
+        x = place(images if len(images.shape) == 4 else ops.expand_dims(images, -1), self.size, self.placement)
         if self.augment is not None:
             x = self.augment(x, training=training)
-        return preprocess(to_channels(x, self.channels), self.preprocessing)
+        return preprocess(to_channels(x, self.channels), self.preprocessing, self.base)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.size, self.size, 1 if self.channels == "gray" else 3)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "placement": self.placement, "channels": self.channels,
-                "preprocessing": self.preprocessing, "augment": self.augment_settings, "seed": self.seed}
+                "preprocessing": self.preprocessing, "augment": self.augment_settings, "seed": self.seed,
+                "base": self.base}
 
 
-def digit_input(data_cfg, seed: int = 0) -> DigitInput:
-    """The DigitInput layer of the `data` config (data.augment included when it is enabled)."""
+def digit_input(data_cfg, seed: int = 0, base: str | None = None) -> DigitInput:
+    """The DigitInput layer of the `data` config (data.augment included when it is enabled); `base`: model.base."""
     aug = data_cfg.augment
     settings = ({"rotation": float(aug.rotation), "shift": float(aug.shift), "zoom": float(aug.zoom),
                  "noise": float(aug.noise)} if aug.enabled else None)
     return DigitInput(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess, settings,
-                      seed, name="digit_input")
+                      seed, base, name="digit_input")
 
 
-def on_digits(model: keras.Model, layer: DigitInput) -> keras.Model:
-    """`model` (on model inputs) behind `layer`: a model on uint8 28x28 digits that shares `model`'s weights,
-    for fit, predict and the feature cache."""
-    digits = keras.Input((DIGIT_SIZE, DIGIT_SIZE), dtype="uint8", name="digits")
+def on_digits(model: keras.Model, layer: DigitInput, image_shape: tuple = (DIGIT_SIZE, DIGIT_SIZE)) -> keras.Model:
+    """`model` (on model inputs) behind `layer`: a model on uint8 images of `image_shape` (the digits' 28x28 by
+    default) that shares `model`'s weights, for fit, predict and the feature cache."""
+    digits = keras.Input(tuple(image_shape), dtype="uint8", name="digits")
     return keras.Model(digits, model(layer(digits)), name=f"{model.name}_on_digits")
 
 
-def image_transform(size: int, placement: str, channels: str, preprocessing: str):
-    """uint8 (batch, 28, 28) -> float32 (batch, size, size, C) as a NumPy array, outside any model (feature
+def image_transform(size: int, placement: str, channels: str, preprocessing: str, base: str | None = None):
+    """uint8 (batch, H, W[, 3]) -> float32 (batch, size, size, C) as a NumPy array, outside any model (feature
     maps, probes, tools): DigitInput's inference path."""
-    layer = DigitInput(size, placement, channels, preprocessing)
+    layer = DigitInput(size, placement, channels, preprocessing, base=base)
     return lambda images: ops.convert_to_numpy(layer(np.asarray(images)))
 
 
-def transform_from_config(data_cfg):
-    return image_transform(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess)
+def transform_from_config(data_cfg, base: str | None = None):
+    return image_transform(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess, base)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss
 
-from .catalog import NUM_DIGITS
+from .catalog import DIGIT_NAMES
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -20,17 +20,17 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy (argmax over all output units, so a 1000-unit model can miss by naming a non-digit class),
-    cross-entropy, Wilson 95% interval, per-class accuracy and the confusion matrix over digits 0-9."""
+def summarize(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...] = DIGIT_NAMES) -> dict:
+    """Accuracy (argmax over all output units, so a 1000-unit model can miss by naming a non-class), cross-entropy,
+    Wilson 95% interval, per-class accuracy (by class name) and the confusion matrix over the classes."""
     predicted = probs.argmax(axis=1)
     n = len(labels)
     correct = int((predicted == labels).sum())
-    digits = list(range(NUM_DIGITS))
-    # Predictions outside 0-9 (1000-unit heads) count as wrong; they form no column of the matrix.
-    matrix = confusion_matrix(labels, np.where(predicted < NUM_DIGITS, predicted, -1), labels=digits)
-    support = np.bincount(labels, minlength=NUM_DIGITS)
-    per_class = {str(d): (float(matrix[d, d] / support[d]) if support[d] else None) for d in digits}
+    classes = list(range(len(class_names)))
+    # Predictions outside the classes (wider heads) count as wrong; they form no column of the matrix.
+    matrix = confusion_matrix(labels, np.where(predicted < len(classes), predicted, -1), labels=classes)
+    support = np.bincount(labels, minlength=len(classes))
+    per_class = {class_names[c]: (float(matrix[c, c] / support[c]) if support[c] else None) for c in classes}
     clipped = np.clip(probs, 1e-12, 1.0)
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
@@ -45,7 +45,14 @@ def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
     }
 
 
-def predictions_table(labels: np.ndarray, probs: np.ndarray) -> list[dict]:
+def predictions_table(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...] | None = None) -> list[dict]:
+    """One row per test image: index, label, predicted class, confidence; with `class_names`, the names of label
+    and prediction too (empty for an output unit beyond the classes)."""
     predicted = probs.argmax(axis=1)
-    return [{"index": i, "label": int(labels[i]), "predicted": int(predicted[i]),
+    rows = [{"index": i, "label": int(labels[i]), "predicted": int(predicted[i]),
              "confidence": float(probs[i, predicted[i]])} for i in range(len(labels))]
+    if class_names is not None:
+        for row in rows:
+            row["label_name"] = class_names[row["label"]]
+            row["predicted_name"] = class_names[row["predicted"]] if row["predicted"] < len(class_names) else ""
+    return rows

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from . import plots
+from .model import output_of
 
 
 def eager_outputs(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> list[np.ndarray]:
@@ -19,8 +20,9 @@ def eager_outputs(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> li
 
 
 def activations(base: keras.Model, layer_names: list[str], image: np.ndarray) -> dict[str, np.ndarray]:
-    """Outputs of the named layers of `base` for one model-ready image (H, W, C)."""
-    probe = keras.Model(base.input, [base.get_layer(n).output for n in layer_names])
+    """Outputs of the named layers (or ops) of `base` for one model-ready image (H, W, C); an unknown name is a
+    UserError naming analysis.feature_maps.layers."""
+    probe = keras.Model(base.input, [output_of(base, n, "analysis.feature_maps.layers") for n in layer_names])
     return {n: o[0] for n, o in zip(layer_names, eager_outputs(probe, image[np.newaxis]))}
 
 

@@ -32,7 +32,6 @@ from .rundir import load_run_config
 DEFAULT_SIZE = 224  # the ImageNet top's fixed input; the study drew its feature maps at this size too
 NAMED_WEIGHTS = ("imagenet", "hed_bsds500")
 BATCH = 8
-LUMINANCE = np.array([0.2125, 0.7154, 0.0721], np.float32)  # RGB -> gray, as skimage.color.rgb2gray
 
 
 def _positive(text: str) -> int:
@@ -84,13 +83,14 @@ def start_backend() -> None:
 
 
 def check_layers(text: str | None, base: str, default: list[str]) -> list[str]:
-    """`--layers a,b` as a list of layer names of `base` (the default when not given)."""
+    """`--layers a,b` as a list of layer names of `base` (the default when not given); checked here when the
+    base's layer names are known without building it (catalog.BASES), else when it is built."""
     names = [n.strip() for n in text.split(",") if n.strip()] if text is not None else list(default)
-    allowed = catalog.BASE_LAYERS[base]
+    allowed = catalog.BASES[base].layers or ()
     if not names:
         raise UserError(f"--layers {text!r}: no layer named; allowed: comma-separated names from {', '.join(allowed)}")
     for name in names:
-        if name not in allowed:
+        if allowed and name not in allowed:
             raise UserError(f"--layers: {name!r} is not a layer of the {base} base; allowed: {', '.join(allowed)}")
     return names
 
@@ -122,8 +122,9 @@ def vgg_inputs(photos: list[np.ndarray], size: int) -> np.ndarray:
     return vgg_input(images.resize(photos, size))
 
 
-def run_input(data_cfg, photo: np.ndarray) -> np.ndarray:
-    """One RGB 0..255 image as the run's model input (data_cfg: the run's `data` config).
+def run_input(data_cfg, photo: np.ndarray, base: str | None = None) -> np.ndarray:
+    """One RGB 0..255 image as the run's model input (data_cfg: the run's `data` config; base: its model.base,
+    whose preprocessing data.preprocess=base applies).
 
     A gray image (a digit) goes the run's own way: a 28x28 one is placed exactly as in training
     (data.placement), any other size is resized to data.input_size; then the run's channel rule (seed,
@@ -141,8 +142,8 @@ def run_input(data_cfg, photo: np.ndarray) -> np.ndarray:
     if gray:
         x = np.asarray(data.to_channels(np.asarray(x, np.float32), data_cfg.channels))
     elif data_cfg.channels == "gray":
-        x = (x @ LUMINANCE)[..., np.newaxis]
-    return np.asarray(data.preprocess(np.asarray(x, np.float32), data_cfg.preprocess))
+        x = (x @ np.asarray(data.LUMINANCE, np.float32))[..., np.newaxis]
+    return np.asarray(data.preprocess(np.asarray(x, np.float32), data_cfg.preprocess, base))
 
 
 def load_run_model(run: Run):
@@ -185,7 +186,7 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
 
     if run is not None:
         model = load_run_model(run)
-        x = np.stack([run_input(run.cfg.data, p) for p in photos])
+        x = np.stack([run_input(run.cfg.data, p, run.cfg.model.base) for p in photos])
         names, lines = None, [f"model: {run.model_file} (sha256 {files.sha256(run.model_file)[:12]}); classes "
                                   "are the run's labels (0-9: digits)"]
     else:
@@ -234,8 +235,6 @@ class FeaturesPlan:
 
 
 def plan_features(args: argparse.Namespace) -> FeaturesPlan:
-    from .config import SEED_FEATURE_MAP_LAYERS
-
     if not args.images and not args.filters:
         raise UserError("no image file given; allowed: one or more image files, or --filters alone")
     photos = read_images(args.images)
@@ -247,12 +246,12 @@ def plan_features(args: argparse.Namespace) -> FeaturesPlan:
         base, size, weights = run.cfg.model.base, run.cfg.data.input_size, None
         default = list(run.cfg.analysis.feature_maps.layers)
     else:
-        run, base, default = None, "vgg16", list(SEED_FEATURE_MAP_LAYERS)
+        run, base, default = None, "vgg16", catalog.feature_map_layers("vgg16")
         size = DEFAULT_SIZE if args.size is None else args.size
         if not catalog.VGG16_MIN_INPUT <= size <= 1024:
             raise UserError(f"--size {size}: not allowed: an integer in [{catalog.VGG16_MIN_INPUT}, 1024]")
         weights = args.weights
-    layers = check_layers(args.layers, base, default or catalog.BASE_LAYERS[base])
+    layers = check_layers(args.layers, base, default or catalog.BASES[base].layers)
     if run is None:
         start_backend()
         check_weights(weights, False, "--weights hed_bsds500 works offline")
@@ -292,7 +291,7 @@ def write_features(plan: FeaturesPlan, paths: list[str], filters: bool, max_chan
                       "sha256": files.sha256(plan.run.model_file), "base_weights_before_training":
                       plan.run.cfg.model.weights}
         preprocess, tag = plan.run.cfg.data.preprocess, "run"
-        inputs = [run_input(plan.run.cfg.data, p) for p in plan.photos]
+        inputs = [run_input(plan.run.cfg.data, p, plan.base) for p in plan.photos]
     else:
         base = models.build_base("vgg16", (plan.size, plan.size, 3))
         provenance = models.load_weights(base, plan.weights)

@@ -164,18 +164,19 @@ def input_shape(data_cfg) -> tuple[int, int, int]:
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
-def build(cfg) -> tuple[keras.Model, dict]:
+def build(cfg, output_units: int | None = None) -> tuple[keras.Model, dict]:
     """The full model for `cfg` (its layers in the dtype policy of training.precision) and the provenance
-    of its base weights. Not compiled."""
+    of its base weights. Not compiled. `output_units`: the output layer's width when model.output_units is
+    null (the number of classes of the data)."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(POLICIES[cfg.training.precision])
     try:
-        return _build(cfg)
+        return _build(cfg, output_units or cfg.model.output_units)
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _build(cfg) -> tuple[keras.Model, dict]:
+def _build(cfg, output_units: int) -> tuple[keras.Model, dict]:
     shape = input_shape(cfg.data)
     base = build_base(cfg.model.base, shape)
     provenance = load_weights(base, cfg.model.weights)
@@ -183,7 +184,7 @@ def _build(cfg) -> tuple[keras.Model, dict]:
     inputs = keras.Input(shape, name="image")
     # training=False keeps a frozen base in inference mode (matters for BatchNorm bases; VGG16 has none).
     features = base(inputs, training=False if cfg.model.freeze == "all" else None)
-    outputs = add_head(features, cfg.model.head, cfg.model.output_units)
+    outputs = add_head(features, cfg.model.head, output_units)
     return keras.Model(inputs, outputs, name=f"{cfg.model.base}_{cfg.model.head.name}"), provenance
 
 

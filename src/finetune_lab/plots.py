@@ -29,9 +29,15 @@ def learning_curves(history: dict[str, list[float]], path: str) -> None:
     plt.close(fig)
 
 
-def confusion_matrix(matrix: np.ndarray, path: str, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 5.5))
-    ConfusionMatrixDisplay(np.asarray(matrix)).plot(ax=ax, colorbar=False, values_format="d")
+def confusion_matrix(matrix: np.ndarray, path: str, title: str, class_names: list[str] | None = None) -> None:
+    """Rows: true class, columns: predicted class, labelled with `class_names` (their indices when None); the
+    counts are written in the cells while there are at most 20 classes."""
+    matrix = np.asarray(matrix)
+    side = min(6 + 0.25 * max(len(matrix) - 10, 0), 24)
+    fig, ax = plt.subplots(figsize=(side, side - 0.5))
+    ConfusionMatrixDisplay(matrix, display_labels=class_names).plot(
+        ax=ax, colorbar=False, values_format="d", include_values=len(matrix) <= 20,
+        xticks_rotation="vertical" if class_names and max(map(len, class_names)) > 3 else "horizontal")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

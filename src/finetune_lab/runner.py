@@ -12,6 +12,7 @@ import threading
 import time
 
 import keras
+import numpy as np
 from omegaconf import OmegaConf
 
 from . import (augment, backend, cache, data, evaluate, features, machine, model as models, original_task, plots,
@@ -68,7 +69,11 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
     if cfg.training.deterministic:
         backend.enable_determinism()
 
-    digits = sources.load_digits(cfg.data.source)
+    digits = sources.load_images(cfg.data)
+    classes = len(digits.class_names)
+    if (cfg.model.output_units or classes) < classes:
+        raise UserError(f"model.output_units={cfg.model.output_units} is not allowed: null or an integer >= {classes} "
+                        f"(the classes of data.source={cfg.data.source})")
     split = data.split_from_config(digits, cfg.data)
     counts = split.counts()
     if counts["train"] == 0:
@@ -79,7 +84,7 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
         raise UserError(f"analysis.feature_maps.image_index={image_index} is not allowed: "
                         f"an index below the test set's size ({counts['test']})")
     log.info("backend %s on %s", backend.name(), ", ".join(backend.devices_used()))
-    log.info("data %s: %s", cfg.data.source, counts)
+    log.info("data %s: %s, %d classes", cfg.data.source, counts, classes)
     log.info("augmentation: %s", augment.describe(cfg.data.augment))
     probe = original_task.prepare(cfg) if cfg.analysis.original_task.enabled else None  # bad probe input: stop now
 
@@ -90,13 +95,14 @@ def _run(cfg, run_dir: str, resume: bool) -> dict:
 def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -> dict:
     counts = split.counts()
     image_index = cfg.analysis.feature_maps.image_index
-    model, weights_provenance = models.build(cfg)
+    names, image_shape = digits.class_names, digits.x_test.shape[1:]
+    units, batch = cfg.model.output_units or len(names), cfg.training.batch_size
+    model, weights_provenance = models.build(cfg, units)
     base = model.get_layer(cfg.model.base)
-    digit_input = data.digit_input(cfg.data, cfg.seed)  # uint8 digits -> model input, inside the step
-    on_digits = data.on_digits(model, digit_input)
+    digit_input = data.digit_input(cfg.data, cfg.seed, cfg.model.base)  # uint8 images -> model input, in the step
+    on_digits = data.on_digits(model, digit_input, image_shape)
     train.compile_model(on_digits, cfg.training)
-    transform = data.transform_from_config(cfg.data)  # the same, outside the step: feature maps, layer change
-    units, batch = cfg.model.output_units, cfg.training.batch_size
+    transform = data.transform_from_config(cfg.data, cfg.model.base)  # the same outside the step: maps, layer change
 
     maps_cfg = cfg.analysis.feature_maps
     probe_image = transform(split.x_test[image_index:image_index + 1])[0]
@@ -111,14 +117,14 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
         cache_info = {"used": False, "gib": cache.feature_bytes(base, counts["train"] + counts["val"]) / 2**30}
         if cache_info["gib"] <= cfg.training.cache_max_gb:
             fit_model, x_train, x_val, x_test, cache_info = _cached_features(cfg, model, base, split, digit_input,
-                                                                             weights_provenance)
+                                                                             weights_provenance, image_shape)
         else:
             log.warning("frozen base: its outputs would take %.1f GiB > training.cache_max_gb=%s; the base runs "
                         "every epoch instead", cache_info["gib"], cfg.training.cache_max_gb)
     epoch_size = cfg.training.samples_per_epoch or counts["train"]
     train_batches = data.training_batches(x_train, split.y_train, units, batch, cfg.seed, first_epoch,
                                           cfg.training.epochs, epoch_size)
-    val = (x_val, data.one_hot(split.y_val, units)) if counts["val"] else None
+    val = data.as_dataset(x_val, batch, data.one_hot(split.y_val, units)) if counts["val"] else None
     steps = data.steps_per_epoch(epoch_size, batch)
     linear_probe = None
     if cfg.training.strategy == "lp_ft" and first_epoch == 0:  # LP phase; a resumed run is past it
@@ -138,7 +144,7 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
         "train_images_per_second": fitted["images_per_second"],
         "parameters": models.parameter_counts(model),
         "provenance": {"weights": weights_provenance,
-                       "data": {**digits.provenance, "counts": counts,
+                       "data": {**digits.provenance, "counts": counts, "classes": list(names), "output_units": units,
                                 "augment": OmegaConf.to_container(cfg.data.augment)}, **environment()},
     }
     if linear_probe is not None:
@@ -151,12 +157,12 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
 
     metrics["train_eval"] = _evaluate_training_set(fit_model, x_train, split.y_train, units, batch,
                                                    cfg.analysis.train_eval)
-    probs = (on_digits.predict(split.x_test, batch_size=batch, verbose=0) if x_test is None
+    probs = (on_digits.predict(data.as_dataset(split.x_test, batch), batch_size=batch, verbose=0) if x_test is None
              else cache.predict(fit_model, x_test, batch))  # the head on the stored test features
-    metrics["test"] = evaluate.summarize(split.y_test, probs)
-    write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs))
+    metrics["test"] = evaluate.summarize(split.y_test, probs, names)
+    write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs, names))
     plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
-                           f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})")
+                           f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})", list(names))
     if maps_cfg.enabled:
         maps_after = features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "after",
                                          maps_cfg.max_channels)
@@ -176,20 +182,22 @@ def _evaluate_training_set(fit_model, x_train, y_train, units: int, batch: int, 
     if not train_eval_cfg.enabled:
         return {"skipped": "analysis.train_eval.enabled=false"}
     n = min(len(y_train), train_eval_cfg.max_images)
-    scores = fit_model.evaluate(x_train[:n], data.one_hot(y_train[:n], units), batch_size=batch, verbose=0,
-                                return_dict=True)
+    first = np.arange(n)
+    scores = fit_model.evaluate(data.Batches(x_train.take(first, axis=0), batch, data.one_hot(y_train[:n], units)),
+                                verbose=0, return_dict=True)
     return {"accuracy": float(scores["accuracy"]), "loss": float(scores["loss"]), "n": int(n)}
 
 
-def _cached_features(cfg, model, base, split, digit_input, weights_provenance):
+def _cached_features(cfg, model, base, split, digit_input, weights_provenance, image_shape):
     """(head model sharing `model`'s head layers, train features, val features, test features or None, what
     the cache took). The test set's features are taken only from a store (or put into it): without one the
     whole model predicts the test set, as the base's outputs would cost the same and memory besides."""
     start = time.perf_counter()
     store, fields, where = cache.store_for(cfg, base.layers[-1].name, weights_provenance)
     sets = {"train": split.x_train, "val": split.x_val, **({"test": split.x_test} if store else {})}
-    outputs, per_set = cache.base_outputs(data.on_digits(base, digit_input), {k: v for k, v in sets.items() if len(v)},
-                                          cfg.training.batch_size, store, fields)
+    outputs, per_set = cache.base_outputs(data.on_digits(base, digit_input, image_shape),
+                                          {k: v for k, v in sets.items() if len(v)}, cfg.training.batch_size, store,
+                                          fields)
     log.info("%s", cache.describe(per_set, where))
     x_train, x_val = outputs["train"], outputs.get("val", split.x_val)
     head = cache.head_model(model, cfg.model.base)

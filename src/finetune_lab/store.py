@@ -45,8 +45,11 @@ def key(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def digest(images: np.ndarray) -> dict:
-    """An image set's identity: the sha256 of its bytes, with its shape and dtype."""
+def digest(images) -> dict:
+    """An image set's identity: the sha256 of its bytes, with its shape and dtype; a set read from files
+    (datasets.FileImages) names its own (the content of its files)."""
+    if hasattr(images, "digest"):
+        return images.digest()
     images = np.ascontiguousarray(images)
     return {"sha256": hashlib.sha256(images.data).hexdigest(), "shape": list(images.shape), "dtype": str(images.dtype)}
 

@@ -44,9 +44,9 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     pretrained, finetuned = original_task.weighted_layers(pre), original_task.weighted_layers(base)
     layers = {name: base.get_layer(name) for name in finetuned}
 
-    digits = sources.load_digits(cfg.data.source)
+    digits = sources.load_images(cfg.data)
     split = data.split_from_config(digits, cfg.data)
-    on_digits = data.on_digits(model, data.digit_input(cfg.data))
+    on_digits = data.on_digits(model, data.digit_input(cfg.data, base=cfg.model.base), digits.x_test.shape[1:])
     task = original_task.prepare(cfg).task(cfg)
     if task is None:
         log.warning("model.weights=%r has no known original task: only test accuracy is measured", cfg.model.weights)
@@ -55,7 +55,8 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     for alpha in alphas:
         weights = interpolated(pretrained, finetuned, alpha)
         original_task.set_layers(layers, weights)
-        probs = on_digits.predict(split.x_test, batch_size=cfg.training.batch_size, verbose=0)
+        probs = on_digits.predict(data.as_dataset(split.x_test, cfg.training.batch_size),
+                                  batch_size=cfg.training.batch_size, verbose=0)
         row = {"alpha": alpha, "test_accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y_test))}
         if task is not None:
             report = task.compare(task.outputs(weights))
