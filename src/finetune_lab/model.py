@@ -110,8 +110,8 @@ def imagenet_model(name: str, input_shape: tuple | None = None, include_top: boo
     except Exception as exc:  # Keras raises a bare Exception for a failed download
         where = os.path.join(sources.keras_cache_dir(), "models")
         raise UserError(f"{key}: Keras could not get the ImageNet weights of {name} ({sources.first_line(exc)}). "
-                        f"Connect to the internet once, or place the file in {where}/; "
-                        f"{sources.OFFLINE_HINT}") from None
+                        f"Connect to the internet once, or place the file in {where}/; model.weights=null (a random "
+                        "initialisation) works offline") from None
     net.name = name
     return stable_names(net)
 
