@@ -52,6 +52,30 @@ def tiny_cli(tmp_path_factory):
     return cwd, result
 
 
+def make_shapes(folder: Path, *args: str) -> Path:
+    """A folder dataset written by experiments/make_shapes.py (the worked example's generator) with `args`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_shapes", ROOT / "experiments" / "make_shapes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main([str(folder), *args])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory) -> Path:
+    """36 tiny images: 3 classes (circle, square, triangle) x 12, 24x24, one subfolder per class."""
+    return make_shapes(tmp_path_factory.mktemp("data") / "shapes", "--per-class", "12", "--size", "24",
+                       "--classes", "3")
+
+
+# A tiny run of a random MobileNetV3Small on a folder (the `shapes` fixture's path appended): 32x32, one epoch.
+TINY_FOLDER = ["model.base=mobilenet_v3_small", "model.weights=null", "data.source=folder", "data.input_size=32",
+               "data.placement=resize", "data.preprocess=base", "training.epochs=1", "training.batch_size=8",
+               "model.head.units=[8]", "model.output_units=null"]
+
+
 def run_in_process(folder: Path, *overrides: str) -> dict:
     """A run in this process, as the command line makes it but for the fresh process and Hydra's log file: the
     composed config checked and saved where finetune-lab saves it, then run into `folder` from its parent folder

@@ -27,6 +27,8 @@ def make_files(tmp_path):
     (tmp_path / "keras" / "datasets").mkdir(parents=True)
     np.savez(tmp_path / "keras" / "datasets" / "mnist.npz", x_train=np.zeros((3, 5)))
     (tmp_path / "a_file").write_text("")
+    (tmp_path / "one_class" / "only").mkdir(parents=True)
+    (tmp_path / "one_class" / "only" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     from finetune_lab.model import scratch_cnn
 
     scratch_cnn((28, 28, 1)).save_weights(tmp_path / "other_network.weights.h5")  # loads, but not into VGG16
@@ -41,8 +43,14 @@ CONFIG_CASES = [
     (["data.placement=corner"], "one of seed, center, resize"),
     (["data.channels=gray"], "model.base=vgg16 takes 3 channels"),
     (["data.source=cifar"], "one of mnist, mnist_embedded"),
-    (["model.base=resnet50"], "one of vgg16, scratch_cnn"),
+    (["model.base=resnet51"], "one of vgg16, vgg19, resnet50"),
     (["model.freeze=block9"], "model.freeze='block9'"),
+    (["model.freeze=stages:6"], "stages:K (K in 1..5: every layer up to the end of stage K"),
+    (["model.freeze=upto:block3_conv9"], "'block3_conv9' is not a layer of the base (did you mean 'block3_conv3'"),
+    (["model.base=resnet50", "model.weights=hed_bsds500"], "hed_bsds500 holds VGG16 weights"),
+    (["model.base=scratch_cnn", "model.weights=null", "data.preprocess=base", "data.input_size=28"],
+     "model.base=scratch_cnn has no preprocessing of its own"),
+    (["data.source=folder"], "data.path=None is not allowed: an existing folder with one subfolder per class"),
     (["model.output_units=5"], "model.output_units=5"),
     (["model.weights=/no/such.h5"], "model.weights='/no/such.h5'"),
     (["model.head.dropout=1"], "model.head.dropout"),
@@ -74,6 +82,7 @@ RUN_CASES = [
     (["model.weights={tmp}/notes.h5"] + QUICK, "could not load"),
     (["analysis.feature_maps.image_index=100000"] + TINY[:2], "analysis.feature_maps.image_index"),
     (["data.cutoff_rate=0.0001"], "leaves no training image"),
+    (["data=folder", "data.path={tmp}/one_class"] + QUICK, "1 class subfolder(s) (only)"),
 ]
 
 # One of each kind through the command line: a value refused by validate (tests/test_cli.py:

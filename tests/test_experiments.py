@@ -91,23 +91,43 @@ def test_the_offline_cpu_variant_behind_the_verdicts_trains_end_to_end(tmp_path)
     assert metrics["test"]["accuracy"] > 0.5  # 150 steps take a pretrained base far above chance (0.92 measured)
 
 
-def test_the_committed_verdict_table_is_what_the_command_makes_of_the_committed_records(tmp_path, monkeypatch):
-    """experiments/verdicts_study_split.md is generated, never typed: regenerate it from experiments/runs/ and
-    compare byte for byte."""
+# Each study under experiments/runs/: the script that runs its sweeps, its claims file and its generated table.
+STUDIES = {"study_split": ("run_study_split.sh", "experiments/claims.yaml", "experiments/verdicts_study_split.md"),
+           "shapes": ("run_shapes.sh", "experiments/claims_shapes.yaml", "docs/verdicts_shapes.md")}
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_the_committed_verdict_table_is_what_the_command_makes_of_the_committed_records(tmp_path, monkeypatch, study):
+    """A study's verdict table is generated, never typed: regenerate it from experiments/runs/ and compare byte
+    for byte."""
     from finetune_lab import verdicts
 
+    _, claims, table = STUDIES[study]
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)  # the claims file's root is relative to the repository
     out = tmp_path / "table.md"
-    verdicts.main(["experiments/claims.yaml", "--out", str(out)])
-    assert out.read_text() == (root / "experiments" / "verdicts_study_split.md").read_text()
+    verdicts.main([claims, "--out", str(out)])
+    assert out.read_text() == (root / table).read_text()
 
 
-@pytest.mark.parametrize("name", [p.stem for p in (ROOT / "experiments" / "runs").glob("*/*")])
-def test_every_committed_record_is_a_finished_run_of_a_declared_sweep(name):
+@pytest.mark.parametrize("study, name", [(p.parent.name, p.name) for p in (ROOT / "experiments" / "runs").glob("*/*")])
+def test_every_committed_record_is_a_finished_run_of_a_declared_sweep(study, name):
     import subprocess
 
-    root = ROOT
-    declared = subprocess.run(["bash", str(root / "experiments" / "run_study_split.sh"), "--list"],
+    declared = subprocess.run(["bash", str(ROOT / "experiments" / STUDIES[study][0]), "--list"],
                               capture_output=True, text=True, check=True).stdout.split()
     assert name in declared
+
+
+@pytest.mark.parametrize("sweep", sorted(p.name for p in (ROOT / "experiments" / "runs" / "study_split").iterdir()))
+def test_a_committed_record_is_still_the_same_job_for_output_resume(compose, sweep):
+    """output.resume skips a recorded job only when today's config of its overrides is the one it saved: new keys
+    and defaults now taken from the base (analysis.feature_maps.layers) must leave the study's jobs the same."""
+    import yaml
+
+    from finetune_lab import config
+
+    record = sorted((ROOT / "experiments" / "runs" / "study_split" / sweep).iterdir())[0]
+    overrides = [o for o in yaml.safe_load((record / ".hydra" / "overrides.yaml").read_text())
+                 if not o.startswith("hydra")]
+    assert config.differences(record / ".hydra" / "config.yaml", compose(*overrides)) == []

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 PLACEMENTS = ("seed", "center", "resize", "center_crop")
-FOLDER_PLACEMENTS = ("resize", "center_crop")  # images of any size: scaled to data.input_size on the host
+FOLDER_PLACEMENTS = ("center", "resize", "center_crop")  # images of any size: scaled to data.input_size on the host
 CHANNELS = ("seed", "replicate", "gray")
 PREPROCESS = ("unit", "vgg16", "base")
 NAMED_WEIGHTS = ("imagenet", "hed_bsds500")

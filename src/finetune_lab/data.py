@@ -129,11 +129,11 @@ def as_dataset(x, batch_size: int, y: np.ndarray | None = None):
 def place(images, size: int, mode: str):
     """Put (batch, H, W, C) images into a size x size float32 canvas: `seed` pads as the study did (2 px
     top/left, the rest bottom/right), `center` pads evenly, `resize` scales bilinearly, `center_crop` scales the
-    shorter side to `size` and keeps the centre. Images already size x size are left as they are by `resize`
-    and `center_crop` (a folder's images are scaled on the host)."""
+    shorter side to `size` and keeps the centre. Images already size x size are left as they are (a folder's
+    images are placed on the host, datasets.fit)."""
     images = ops.cast(images, "float32")
     height, width = images.shape[1], images.shape[2]
-    if mode in ("resize", "center_crop") and (height, width) == (size, size):
+    if (height, width) == (size, size) and mode != "seed":
         return images
     if mode == "resize":
         return ops.image.resize(images, (size, size), interpolation="bilinear")

@@ -76,17 +76,23 @@ def decode(path: str) -> np.ndarray:
 
 def fit(image: np.ndarray, size: int, placement: str) -> np.ndarray:
     """An image of any size as size x size: `resize` scales both sides (aspect not kept); `center_crop` scales
-    the shorter side to `size` and cuts out the centre. Area averaging when shrinking, bilinear when growing."""
+    the shorter side to `size` and cuts out the centre; `center` scales the longer side to `size` and centres
+    the image on a black canvas (aspect kept, nothing cut). Area averaging when shrinking, bilinear when growing."""
     import cv2
 
     height, width = image.shape[:2]
-    if placement == "center_crop":
-        scale = size / min(height, width)
-        shape = (max(size, round(width * scale)), max(size, round(height * scale)))
-    else:
+    if placement == "resize":
         scale, shape = size / min(height, width), (size, size)
+    else:
+        scale = size / (min(height, width) if placement == "center_crop" else max(height, width))
+        shape = (round(width * scale), round(height * scale))
     if shape != (width, height):
         image = cv2.resize(image, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    if placement == "center":
+        canvas = np.zeros((size, size, 3), np.uint8)
+        top, left = (size - image.shape[0]) // 2, (size - image.shape[1]) // 2
+        canvas[top:top + image.shape[0], left:left + image.shape[1]] = image
+        return canvas
     top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
     return image[top:top + size, left:left + size]
 
