@@ -48,7 +48,6 @@ def head_model(model: keras.Model, base_name: str) -> keras.Model:
     return keras.Model(inputs, x, name="head")
 
 
-
 def key_fields(cfg, output_layer: str, weights_provenance: dict) -> dict | None:
     """Everything a frozen base's outputs depend on besides the digits: the weights file's sha256, the base
     and its output layer, the input settings, the precision, the Keras backend and version. None when the
