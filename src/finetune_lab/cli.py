@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import backend, config, rundir, tracking
+from . import backend, config, files, rundir, tracking
 from .errors import UserError, fail, one_line
 
 log = logging.getLogger("finetune_lab")
@@ -98,7 +98,7 @@ def hydra_entry(cfg: DictConfig) -> float | None:
                                  {"job": hydra_cfg.job.num, "folder": run_dir, "reason": str(exc)})
         return None
     if resume == "skip":
-        return (rundir.read_json(os.path.join(run_dir, rundir.METRICS)) or {}).get("val", {}).get("accuracy")
+        return (files.read_json(os.path.join(run_dir, rundir.METRICS)) or {}).get("val", {}).get("accuracy")
     try:
         metrics = run_job(cfg, run_dir, hydra_cfg.sweep.dir if multirun else None, resume=resume)
     except UserError as exc:  # recorded in the run folder already; not raised, so Hydra adds nothing to it
@@ -130,7 +130,7 @@ class SweepSummary(Callback):
         jobs = sorted((p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()), key=_job_order)
         statuses = {p.name: rundir.status(str(p)) for p in jobs}
         refused_dir = Path(sweep_dir, REFUSED)
-        refused = {p.stem: rundir.read_json(str(p)) for p in refused_dir.glob("*.json")} if refused_dir.is_dir() else {}
+        refused = {p.stem: files.read_json(str(p)) for p in refused_dir.glob("*.json")} if refused_dir.is_dir() else {}
         statuses.update(dict.fromkeys(refused, "refused"))
         counts: dict[str, int] = {}
         for state in statuses.values():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import os
 import platform
@@ -14,8 +13,8 @@ import time
 import keras
 from omegaconf import OmegaConf
 
-from . import (augment, backend, cache, data, evaluate, features, machine, model as models, original_task, plots,
-               rundir, sources, train)
+from . import (augment, backend, cache, data, evaluate, features, files, machine, model as models, original_task,
+               plots, rundir, sources, train)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -154,7 +153,7 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
     probs = (on_digits.predict(split.x_test, batch_size=batch, verbose=0) if x_test is None
              else cache.predict(fit_model, x_test, batch))  # the head on the stored test features
     metrics["test"] = evaluate.summarize(split.y_test, probs)
-    write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs))
+    files.write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs))
     plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
                            f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})")
     if maps_cfg.enabled:
@@ -211,13 +210,6 @@ def save_model(model: keras.Model, path: str) -> None:
 
 def _last(history: dict, prefix: str) -> dict:
     return {m: history[prefix + m][-1] for m in ("loss", "accuracy") if history.get(prefix + m)}
-
-
-def write_csv(path: str, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def environment() -> dict:

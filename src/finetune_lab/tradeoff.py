@@ -8,10 +8,10 @@ base under the fine-tuned head; a=1 is the run's model. Writes tradeoff.csv and 
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
 
+from . import files
 from .errors import UserError, fail
 from .rundir import load_run_config
 
@@ -70,10 +70,7 @@ def write(rows: list[dict], run_dir: str, title: str) -> tuple[str, str]:
     import matplotlib.pyplot as plt
 
     csv_path, png_path = os.path.join(run_dir, "tradeoff.csv"), os.path.join(run_dir, "tradeoff.png")
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    files.write_csv(csv_path, rows)
     alphas = [r["alpha"] for r in rows]
     agreement = [k for k in ("edge_f1", "edge_correlation", "top1_agreement") if k in rows[0]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
