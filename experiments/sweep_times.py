@@ -13,7 +13,7 @@ import argparse
 import os
 import statistics
 
-from finetune_lab.report import find_runs, load_run
+from finetune_lab.runs import find_runs, load_run
 
 
 def sweep_row(folder: str) -> dict | None:

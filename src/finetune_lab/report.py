@@ -22,27 +22,21 @@ from __future__ import annotations
 
 import argparse
 import base64
-import difflib
 import html
 import math
 import os
-import re
 import textwrap
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import yaml
-from omegaconf import OmegaConf
 
 from . import rundir
-from .config import NOT_THE_JOB, cell, flatten
-from .errors import fail
+from .errors import UserError, exit_on_user_error
+from .runs import (RUN_MARK, Run, check_keys, find_runs, group_label, load_run, natural_key, parse_filters, select,
+                   group_value, varying_keys)
 from .stats import critical_point, mean_ci
 from .plots import plt  # plots selects the Agg backend
 
-RUN_MARK = os.path.join(".hydra", "config.yaml")
-NOT_RUNS = {"tensorboard", "feature_maps", "backup", "report"}  # never descended into
 REPLICATE_KEYS = ("seed",)           # averaged over in the plots, never a default group
 SIZE_KEYS = ("data.cutoff_rate",)    # the training-set size is the x axis, never a default group
 AGREEMENT_KEYS = ("top1_agreement", "edge_correlation", "edge_f1")  # preferred original-task measure
@@ -54,153 +48,7 @@ CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy 
                        "so its resolution is the sizes that were run.")
 
 
-class ReportError(Exception):
-    """Bad input to the report: one line for the user."""
-
-
-@dataclass
-class Run:
-    path: str
-    config: dict                       # flat: dotted key -> value (lists as "[a, b]", None as "null")
-    status: str
-    metrics: dict = field(default_factory=dict)
-    reason: str | None = None          # why it did not complete; None when completed
-    history: dict[str, list[float]] = field(default_factory=dict)   # per epoch, rundir.read_history
-
-    def data_counts(self) -> dict:
-        """{"train", "val", "test"}: the images the run really had (metrics.json's provenance); {} when unknown."""
-        return ((self.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
-
-    def row(self) -> dict:
-        test = self.metrics.get("test") or {}
-        ci = test.get("ci95") or [None, None]
-        counts = self.data_counts()
-        epochs = self.metrics.get("epochs_run")
-        if epochs is None and self.history:
-            epochs = rundir.epochs_in(self.history)
-        row = {"status": self.status, "test_accuracy": test.get("accuracy"), "ci95_lo": ci[0], "ci95_hi": ci[1],
-               "test_n": test.get("n"), "epochs": epochs, "train_size": counts.get("train"),
-               "wall_seconds": self.metrics.get("wall_seconds"),
-               "peak_rss_gib": (self.metrics.get("memory") or {}).get("peak_rss_gib"), "error": self.reason}
-        section = self.metrics.get("original_task")
-        if isinstance(section, dict):
-            row.update({f"original_task.{k}": v for k, v in numeric_leaves(section).items()})
-        return row
-
-
-# ----- collecting -----
-
-def find_runs(paths: list[str]) -> list[str]:
-    """Every run folder at or under `paths`, each once, in a natural order (sweep jobs 0, 1, ..., 10)."""
-    found: dict[str, str] = {}
-    for top in paths:
-        if not os.path.exists(top):
-            raise ReportError(f"{top} does not exist")
-        for folder, dirs, _ in os.walk(top):
-            if os.path.isfile(os.path.join(folder, RUN_MARK)):
-                found.setdefault(os.path.realpath(folder), os.path.normpath(folder))
-                dirs[:] = []  # a run folder holds no other runs
-            else:
-                dirs[:] = [d for d in dirs if not d.startswith(".") and d not in NOT_RUNS]
-    return sorted(found.values(), key=natural_key)
-
-
-def natural_key(text: str):
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
-
-
-def load_run(path: str) -> Run:
-    conf = OmegaConf.load(os.path.join(path, RUN_MARK))
-    try:
-        plain = OmegaConf.to_container(conf, resolve=True)
-    except Exception:  # an interpolation that only resolved inside Hydra: keep it as written
-        plain = OmegaConf.to_container(conf, resolve=False)
-    plain.pop("logger", None)  # where a run was tracked is no setting of the experiment: never a group
-    state = rundir.status(path)
-    metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
-    flat = {key: value for key, value in flatten(plain).items() if key not in NOT_THE_JOB}
-    return Run(path=path, config=flat, status=state, metrics=metrics,
-               reason=None if state == "completed" else reason(path, state, metrics),
-               history=rundir.read_history(path))
-
-
-def numeric_leaves(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(numeric_leaves(value, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def reason(path: str, state: str, metrics: dict) -> str:
-    """Why a run did not complete, in one line."""
-    info = rundir.read_json(os.path.join(path, rundir.STATUS)) or {}
-    if state in ("failed", "diverged"):
-        return metrics.get("error") or info.get("error") or f"{state} (no error recorded)"
-    if state == "killed":
-        return (f"status.json says running (pid {info.get('pid')}, since {info.get('time')}) but the "
-                f"process is gone; resume with finetune-lab-resume {path}")
-    if state == "interrupted":
-        return f"interrupted by a signal ({info.get('time')}); resume with finetune-lab-resume {path}"
-    if state == "running":
-        return f"still running (pid {info.get('pid')} on {info.get('host')}, since {info.get('time')})"
-    if state == "empty":
-        return "nothing recorded: no status.json or metrics.json (the job never started)"
-    return f"status {state}: {info.get('error') or 'no reason recorded'}"
-
-
-# ----- selecting and tabulating -----
-
-def parse_filters(items: list[str]) -> dict[str, list]:
-    """["k=v", "k=w", "j=x"] -> {"k": [v, w], "j": [x]}: a run passes when each key matches one of its values."""
-    filters: dict[str, list] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ReportError(f"--filter {item!r}: expected KEY=VALUE, e.g. model.freeze=all")
-        filters.setdefault(key.strip(), []).append(cell(yaml.safe_load(value) if value.strip() else ""))
-    return filters
-
-
-def same(a, b) -> bool:
-    numbers = (int, float)
-    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
-    return str(a) == str(b)
-
-
-def check_keys(runs: list[Run], keys: list[str], option: str) -> None:
-    known = {k for run in runs for k in run.config} | {"status"}
-    for key in keys:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ReportError(f"{option} {key}: no collected run has this config key{hint}")
-
-
-def select(runs: list[Run], filters: dict[str, list]) -> list[Run]:
-    def value(run: Run, key: str):
-        return run.status if key == "status" else run.config.get(key)
-
-    return [run for run in runs
-            if all(any(same(value(run, key), want) for want in wanted) for key, wanted in filters.items())]
-
-
-def varying_keys(runs: list[Run]) -> list[str]:
-    """Config keys whose values are not the same in every run (a key missing somewhere counts as varying),
-    in the order the config lists them."""
-    order: dict[str, None] = {}
-    for run in runs:
-        order.update(dict.fromkeys(run.config))
-    varying = []
-    for key in order:
-        values = {str(run.config.get(key, "<missing>")) for run in runs}
-        if len(values) > 1:
-            varying.append(key)
-    return varying
-
+# ----- tabulating -----
 
 def table(runs: list[Run], keys: list[str]) -> pd.DataFrame:
     """One row per run. Config columns keep their values as written (an int stays an int; a key a run's
@@ -219,16 +67,6 @@ def default_groups(runs: list[Run]) -> list[str]:
     return [k for k in varying_keys(completed) if k not in REPLICATE_KEYS + SIZE_KEYS]
 
 
-def _shown(value) -> str:
-    """A config value as a group shows it; a key a run lacks is "(absent)"."""
-    return "(absent)" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-
-def group_label(row, keys: list[str]) -> str:
-    """"k=v, k2=v2" from a run's config or a table row; a key the run lacks shows as k=(absent)."""
-    return ", ".join(f"{k}={_shown(row.get(k))}" for k in keys) if keys else "all runs"
-
-
 def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     """Completed runs: test accuracy count, mean, sd and the 95% t-interval of the mean per group and
     training-set size."""
@@ -239,7 +77,7 @@ def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     done["train_size"] = done["train_size"].fillna(-1).astype(int)
     keys = [*groups, "train_size"]
     rows = []
-    for key, part in done.groupby([done[k].map(_shown) if k in groups else done[k] for k in keys], sort=True):
+    for key, part in done.groupby([done[k].map(group_value) if k in groups else done[k] for k in keys], sort=True):
         spread = mean_ci(part.test_accuracy.tolist())
         rows.append([*key, spread["n"], spread["mean"], spread["sd"], spread["ci_lo"], spread["ci_hi"]])
     return pd.DataFrame(rows, columns=columns)
@@ -256,7 +94,7 @@ def critical_points(frame: pd.DataFrame, groups: list[str], fraction: float = 0.
         if len(by_size) < 2:
             continue
         point = critical_point(by_size, fraction)
-        rows.append([*(_shown(part.iloc[0].get(k)) for k in groups), point["size"], point["ci_lo"], point["ci_hi"],
+        rows.append([*(group_value(part.iloc[0].get(k)) for k in groups), point["size"], point["ci_lo"], point["ci_hi"],
                      point["target_accuracy"], point["largest_size"]])
     return pd.DataFrame(rows, columns=columns)
 
@@ -327,7 +165,7 @@ def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
     if wanted:
         name = wanted if wanted.startswith("original_task.") else f"original_task.{wanted}"
         if name not in columns:
-            raise ReportError(f"--agreement-key {wanted}: no run has it; the runs have: "
+            raise UserError(f"--agreement-key {wanted}: no run has it; the runs have: "
                               + (", ".join(c.split(".", 1)[1] for c in columns) or "no original_task metrics"))
         return name
     for key in AGREEMENT_KEYS:
@@ -530,14 +368,14 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     """Collect, select, tabulate, plot and write. Returns what was written and the counts."""
     found = find_runs(paths)
     if not found:
-        raise ReportError(f"no run folder (a folder with {RUN_MARK}) under {', '.join(paths)}")
+        raise UserError(f"no run folder (a folder with {RUN_MARK}) under {', '.join(paths)}")
     runs = [load_run(p) for p in found]
     wanted = parse_filters(filters or [])
     check_keys(runs, list(wanted), "--filter")
     check_keys(runs, list(group_by or []), "--group-by")
     runs = select(runs, wanted)
     if not runs:
-        raise ReportError(f"no run matches the filters ({len(found)} runs collected)")
+        raise UserError(f"no run matches the filters ({len(found)} runs collected)")
     groups = list(group_by) if group_by else default_groups(runs)
     keys = varying_keys(runs)
     keys += [k for k in groups if k not in keys and k != "status"]
@@ -567,6 +405,7 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
             "plots": [p for _, p in plots], "out": out}
 
 
+@exit_on_user_error("finetune-lab-report")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="finetune-lab-report",
@@ -586,10 +425,7 @@ def main(argv: list[str] | None = None) -> None:
                              + ", the first present)")
     args = parser.parse_args(argv)
     out = args.out or (os.path.join(args.paths[0], "report") if len(args.paths) == 1 else "report")
-    try:
-        result = build(args.paths, out, args.group_by, args.filter, max(args.feature_maps, 0), args.agreement_key)
-    except ReportError as exc:
-        fail(parser.prog, str(exc))
+    result = build(args.paths, out, args.group_by, args.filter, max(args.feature_maps, 0), args.agreement_key)
     counts = ", ".join(f"{n} {s}" for s, n in result["counts"].items())
     print(f"{result['runs']} runs ({counts}) -> {os.path.join(out, 'report.html')}, report.md, runs.csv"
           + (f", {len(result['plots'])} plots" if result["plots"] else ""))
