@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import base64
 import html
-import math
 import os
 import textwrap
 
 import numpy as np
 import pandas as pd
 
-from . import rundir
+from . import rundir, tables
 from .errors import UserError, exit_on_user_error
 from .runs import (RUN_MARK, Run, check_keys, find_runs, group_label, load_run, natural_key, parse_filters, select,
                    group_value, varying_keys)
@@ -43,6 +42,7 @@ AGREEMENT_KEYS = ("top1_agreement", "edge_correlation", "edge_f1")  # preferred 
 RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "epochs", "train_size",
                   "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
+MAP_COLUMNS = ["layer", "before", "after"]  # the feature-map tables: a layer, its maps before and after training
 CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy reaches 95% of the largest size's "
                        "mean, per group; the interval is a percentile bootstrap over the runs (seeds) at each size, "
                        "so its resolution is the sizes that were run.")
@@ -267,31 +267,6 @@ def feature_map_pairs(runs: list[Run], groups: list[str], limit: int) -> list[tu
 
 # ----- writing -----
 
-def _fmt(value) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(esc(str(c)) for c in frame.columns) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(esc(_fmt(v)) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _embed(path: str) -> str:
     with open(path, "rb") as f:
         return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
@@ -317,18 +292,17 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     md = ["# finetune-lab report", "", intro, ""]
     md += ["## Runs that did not complete", ""]
     md += [f"- `{r.run}`: **{r.status}**: {r.error}" for r in problems.itertuples()] or ["None."]
-    md += ["", "## Test accuracy by group", "", markdown_table(stats) if len(stats) else "No completed run.", ""]
+    md += ["", "## Test accuracy by group", "", tables.markdown(stats) if len(stats) else "No completed run.", ""]
     if len(points):
-        md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", markdown_table(points), ""]
-    md += ["## Runs", "", markdown_table(runs_table), "", "## Plots", ""]
+        md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", tables.markdown(points), ""]
+    md += ["## Runs", "", tables.markdown(runs_table), "", "## Plots", ""]
     md += [f"![{title}]({os.path.basename(p)})\n" for title, p in plots] or ["No plot: no completed run.", ""]
     if maps:
         md += ["## Feature maps before / after training", ""]
         for run, pairs in maps:
-            md += [f"### `{run.path}`", "", "| layer | before | after |", "|---|---|---|"]
-            md += [f"| {layer} | ![]({os.path.relpath(b, out)}) | ![]({os.path.relpath(a, out)}) |"
-                   for layer, b, a in pairs]
-            md.append("")
+            shown = pd.DataFrame([[layer, f"![]({os.path.relpath(b, out)})", f"![]({os.path.relpath(a, out)})"]
+                                  for layer, b, a in pairs], columns=MAP_COLUMNS)
+            md += [f"### `{run.path}`", "", tables.markdown(shown), ""]
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 
@@ -343,9 +317,9 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
                                   f"</b>: {html.escape(str(r.error))}</li>" for r in problems.itertuples()) + "</ul>")
     else:
         h.append("<p>None.</p>")
-    h += ["<h2>Test accuracy by group</h2>", html_table(stats) if len(stats) else "<p>No completed run.</p>"]
+    h += ["<h2>Test accuracy by group</h2>", tables.html(stats) if len(stats) else "<p>No completed run.</p>"]
     if len(points):
-        h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", html_table(points)]
+        h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", tables.html(points)]
     h.append("<h2>Plots</h2>")
     h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in plots]
     if not plots:
@@ -353,12 +327,10 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     if maps:
         h.append("<h2>Feature maps before / after training</h2>")
         for run, pairs in maps:
-            h.append(f"<h3><code>{html.escape(run.path)}</code></h3><table class='maps'>"
-                     "<tr><th>layer</th><th>before</th><th>after</th></tr>")
-            h += [f"<tr><td>{html.escape(layer)}</td><td><img src='{_embed(b)}'></td><td><img src='{_embed(a)}'>"
-                  "</td></tr>" for layer, b, a in pairs]
-            h.append("</table>")
-    h += ["<h2>Runs</h2>", html_table(runs_table), "</body></html>"]
+            shown = pd.DataFrame([[html.escape(layer), f"<img src='{_embed(b)}'>", f"<img src='{_embed(a)}'>"]
+                                  for layer, b, a in pairs], columns=MAP_COLUMNS)
+            h += [f"<h3><code>{html.escape(run.path)}</code></h3>", tables.html(shown, markup=True, classes="maps")]
+    h += ["<h2>Runs</h2>", tables.html(runs_table), "</body></html>"]
     with open(os.path.join(out, "report.html"), "w") as f:
         f.write("\n".join(h) + "\n")
 
