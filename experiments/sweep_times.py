@@ -13,6 +13,9 @@ import argparse
 import os
 import statistics
 
+import pandas as pd
+
+from finetune_lab import tables
 from finetune_lab.runs import find_runs, load_run
 
 
@@ -40,11 +43,11 @@ def _cpu(metrics: dict) -> str:
 def table(root: str) -> str:
     rows = [row for name in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, name))
             and (row := sweep_row(os.path.join(root, name)))]
-    lines = ["| sweep | finished runs | run time, sum (h) | per run, median (min) | CPU | precision |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['sweep']} | {r['runs']} of {r['of']} | {r['hours']:.2f} | {r['median_min']:.1f} | {r['cpu']} | "
-              f"{r['precision']} |" for r in rows]
-    return "\n".join(lines) + "\n"
+    frame = pd.DataFrame([[r["sweep"], f"{r['runs']} of {r['of']}", f"{r['hours']:.2f}", f"{r['median_min']:.1f}",
+                           r["cpu"], r["precision"]] for r in rows],
+                         columns=["sweep", "finished runs", "run time, sum (h)", "per run, median (min)", "CPU",
+                                  "precision"])
+    return tables.markdown(frame) + "\n"
 
 
 def main() -> None:
