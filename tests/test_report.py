@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import TINY, run_cli
-from finetune_lab import report, runs
+from finetune_lab import plots, report, runs
 
 SMALL = [o for o in TINY if not o.startswith("data.cutoff_rate=")] + [
     "output.save_model=false", "data.input_size=32"]
@@ -154,12 +154,12 @@ def _capture(monkeypatch):
     """The figures build() saves, by file name, kept open for the test to read."""
     figures = {}
 
-    def keep(fig, path):
+    def keep(fig, path, **how):
         figures[os.path.basename(path)] = fig
         fig.savefig(path)
         return path
 
-    monkeypatch.setattr(report, "_save", keep)
+    monkeypatch.setattr(plots, "_save", keep)
     return figures
 
 

@@ -38,3 +38,11 @@ def test_the_command_line_starts_without_pandas_or_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_natural_key_never_ties_two_texts():
+    """lr=0.0001 and lr=0.001 hold the same numbers split at the dot: without a tie-break, groups sorted from a
+    set would take their colours in the set's (hash-seeded) order."""
+    labels = ["lr=0.001", "lr=0.0001", "lr=0.01", "lr=1e-05"]
+    assert sorted(labels, key=runs.natural_key) == sorted(reversed(labels), key=runs.natural_key)
+    assert runs.natural_key("lr=0.001") != runs.natural_key("lr=0.0001")

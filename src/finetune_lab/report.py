@@ -24,17 +24,14 @@ import argparse
 import base64
 import html
 import os
-import textwrap
 
-import numpy as np
 import pandas as pd
 
-from . import rundir, tables
+from . import plots, tables
 from .errors import UserError, exit_on_user_error
-from .runs import (RUN_MARK, Run, check_keys, find_runs, group_label, load_run, natural_key, parse_filters, select,
-                   group_value, varying_keys)
+from .runs import (RUN_MARK, Run, check_keys, find_runs, group_label, group_value, load_run, parse_filters, select,
+                   varying_keys)
 from .stats import critical_point, mean_ci
-from .plots import plt  # plots selects the Agg backend
 
 REPLICATE_KEYS = ("seed",)           # averaged over in the plots, never a default group
 SIZE_KEYS = ("data.cutoff_rate",)    # the training-set size is the x axis, never a default group
@@ -89,7 +86,7 @@ def critical_points(frame: pd.DataFrame, groups: list[str], fraction: float = 0.
     columns = [*groups, "critical_size", "ci95_lo", "ci95_hi", "target_accuracy", "largest_size"]
     done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame.train_size.notna()]
     rows = []
-    for label, part, _ in _by_group(done, groups) if len(done) else []:
+    for label, part in by_group(done, groups):
         by_size = part.groupby(part.train_size.astype(int)).test_accuracy.apply(list).to_dict()
         if len(by_size) < 2:
             continue
@@ -99,65 +96,38 @@ def critical_points(frame: pd.DataFrame, groups: list[str], fraction: float = 0.
     return pd.DataFrame(rows, columns=columns)
 
 
-# ----- plots -----
+# ----- figures (drawn by finetune_lab.plots) -----
 
-def _by_group(frame: pd.DataFrame, groups: list[str]):
-    """(label, rows, colour) per group of `frame`, in order of first appearance."""
-    labels = frame.apply(lambda r: group_label(r, groups), axis=1)
-    colors = _colors(list(dict.fromkeys(labels)))
-    return [(label, part, colors[label]) for label, part in frame.groupby(labels, sort=False)]
-
-
-def _colors(labels: list[str]) -> dict[str, str]:
-    """The same group gets the same colour in every plot (labels in sorted order)."""
-    palette = [f"C{i}" for i in range(10)]
-    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(set(labels), key=natural_key))}
+def by_group(frame: pd.DataFrame, groups: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per group of `frame`, in order of first appearance."""
+    if frame.empty:
+        return []
+    return list(frame.groupby(frame.apply(lambda r: group_label(r, groups), axis=1), sort=False))
 
 
-def _legend(ax) -> None:
-    """Below the axes: group labels can be long."""
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, [textwrap.fill(label, 110) for label in labels], fontsize=7, loc="upper left",
-              bbox_to_anchor=(0.0, -0.15), ncol=1, frameon=False)
-
-
-def _save(fig, path: str) -> str:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def plot_accuracy_vs_size(stats: pd.DataFrame, points: pd.DataFrame, groups: list[str], path: str) -> str | None:
-    """Mean ± sd per group and size, and each group's critical point (a row of critical_points' table)."""
-    stats = stats[stats.train_size > 0]
-    if stats.empty:
-        return None
-    marks = {group_label(row, groups): row for _, row in points.iterrows()}
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, part, color in _by_group(stats, groups):
-        part = part.sort_values("train_size")
-        ax.errorbar(part.train_size, part["mean"], yerr=part["sd"].fillna(0), marker="o", capsize=3,
-                    color=color, label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
-                    if part.runs.min() != part.runs.max() else f"{label} (n={int(part.runs.min())})")
-        if label in marks:
-            _mark_critical(ax, marks[label], color)
-    ax.set_xscale("log")
-    ax.set_xlabel("training-set size (images, log scale)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("test accuracy vs training-set size (mean ± sd over runs)")
-    ax.grid(True, which="both", alpha=0.3)
-    _legend(ax)
-    return _save(fig, path)
-
-
-def _mark_critical(ax, point, color: str) -> None:
-    """A group's critical point: its target accuracy as a dotted line, a triangle at the critical size, and the
-    bootstrap interval as a bar along the size axis."""
-    size, lo, hi, target = (float(point[k]) for k in ("critical_size", "ci95_lo", "ci95_hi", "target_accuracy"))
-    ax.axhline(target, color=color, linestyle=":", linewidth=1)
-    ax.errorbar([size], [target], xerr=[[size - lo], [hi - size]], fmt="v", color=color, markersize=8, capsize=4,
-                label=f"critical point {size:,.0f} (95% interval {lo:,.0f}–{hi:,.0f}): "
-                      f"first size reaching {target:.3f}")
+def figures(out: str, frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame, runs: list[Run],
+            groups: list[str], agreement_key: str | None) -> list[tuple[str, str]]:
+    """The plots the runs allow, as (title, file) in the report's order: test accuracy vs training-set size
+    (groups' means with their critical points), vs original-task agreement (each run and each group's means),
+    and the learning curves."""
+    made = []
+    sized = stats[stats.train_size > 0]
+    if len(sized):
+        critical = {group_label(row, groups): row for _, row in points.iterrows()}
+        made.append(("test accuracy vs training-set size",
+                     plots.accuracy_vs_size(by_group(sized, groups), critical,
+                                            os.path.join(out, "accuracy_vs_train_size.png"))))
+    column = agreement_column(frame, agreement_key)
+    done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()] if column else []
+    if len(done):
+        made.append(("test accuracy vs original-task agreement",
+                     plots.accuracy_vs_agreement(by_group(done, groups), agreement_summary(done, groups, column),
+                                                 column, os.path.join(out, "accuracy_vs_original_task.png"))))
+    curves = [(group_label(run.config, groups), run.history) for run in runs if run.history]
+    if curves:
+        made.append(("learning curves",
+                     plots.learning_curves_overlaid(curves, os.path.join(out, "learning_curves.png"))))
+    return made
 
 
 def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
@@ -175,71 +145,15 @@ def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
 
 
 def agreement_summary(points: pd.DataFrame, groups: list[str], column: str) -> pd.DataFrame:
-    """Per group, in the order its first run came: its colour, runs, and the mean with its 95% t-interval of
-    `column` (x) and of test accuracy (y); a group of one run has no interval (NaN)."""
+    """Per group, in the order its first run came: its runs, and the mean with its 95% t-interval of `column` (x)
+    and of test accuracy (y); a group of one run has no interval (NaN)."""
     rows = []
-    for label, part, color in _by_group(points, groups):
+    for label, part in by_group(points, groups):
         x, y = mean_ci(part[column].astype(float).tolist()), mean_ci(part.test_accuracy.astype(float).tolist())
-        rows.append({"group": label, "color": color, "runs": len(part),
+        rows.append({"group": label, "runs": len(part),
                      **{f"{axis}_{key}": spread[key] for axis, spread in (("x", x), ("y", y))
                         for key in ("mean", "ci_lo", "ci_hi")}})
     return pd.DataFrame(rows)
-
-
-def plot_accuracy_vs_agreement(frame: pd.DataFrame, groups: list[str], column: str, path: str) -> str | None:
-    """One dot per run, and per group its mean on both axes with each mean's 95% t-interval as a cross
-    (agreement_summary); the legend lists the groups in the order their runs came."""
-    points = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()]
-    if points.empty:
-        return None
-    means = agreement_summary(points, groups, column)
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for (label, part, color), (_, mean) in zip(_by_group(points, groups), means.iterrows()):
-        ax.scatter(part[column], part.test_accuracy, color=color, s=14, alpha=0.5, linewidths=0)
-        xerr, yerr = ([[mean[f"{axis}_mean"] - mean[f"{axis}_ci_lo"]], [mean[f"{axis}_ci_hi"] - mean[f"{axis}_mean"]]]
-                      for axis in ("x", "y"))
-        ax.errorbar([mean.x_mean], [mean.y_mean], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o",
-                    color=color, markersize=7, markeredgecolor="black", markeredgewidth=0.7, elinewidth=1.5,
-                    capsize=4, label=f"{label} (n={mean.runs}): accuracy {mean.y_mean:.3f}, "
-                                     f"{column.rsplit('.', 1)[-1]} {mean.x_mean:.3f}")
-    ax.set_xlabel(f"{column} (fine-tuned base on its original task vs pretrained)")
-    ax.set_ylabel("test accuracy (new task)")
-    ax.set_title("new-task accuracy vs original-task agreement\n(dots: runs; crosses: group means, 95% t-intervals)",
-                 fontsize=10)
-    ax.grid(True, alpha=0.3)
-    _legend(ax)
-    return _save(fig, path)
-
-
-def plot_learning_curves(runs: list[Run], groups: list[str], path: str) -> str | None:
-    runs = [run for run in runs if run.history]
-    if not runs:
-        return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    labels = [group_label(run.config, groups) for run in runs]
-    colors = _colors(list(dict.fromkeys(labels)))
-    shown = set()
-    for run, label in zip(runs, labels):
-        hist = run.history
-        epochs = range(1, rundir.epochs_in(hist) + 1)
-        for ax, metric in zip(axes, ("loss", "accuracy")):
-            for prefix, style in (("", "-"), ("val_", "--")):
-                if prefix + metric in hist:
-                    ax.plot(epochs, hist[prefix + metric], style, color=colors[label], alpha=0.7, marker=".",
-                            label=label if (label not in shown and ax is axes[0] and not prefix) else None)
-                    if ax is axes[0] and not prefix:
-                        shown.add(label)
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric}: train (solid), validation (dashed); {len(runs)} runs")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_yscale("log")
-    _legend(axes[0])
-    return _save(fig, path)
 
 
 def feature_map_pairs(runs: list[Run], groups: list[str], limit: int) -> list[tuple[Run, list[tuple]]]:
@@ -281,7 +195,7 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame,
-                 groups: list[str], plots: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
+                 groups: list[str], pictures: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
     counts = frame.status.value_counts()
     count_line = ", ".join(f"{n} {s}" for s, n in counts.items())
     intro = (f"{len(frame)} runs from {', '.join(paths)}: {count_line}. "
@@ -296,7 +210,7 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     if len(points):
         md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", tables.markdown(points), ""]
     md += ["## Runs", "", tables.markdown(runs_table), "", "## Plots", ""]
-    md += [f"![{title}]({os.path.basename(p)})\n" for title, p in plots] or ["No plot: no completed run.", ""]
+    md += [f"![{title}]({os.path.basename(p)})\n" for title, p in pictures] or ["No plot: no completed run.", ""]
     if maps:
         md += ["## Feature maps before / after training", ""]
         for run, pairs in maps:
@@ -321,8 +235,8 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     if len(points):
         h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", tables.html(points)]
     h.append("<h2>Plots</h2>")
-    h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in plots]
-    if not plots:
+    h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in pictures]
+    if not pictures:
         h.append("<p>No plot: no completed run.</p>")
     if maps:
         h.append("<h2>Feature maps before / after training</h2>")
@@ -357,24 +271,13 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     frame.to_csv(os.path.join(out, "runs.csv"), index=False)
     stats = summary(frame, groups)
     points = critical_points(frame, groups)
-    plots = []
-    for title, made in (
-            ("test accuracy vs training-set size",
-             plot_accuracy_vs_size(stats, points, groups, os.path.join(out, "accuracy_vs_train_size.png"))),
-            ("learning curves", plot_learning_curves(runs, groups, os.path.join(out, "learning_curves.png")))):
-        if made:
-            plots.append((title, made))
-    column = agreement_column(frame, agreement_key)
-    if column:
-        made = plot_accuracy_vs_agreement(frame, groups, column, os.path.join(out, "accuracy_vs_original_task.png"))
-        if made:
-            plots.insert(1, ("test accuracy vs original-task agreement", made))
+    pictures = figures(out, frame, stats, points, runs, groups, agreement_key)
     maps = feature_map_pairs(runs, groups, feature_maps)
     problems = frame[frame.status != "completed"][["run", "status", "error"]]
     points.to_csv(os.path.join(out, "critical_points.csv"), index=False)
-    write_report(out, paths, frame, stats, points, groups, plots, maps, problems)
+    write_report(out, paths, frame, stats, points, groups, pictures, maps, problems)
     return {"runs": len(frame), "counts": frame.status.value_counts().to_dict(), "groups": groups,
-            "plots": [p for _, p in plots], "out": out}
+            "plots": [p for _, p in pictures], "out": out}
 
 
 @exit_on_user_error("finetune-lab-report")

@@ -73,8 +73,9 @@ def find_runs(paths: list[str]) -> list[str]:
 
 
 def natural_key(text: str):
-    """Sorts "2" before "10" (numbers by value), and numbered names before the others."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
+    """Sorts "2" before "10" (numbers by value; "0001" and "001" by their digits), and numbered names before the
+    others. No two different texts tie, so a sort by it does not depend on the order it was given."""
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 def load_run(path: str) -> Run:
