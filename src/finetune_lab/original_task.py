@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import features, forgetting, model as models, sources
+from . import evaluate, features, forgetting, model as models, sources
 from .errors import UserError
 from .images import read_folder, resize, to_rgb
 
@@ -129,7 +129,7 @@ class EdgeTask:
     they are given."""
 
     name = "hed_bsds500"
-    agreement = ("edge_correlation", "edge_f1", "edge_mean_abs_diff")
+    agreement = forgetting.EDGE_MEASURES
 
     def __init__(self, photos: list[np.ndarray], size: int, threshold: float):
         from . import hed
@@ -163,7 +163,7 @@ class ClassifierTask:
     """An ImageNet classifier with its top (VGG16 fc1/fc2/predictions); the probe copy takes new conv weights."""
 
     name = "imagenet"
-    agreement = ("top1_agreement", "mean_kl", "top5_overlap")
+    agreement = forgetting.CLASSIFIER_MEASURES
 
     def __init__(self, photos: list[np.ndarray], original: keras.Model, labelled=None):
         self.size = int(original.input_shape[1])
@@ -192,8 +192,8 @@ class ClassifierTask:
         if self.labels is not None:
             k = self.n_photos
             report["labelled"] = {"n": int(len(self.labels)),
-                                  "top1_accuracy_pretrained": forgetting.top1_accuracy(self.reference[k:], self.labels),
-                                  "top1_accuracy_finetuned": forgetting.top1_accuracy(new[k:], self.labels)}
+                                  "top1_accuracy_pretrained": evaluate.top1_accuracy(self.reference[k:], self.labels),
+                                  "top1_accuracy_finetuned": evaluate.top1_accuracy(new[k:], self.labels)}
         return report
 
     def info(self) -> dict:

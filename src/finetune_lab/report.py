@@ -29,13 +29,13 @@ import pandas as pd
 
 from . import plots, tables
 from .errors import UserError, exit_on_user_error
+from .forgetting import AGREEMENT
 from .runs import (RUN_MARK, Run, check_keys, find_runs, group_label, group_value, load_run, parse_filters, select,
                    varying_keys)
 from .stats import critical_point, mean_ci
 
 REPLICATE_KEYS = ("seed",)           # averaged over in the plots, never a default group
 SIZE_KEYS = ("data.cutoff_rate",)    # the training-set size is the x axis, never a default group
-AGREEMENT_KEYS = ("top1_agreement", "edge_correlation", "edge_f1")  # preferred original-task measure
 RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "epochs", "train_size",
                   "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
@@ -138,7 +138,7 @@ def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
             raise UserError(f"--agreement-key {wanted}: no run has it; the runs have: "
                               + (", ".join(c.split(".", 1)[1] for c in columns) or "no original_task metrics"))
         return name
-    for key in AGREEMENT_KEYS:
+    for key in AGREEMENT:
         if f"original_task.{key}" in columns:
             return f"original_task.{key}"
     return next((c for c in columns if "agreement" in c), None)
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feature-maps", type=int, default=2, metavar="N",
                         help="show feature maps before/after of up to N runs (one per group first; default 2)")
     parser.add_argument("--agreement-key", metavar="KEY",
-                        help="original_task metric on the scatter's x axis (default: " + ", ".join(AGREEMENT_KEYS)
+                        help="original_task metric on the scatter's x axis (default: " + ", ".join(AGREEMENT)
                              + ", the first present)")
     args = parser.parse_args(argv)
     out = args.out or (os.path.join(args.paths[0], "report") if len(args.paths) == 1 else "report")

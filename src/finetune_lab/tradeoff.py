@@ -29,9 +29,8 @@ def interpolated(pretrained: dict, finetuned: dict, alpha: float) -> dict:
 def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     """One row per alpha: alpha, test_accuracy and the original task's agreement measures."""
     import keras
-    import numpy as np
 
-    from . import data, original_task, sources
+    from . import data, evaluate, original_task, sources
 
     path = os.path.join(run_dir, "model.keras")
     if not os.path.isfile(path):
@@ -56,7 +55,7 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
         weights = interpolated(pretrained, finetuned, alpha)
         original_task.set_layers(layers, weights)
         probs = on_digits.predict(split.x_test, batch_size=cfg.training.batch_size, verbose=0)
-        row = {"alpha": alpha, "test_accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y_test))}
+        row = {"alpha": alpha, "test_accuracy": evaluate.top1_accuracy(probs, split.y_test)}
         if task is not None:
             report = task.compare(task.outputs(weights))
             row.update({key: report[key] for key in task.agreement})
@@ -67,10 +66,11 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
 
 def write(rows: list[dict], run_dir: str, title: str) -> tuple[str, str]:
     from . import plots
+    from .forgetting import AGREEMENT
 
     csv_path, png_path = os.path.join(run_dir, "tradeoff.csv"), os.path.join(run_dir, "tradeoff.png")
     files.write_csv(csv_path, rows)
-    plots.tradeoff(rows, [k for k in ("edge_f1", "edge_correlation", "top1_agreement") if k in rows[0]], png_path, title)
+    plots.tradeoff(rows, [k for k in AGREEMENT if k in rows[0]], png_path, title)
     return csv_path, png_path
 
 
