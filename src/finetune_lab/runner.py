@@ -64,8 +64,6 @@ def _sigterm_as_interrupt():
 def _run(cfg, run_dir: str, resume: bool) -> dict:
     backend.set_seed(cfg.seed)
     machine.warn_if_emulated(cfg.training.precision, gpus=backend.accelerators())
-    if cfg.training.deterministic:
-        backend.enable_determinism()
 
     digits = sources.load_digits(cfg.data.source)
     split = data.split_from_config(digits, cfg.data)
