@@ -40,9 +40,9 @@ def ensure_run(out: str, precision: str, seed: int) -> None:
 
 
 def summary(out: str, seeds: list[int]) -> None:
-    from finetune_lab import rundir, stats
+    from finetune_lab import files, stats
 
-    metrics = {(p, s): rundir.read_json(os.path.join(run_dir(out, p, s), "metrics.json"))
+    metrics = {(p, s): files.read_json(os.path.join(run_dir(out, p, s), "metrics.json"))
                for p in PRECISIONS for s in seeds}
     done = [s for s in seeds if all((metrics[p, s] or {}).get("status") == "completed" for p in PRECISIONS)]
     row = harness.table("seed", *(f"{p} test accuracy" for p in PRECISIONS),

@@ -78,14 +78,16 @@ TINY_FOLDER = ["model.base=mobilenet_v3_small", "model.weights=null", "data.sour
 
 def run_in_process(folder: Path, *overrides: str) -> dict:
     """A run in this process, as the command line makes it but for the fresh process and Hydra's log file: the
-    composed config checked and saved where finetune-lab saves it, then run into `folder` from its parent folder
-    (where relative paths such as the feature store's land). Returns metrics.json's content."""
+    composed config checked, its backend started (with deterministic ops when it asks for them) and the config
+    saved where finetune-lab saves it, then run into `folder` from its parent folder (where relative paths such
+    as the feature store's land). Returns metrics.json's content."""
     from omegaconf import OmegaConf
 
-    from finetune_lab import runner
+    from finetune_lab import backend, runner
 
     cfg = compose_config(*overrides)
     config.validate(cfg)
+    backend.start(cfg.device, cfg.training.deterministic)
     (folder / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
     here = os.getcwd()

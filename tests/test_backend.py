@@ -30,6 +30,17 @@ def test_other_gpus_after_the_backend_started_are_refused(monkeypatch):
     assert backend.start(_device(gpus="")) == "tensorflow"  # what is running already: fine
 
 
+def test_a_later_start_that_asks_for_deterministic_ops_gets_them(monkeypatch):
+    """Every run starts its backend, the first or a later one in the process: determinism is switched on there."""
+    import keras  # noqa: F401  (this test process runs Keras on TensorFlow already)
+
+    calls = []
+    monkeypatch.setattr(backend, "_started", ("tensorflow", None))  # as after a first run in this process
+    monkeypatch.setattr(backend, "enable_determinism", lambda: calls.append("on"))
+    assert backend.start(_device(), deterministic=False) == "tensorflow" and calls == []
+    assert backend.start(_device(), deterministic=True) == "tensorflow" and calls == ["on"]
+
+
 def test_epoch_scalars_are_readable_by_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from finetune_lab.evaluate import predictions_table, summarize, wilson_interval
+from finetune_lab.evaluate import predictions_table, summarize, top1_accuracy, wilson_interval
 
 
 def test_wilson_interval_known_value():
@@ -41,3 +41,9 @@ def test_a_1000_unit_model_naming_a_non_digit_class_is_wrong():
 def test_predictions_table_rows():
     rows = predictions_table(np.array([7]), one_hot_probs([7]))
     assert rows == [{"index": 0, "label": 7, "predicted": 7, "confidence": pytest.approx(0.91)}]
+
+
+def test_top1_accuracy_counts_rows_whose_most_probable_unit_is_the_label():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.2, 0.5, 0.3], [0.4, 0.35, 0.25]])
+    assert top1_accuracy(probs, np.array([0, 2, 0, 1])) == 0.5
+    assert summarize(np.array([0, 2, 0, 1]), probs)["accuracy"] == 0.5  # the test accuracy is this function's

@@ -84,7 +84,6 @@ def test_agreement_kl_and_overlap_on_hand_made_rows():
     assert fg.mean_kl(ref, new) == pytest.approx(kl_first / 2)
     assert fg.topk_overlap(ref, new, 1) == 0.5
     assert fg.topk_overlap(ref, new, 2) == 1.0  # the same two classes on top, in another order
-    assert fg.top1_accuracy(ref, np.array([0, 1])) == 0.5
 
 
 # ----- edge maps -----

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import run_cli
-from finetune_lab import records, report
+from finetune_lab import records, runs
 
 
 def _run(folder, status, accuracy=0.5):
@@ -32,7 +32,7 @@ def test_records_of_finished_runs_are_copied_without_models_or_pictures(sweep, t
     assert sorted(p.name for p in (dest / "e1").iterdir()) == ["0", "1"]
     assert sorted(str(p.relative_to(dest / "e1" / "0")) for p in (dest / "e1" / "0").rglob("*") if p.is_file()) == [
         ".hydra/config.yaml", ".hydra/overrides.yaml", "history.csv", "metrics.json", "status.json"]
-    (run,) = [r for r in map(report.load_run, report.find_runs([str(dest)])) if r.status == "completed"]
+    (run,) = [r for r in map(runs.load_run, runs.find_runs([str(dest)])) if r.status == "completed"]
     assert run.row()["test_accuracy"] == 0.5 and run.config["seed"] == 0  # the report reads a record as a run
 
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import TINY, run_cli
-from finetune_lab import report
+from finetune_lab import plots, report, runs
 
 SMALL = [o for o in TINY if not o.startswith("data.cutoff_rate=")] + [
     "output.save_model=false", "data.input_size=32"]
@@ -154,12 +154,12 @@ def _capture(monkeypatch):
     """The figures build() saves, by file name, kept open for the test to read."""
     figures = {}
 
-    def keep(fig, path):
+    def keep(fig, path, **how):
         figures[os.path.basename(path)] = fig
         fig.savefig(path)
         return path
 
-    monkeypatch.setattr(report, "_save", keep)
+    monkeypatch.setattr(plots, "_save", keep)
     return figures
 
 
@@ -182,7 +182,7 @@ def test_accuracy_vs_agreement_draws_each_run_and_each_groups_means(tmp_path, mo
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
     assert (tmp_path / "out" / "accuracy_vs_original_task.png").stat().st_size > 1000
 
-    frame = report.table([report.load_run(p) for p in report.find_runs([str(tmp_path / "runs")])], ["model.freeze"])
+    frame = report.table([runs.load_run(p) for p in runs.find_runs([str(tmp_path / "runs")])], ["model.freeze"])
     summary = report.agreement_summary(frame, ["model.freeze"], "original_task.edge_correlation")
     assert list(summary.group) == list(expected) and list(summary.runs) == [5] * 6
     for _, row in summary.iterrows():

@@ -560,5 +560,5 @@ def test_a_claim_repeated_at_another_setting_is_listed_with_whether_the_verdicts
 def test_repeats_must_name_another_claim_of_the_file(tmp_path):
     claims = [{"id": "x", "claim": "c", "runs": "sgd", "statistic": "mean", "rule": {"below": 0.15},
                "repeats": "nope"}]
-    with pytest.raises(verdicts.ClaimsError, match="claim x: repeats='nope' is not allowed"):
+    with pytest.raises(ClaimsError, match="claim x: repeats='nope' is not allowed"):
         verdicts.load_claims(_claims(tmp_path, claims))

@@ -27,12 +27,20 @@ def start(device_cfg, deterministic: bool = False) -> str:
     """Choose the backend (device.backend) and the GPUs (device.gpus: None leaves CUDA_VISIBLE_DEVICES alone,
     "" hides every GPU), then import Keras with the backend's start-up lines kept off the console, and return
     the backend's name. Both take effect only before the backend starts: a second start in the same process
-    that asks for something else (a later job of a sweep under Hydra's basic launcher) is refused in one line."""
+    that asks for something else (a later job of a sweep under Hydra's basic launcher) is refused in one line.
+    Every run starts here, so this is where a run that asks for deterministic ops (training.deterministic)
+    gets them, on a second start too; once on, they stay on in this process."""
+    _refuse_late_change(device_cfg)
+    if _started is None:
+        _first_start(device_cfg, deterministic)
+    if deterministic:
+        enable_determinism()
+    return _started[0]
+
+
+def _first_start(device_cfg, deterministic: bool) -> None:
     global _started
     wanted = (device_cfg.backend, device_cfg.gpus)
-    _refuse_late_change(device_cfg)
-    if _started is not None:
-        return _started[0]
     os.environ["KERAS_BACKEND"] = device_cfg.backend
     if device_cfg.gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device_cfg.gpus
@@ -58,9 +66,6 @@ def start(device_cfg, deterministic: bool = False) -> str:
     if asked_gpu and not gpus:
         raise UserError(f"device.gpus={device_cfg.gpus!r}: no GPU is visible to {device_cfg.backend} on this machine; "
                         "allowed here: device.gpus='' (CPU only) or null")
-    if deterministic:
-        enable_determinism()
-    return device_cfg.backend
 
 
 def _refuse_late_change(device_cfg) -> None:
@@ -158,7 +163,7 @@ def set_seed(seed: int) -> None:
 
 
 def enable_determinism() -> None:
-    """Deterministic ops (training.deterministic). JAX's flag is set by start(), before JAX starts."""
+    """Deterministic ops (training.deterministic), called by start(). JAX's flag is set before JAX starts."""
     if name() == "tensorflow":
         import tensorflow as tf
 

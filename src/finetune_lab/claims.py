@@ -50,6 +50,7 @@ import re
 import yaml
 
 from . import rules
+from .errors import UserError
 
 STATISTICS = ("mean", "difference", "critical_point", "trend", "effect")
 # Interval methods per statistic, the default first.
@@ -65,7 +66,7 @@ GAP_METRIC = "train_test_gap"
 METRIC_PATTERN = re.compile(r"[A-Za-z_]\w*(\.\w+)*")
 
 
-class ClaimsError(Exception):
+class ClaimsError(UserError):
     """A claims file that cannot be used: one line naming the claim, the key and what is allowed."""
 
 

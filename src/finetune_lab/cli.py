@@ -19,7 +19,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import backend, config, rundir, tracking
+from . import backend, config, files, rundir, tracking
+from .runs import natural_key
 from .errors import UserError, fail, one_line
 
 log = logging.getLogger("finetune_lab")
@@ -98,7 +99,7 @@ def hydra_entry(cfg: DictConfig) -> float | None:
                                  {"job": hydra_cfg.job.num, "folder": run_dir, "reason": str(exc)})
         return None
     if resume == "skip":
-        return (rundir.read_json(os.path.join(run_dir, rundir.METRICS)) or {}).get("val", {}).get("accuracy")
+        return (files.read_json(os.path.join(run_dir, rundir.METRICS)) or {}).get("val", {}).get("accuracy")
     try:
         metrics = run_job(cfg, run_dir, hydra_cfg.sweep.dir if multirun else None, resume=resume)
     except UserError as exc:  # recorded in the run folder already; not raised, so Hydra adds nothing to it
@@ -127,10 +128,11 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = config.hydra.sweep.dir
-        jobs = sorted((p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()), key=_job_order)
+        jobs = sorted((p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()),
+                      key=lambda p: natural_key(p.name))
         statuses = {p.name: rundir.status(str(p)) for p in jobs}
         refused_dir = Path(sweep_dir, REFUSED)
-        refused = {p.stem: rundir.read_json(str(p)) for p in refused_dir.glob("*.json")} if refused_dir.is_dir() else {}
+        refused = {p.stem: files.read_json(str(p)) for p in refused_dir.glob("*.json")} if refused_dir.is_dir() else {}
         statuses.update(dict.fromkeys(refused, "refused"))
         counts: dict[str, int] = {}
         for state in statuses.values():
@@ -146,10 +148,6 @@ class SweepSummary(Callback):
             log.error("%s", exc)
         line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         print(f"sweep {sweep_dir}: {len(jobs)} jobs: {line}", file=sys.stderr if bad else sys.stdout)
-
-
-def _job_order(path: Path):
-    return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
 
 
 def main() -> None:

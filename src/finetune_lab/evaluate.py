@@ -20,6 +20,11 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def top1_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Share of rows whose most probable output unit is the label."""
+    return float(accuracy_score(labels, np.asarray(probs).argmax(axis=1)))
+
+
 def summarize(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...] = DIGIT_NAMES) -> dict:
     """Accuracy (argmax over all output units, so a 1000-unit model can miss by naming a non-class), cross-entropy,
     Wilson 95% interval, per-class accuracy (by class name) and the confusion matrix over the classes."""
@@ -33,7 +38,7 @@ def summarize(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...
     per_class = {class_names[c]: (float(matrix[c, c] / support[c]) if support[c] else None) for c in classes}
     clipped = np.clip(probs, 1e-12, 1.0)
     return {
-        "accuracy": float(accuracy_score(labels, predicted)),
+        "accuracy": top1_accuracy(probs, labels),
         "loss": float(log_loss(labels, clipped / clipped.sum(axis=1, keepdims=True),
                                labels=list(range(probs.shape[1])))),
         "n": n,

@@ -1,8 +1,11 @@
-"""What the rest of the package shares about content: a file's hash, the hash of a set of arrays, and writing a
-file so that readers see the old one or the complete new one, never a part."""
+"""The file operations the rest of the package shares: a file's content hash (and one over a set of arrays),
+reading a JSON file that may be missing or half-written, writing rows as CSV, and writing a file so that readers
+see the old one or the complete new one, never a part."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import os
 import tempfile
 
@@ -25,6 +28,23 @@ def arrays_sha256(arrays) -> str:
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(array.data)
     return digest.hexdigest()
+
+
+def read_json(path: str | os.PathLike):
+    """A JSON file's content; None when it is missing or not JSON (yet)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Rows (dicts with the same keys, in the first row's order) as a CSV file with a header."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def write_atomic(path: str, write, binary: bool = True) -> None:

@@ -9,6 +9,13 @@ import numpy as np
 
 EPS = 1e-12
 
+# The headline measures of classifier_report and edge_report (what finetune-lab-tradeoff records at each alpha),
+# and those of them that measure agreement with the pretrained network (1 = the same answers), in the order a
+# figure takes the first a run has (finetune-lab-report's scatter, finetune-lab-tradeoff's curve).
+CLASSIFIER_MEASURES = ("top1_agreement", "mean_kl", "top5_overlap")
+EDGE_MEASURES = ("edge_correlation", "edge_f1", "edge_mean_abs_diff")
+AGREEMENT = ("top1_agreement", "edge_correlation", "edge_f1")
+
 
 # ----- weights -----
 
@@ -82,10 +89,6 @@ def topk_overlap(reference: np.ndarray, new: np.ndarray, k: int = 5) -> float:
     """Mean share of the reference's top-k classes that are also in the new top-k (1 = same sets)."""
     a, b = top_k(reference, k), top_k(new, k)
     return float(np.mean([len(set(r) & set(s)) / k for r, s in zip(a, b)]))
-
-
-def top1_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)))
 
 
 def classifier_report(reference: np.ndarray, new: np.ndarray, k: int = 5) -> dict:

@@ -30,7 +30,6 @@ from .errors import UserError, fail
 from .rundir import load_run_config
 
 DEFAULT_SIZE = 224  # the ImageNet top's fixed input; the study drew its feature maps at this size too
-NAMED_WEIGHTS = ("imagenet", "hed_bsds500")
 BATCH = 8
 
 
@@ -108,8 +107,9 @@ def check_weights(weights: str, include_top: bool, offline: str) -> str | None:
 
     path = os.path.expanduser(weights)
     if not is_weights_path(weights):
-        raise UserError(f"--weights {weights!r}: not allowed: one of {', '.join(NAMED_WEIGHTS)}, or an existing "
-                        f"{' / '.join(catalog.WEIGHT_FILE_SUFFIXES)} file saved from a VGG16 base (include_top=False)")
+        raise UserError(f"--weights {weights!r}: not allowed: one of {', '.join(catalog.NAMED_WEIGHTS)}, or an "
+                        f"existing {' / '.join(catalog.WEIGHT_FILE_SUFFIXES)} file saved from a VGG16 base "
+                        "(include_top=False)")
     return path
 
 
@@ -296,7 +296,7 @@ def write_features(plan: FeaturesPlan, paths: list[str], filters: bool, max_chan
         base = models.build_base("vgg16", (plan.size, plan.size, 3))
         provenance = models.load_weights(base, plan.weights)
         preprocess = "vgg16"
-        tag = plan.weights if plan.weights in NAMED_WEIGHTS else os.path.basename(plan.weights).split(".")[0]
+        tag = plan.weights if plan.weights in catalog.NAMED_WEIGHTS else os.path.basename(plan.weights).split(".")[0]
         inputs = list(vgg_inputs(plan.photos, plan.size)) if plan.photos else []
     parent = os.path.dirname(os.path.abspath(plan.out))
     try:

@@ -12,7 +12,7 @@ import math
 from . import claims, stats
 from .claims import ClaimsError
 from .config import cell
-from .report import same
+from .runs import same
 
 # Where a metric is in metrics.json, when its name is not its path; the gap is train minus test accuracy.
 METRIC_PATHS = {claims.DEFAULT_METRIC: "test.accuracy"}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import catalog, data, features, forgetting, model as models, sources
+from . import catalog, data, evaluate, features, forgetting, model as models, sources
 from .errors import UserError
 from .images import read_folder, resize, to_rgb
 
@@ -131,7 +131,7 @@ class EdgeTask:
     they are given."""
 
     name = "hed_bsds500"
-    agreement = ("edge_correlation", "edge_f1", "edge_mean_abs_diff")
+    agreement = forgetting.EDGE_MEASURES
 
     def __init__(self, photos: list[np.ndarray], size: int, threshold: float):
         from . import hed
@@ -166,7 +166,7 @@ class ClassifierTask:
     weighted layer the classifier has too)."""
 
     name = "imagenet"
-    agreement = ("top1_agreement", "mean_kl", "top5_overlap")
+    agreement = forgetting.CLASSIFIER_MEASURES
 
     def __init__(self, photos: list[np.ndarray], original: keras.Model, labelled=None, preprocess=None):
         self.size = int(original.input_shape[1])
@@ -195,8 +195,8 @@ class ClassifierTask:
         if self.labels is not None:
             k = self.n_photos
             report["labelled"] = {"n": int(len(self.labels)),
-                                  "top1_accuracy_pretrained": forgetting.top1_accuracy(self.reference[k:], self.labels),
-                                  "top1_accuracy_finetuned": forgetting.top1_accuracy(new[k:], self.labels)}
+                                  "top1_accuracy_pretrained": evaluate.top1_accuracy(self.reference[k:], self.labels),
+                                  "top1_accuracy_finetuned": evaluate.top1_accuracy(new[k:], self.labels)}
         return report
 
     def info(self) -> dict:
@@ -313,7 +313,7 @@ def _features(base: keras.Model, names: list[str], images: np.ndarray) -> list[n
 def analyse(cfg, model: keras.Model, probe: Probe | None, x_test: np.ndarray, transform, run_dir: str) -> dict:
     """The `original_task` and `layer_change` sections of metrics.json, and their pictures in `run_dir`.
     `x_test` are the run's raw test digits, `transform` the run's input transform."""
-    from . import plots  # noqa: F401 - matplotlib backend chosen before pyplot
+    from . import plots
 
     ot, lc = cfg.analysis.original_task, cfg.analysis.layer_change
     base = model.get_layer(cfg.model.base)
@@ -325,7 +325,7 @@ def analyse(cfg, model: keras.Model, probe: Probe | None, x_test: np.ndarray, tr
         else:
             images = np.asarray(transform(x_test[:lc.max_images]))
             out["layer_change"] = layer_change(pretrained, base, images, lc.max_images)
-            draw_layer_change(out["layer_change"], os.path.join(run_dir, "layer_change.png"))
+            plots.layer_change(out["layer_change"], os.path.join(run_dir, "layer_change.png"))
     if ot.enabled:
         if probe.kind is None:
             section = {"skipped": probe.skipped}
@@ -334,51 +334,9 @@ def analyse(cfg, model: keras.Model, probe: Probe | None, x_test: np.ndarray, tr
             new = task.outputs(weighted_layers(base))
             section = {**task.info(), "images": probe.names, **task.compare(new)}
             if isinstance(task, EdgeTask):
-                draw_edges(task.photos, task.reference, new, probe.names, os.path.join(run_dir, "original_task.png"))
+                plots.edges(task.photos, task.reference, new, probe.names, os.path.join(run_dir, "original_task.png"))
         if cfg.model.output_units == 1000:
             section["own_top3"] = own_top3(cfg, model, probe.names, probe.photos)
         out["original_task"] = section
     return out
 
-
-# ----- pictures -----
-
-def draw_layer_change(section: dict, path: str) -> None:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    names = list(section["relative_weight_change"])
-    axes[0].bar(range(len(names)), [section["relative_weight_change"][n] for n in names], color="tab:orange")
-    axes[0].set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-    axes[0].set_ylabel("||W' - W|| / ||W||")
-    axes[0].set_title("relative weight change by layer (input -> output)")
-    cka = section["cka"]
-    if cka:
-        axes[1].plot(range(len(cka)), list(cka.values()), "-o")
-        axes[1].set_xticks(range(len(cka)), list(cka), rotation=30, ha="right", fontsize=8)
-        axes[1].set_ylim(min(0.0, min(cka.values())), 1.02)
-    axes[1].set_ylabel("linear CKA, pretrained vs fine-tuned")
-    axes[1].set_title(f"representation similarity ({section['cka_images']} test images)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def draw_edges(photos: np.ndarray, reference: np.ndarray, new: np.ndarray, names: list[str], path: str,
-               count: int = 4) -> None:
-    import matplotlib.pyplot as plt
-
-    count = min(count, len(photos))
-    fig, axes = plt.subplots(3, count, figsize=(2.4 * count, 7.4), squeeze=False)
-    for j in range(count):
-        for i, (img, title) in enumerate(((photos[j] / 255.0, names[j]), (reference[j], "pretrained HED"),
-                                          (new[j], "fine-tuned base"))):
-            axes[i, j].imshow(np.clip(img, 0, 1), cmap=None if img.ndim == 3 else "gray_r", vmin=0, vmax=1)
-            axes[i, j].set_title(title, fontsize=8)
-            axes[i, j].axis("off")
-    fig.suptitle("edges of the original task (HED): before vs after fine-tuning", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -1,16 +1,39 @@
-"""Pictures of a run: learning curves, confusion matrix, feature-map grids, first-layer filters. Files only,
-no windows."""
+"""Pictures, as files (no windows), drawn from numbers and tables handed in; nothing here reads a run folder.
+
+Of one run: learning curves, the confusion matrix, feature-map grids, first-layer filters, the base's change by
+layer, the original task's edges before and after, the trade-off curve. Of many runs (finetune-lab-report):
+test accuracy vs training-set size with each group's critical point, test accuracy vs original-task agreement
+with each group's means, and learning curves overlaid; a group has the same colour in each of them.
+"""
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
+from .runs import natural_key  # noqa: E402
+
+
+def _save(fig, path: str, dpi: int = 100, crop: bool = False) -> str:
+    """Write `fig` to `path` and close it: laid out tight, or with `crop` cut to what is drawn (a legend below
+    the axes included). Returns the path."""
+    if crop:
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    else:
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+# ----- one run -----
 
 def learning_curves(history: dict[str, list[float]], path: str) -> None:
     """Loss and accuracy per epoch, train and validation side by side."""
@@ -24,9 +47,7 @@ def learning_curves(history: dict[str, list[float]], path: str) -> None:
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def confusion_matrix(matrix: np.ndarray, path: str, title: str, class_names: list[str] | None = None) -> None:
@@ -39,9 +60,7 @@ def confusion_matrix(matrix: np.ndarray, path: str, title: str, class_names: lis
         ax=ax, colorbar=False, values_format="d", include_values=len(matrix) <= 20,
         xticks_rotation="vertical" if class_names and max(map(len, class_names)) > 3 else "horizontal")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def feature_grid(maps: np.ndarray, path: str, title: str, max_channels: int = 64, cmap: str = "viridis") -> None:
@@ -54,9 +73,7 @@ def feature_grid(maps: np.ndarray, path: str, title: str, max_channels: int = 64
         if i < count:
             ax.imshow(maps[..., i], cmap=cmap)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    _save(fig, path, dpi=80)
 
 
 def filter_mosaic(kernel: np.ndarray, max_filters: int = 64, zoom: int = 10, gap: int = 1) -> np.ndarray:
@@ -86,3 +103,161 @@ def filter_patches(kernel: np.ndarray, path: str, max_filters: int = 64, zoom: i
     mosaic = filter_mosaic(kernel, max_filters, zoom)
     plt.imsave(path, mosaic)
     return mosaic
+
+
+def layer_change(section: dict, path: str) -> None:
+    """metrics.json's `layer_change`: relative weight change by layer, and linear CKA by block output."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(section["relative_weight_change"])
+    axes[0].bar(range(len(names)), [section["relative_weight_change"][n] for n in names], color="tab:orange")
+    axes[0].set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    axes[0].set_ylabel("||W' - W|| / ||W||")
+    axes[0].set_title("relative weight change by layer (input -> output)")
+    cka = section["cka"]
+    if cka:
+        axes[1].plot(range(len(cka)), list(cka.values()), "-o")
+        axes[1].set_xticks(range(len(cka)), list(cka), rotation=30, ha="right", fontsize=8)
+        axes[1].set_ylim(min(0.0, min(cka.values())), 1.02)
+    axes[1].set_ylabel("linear CKA, pretrained vs fine-tuned")
+    axes[1].set_title(f"representation similarity ({section['cka_images']} test images)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def edges(photos: np.ndarray, reference: np.ndarray, new: np.ndarray, names: list[str], path: str,
+          count: int = 4) -> None:
+    """The first `count` probe photos, the pretrained HED's edges and the fine-tuned base's, one column each."""
+    count = min(count, len(photos))
+    fig, axes = plt.subplots(3, count, figsize=(2.4 * count, 7.4), squeeze=False)
+    for j in range(count):
+        for i, (img, title) in enumerate(((photos[j] / 255.0, names[j]), (reference[j], "pretrained HED"),
+                                          (new[j], "fine-tuned base"))):
+            axes[i, j].imshow(np.clip(img, 0, 1), cmap=None if img.ndim == 3 else "gray_r", vmin=0, vmax=1)
+            axes[i, j].set_title(title, fontsize=8)
+            axes[i, j].axis("off")
+    fig.suptitle("edges of the original task (HED): before vs after fine-tuning", fontsize=10)
+    _save(fig, path, dpi=80)
+
+
+def tradeoff(rows: list[dict], measures: list[str], path: str, title: str) -> None:
+    """finetune-lab-tradeoff's rows (alpha, test_accuracy, the original task's measures): accuracy and each of
+    `measures` against alpha, and accuracy against the first of them."""
+    alphas = [r["alpha"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    axes[0].plot(alphas, [r["test_accuracy"] for r in rows], "-o", label="target: test accuracy")
+    for key in measures:
+        axes[0].plot(alphas, [r[key] for r in rows], "--s", label=f"original task: {key}")
+    axes[0].set_xlabel("alpha  (0 = pretrained base, 1 = fine-tuned base)")
+    axes[0].set_title("accuracy and agreement vs interpolation")
+    axes[0].legend(fontsize=8)
+    if measures:
+        key = measures[0]
+        axes[1].plot([r[key] for r in rows], [r["test_accuracy"] for r in rows], "-o")
+        for r in rows:
+            axes[1].annotate(f"{r['alpha']:g}", (r[key], r["test_accuracy"]), fontsize=7,
+                             textcoords="offset points", xytext=(4, 3))
+        axes[1].set_xlabel(f"original task kept ({key} vs pretrained)")
+        axes[1].set_ylabel("target test accuracy")
+        axes[1].set_title("transfer vs forgetting")
+    else:
+        axes[1].axis("off")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+# ----- many runs (finetune-lab-report); `groups`: [(group label, its rows)] in the order the runs came -----
+
+def colors(labels) -> dict[str, str]:
+    """The same group gets the same colour in every plot (labels in sorted order)."""
+    palette = [f"C{i}" for i in range(10)]
+    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(set(labels), key=natural_key))}
+
+
+def _legend(ax) -> None:
+    """Below the axes: group labels can be long."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [textwrap.fill(label, 110) for label in labels], fontsize=7, loc="upper left",
+              bbox_to_anchor=(0.0, -0.15), ncol=1, frameon=False)
+
+
+def accuracy_vs_size(groups: list, critical: dict, path: str) -> str:
+    """Mean ± sd per group and size (rows of the report's summary), and each group's critical point (`critical`:
+    group label -> a row of the report's critical points)."""
+    color = colors(label for label, _ in groups)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, part in groups:
+        part = part.sort_values("train_size")
+        ax.errorbar(part.train_size, part["mean"], yerr=part["sd"].fillna(0), marker="o", capsize=3,
+                    color=color[label], label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
+                    if part.runs.min() != part.runs.max() else f"{label} (n={int(part.runs.min())})")
+        if label in critical:
+            _mark_critical(ax, critical[label], color[label])
+    ax.set_xscale("log")
+    ax.set_xlabel("training-set size (images, log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("test accuracy vs training-set size (mean ± sd over runs)")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax)
+    return _save(fig, path, dpi=110, crop=True)
+
+
+def _mark_critical(ax, point, color: str) -> None:
+    """A group's critical point: its target accuracy as a dotted line, a triangle at the critical size, and the
+    bootstrap interval as a bar along the size axis."""
+    size, lo, hi, target = (float(point[k]) for k in ("critical_size", "ci95_lo", "ci95_hi", "target_accuracy"))
+    ax.axhline(target, color=color, linestyle=":", linewidth=1)
+    ax.errorbar([size], [target], xerr=[[size - lo], [hi - size]], fmt="v", color=color, markersize=8, capsize=4,
+                label=f"critical point {size:,.0f} (95% interval {lo:,.0f}–{hi:,.0f}): "
+                      f"first size reaching {target:.3f}")
+
+
+def accuracy_vs_agreement(groups: list, means, column: str, path: str) -> str:
+    """One dot per run (rows with test_accuracy and `column`), and per group its mean on both axes with each
+    mean's 95% t-interval as a cross (`means`: the report's agreement summary, a row per group in the same
+    order); the legend lists the groups in the order their runs came."""
+    color = colors(label for label, _ in groups)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for (label, part), (_, mean) in zip(groups, means.iterrows()):
+        ax.scatter(part[column], part.test_accuracy, color=color[label], s=14, alpha=0.5, linewidths=0)
+        xerr, yerr = ([[mean[f"{axis}_mean"] - mean[f"{axis}_ci_lo"]], [mean[f"{axis}_ci_hi"] - mean[f"{axis}_mean"]]]
+                      for axis in ("x", "y"))
+        ax.errorbar([mean.x_mean], [mean.y_mean], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o",
+                    color=color[label], markersize=7, markeredgecolor="black", markeredgewidth=0.7, elinewidth=1.5,
+                    capsize=4, label=f"{label} (n={mean.runs}): accuracy {mean.y_mean:.3f}, "
+                                     f"{column.rsplit('.', 1)[-1]} {mean.x_mean:.3f}")
+    ax.set_xlabel(f"{column} (fine-tuned base on its original task vs pretrained)")
+    ax.set_ylabel("test accuracy (new task)")
+    ax.set_title("new-task accuracy vs original-task agreement\n(dots: runs; crosses: group means, 95% t-intervals)",
+                 fontsize=10)
+    ax.grid(True, alpha=0.3)
+    _legend(ax)
+    return _save(fig, path, dpi=110, crop=True)
+
+
+def learning_curves_overlaid(curves: list[tuple[str, dict]], path: str) -> str:
+    """Loss and accuracy per epoch of many runs (`curves`: [(group label, history)]), train solid and
+    validation dashed, a colour per group."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    color = colors(label for label, _ in curves)
+    shown = set()
+    for label, hist in curves:
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            for prefix, style in (("", "-"), ("val_", "--")):
+                if prefix + metric in hist:
+                    values = hist[prefix + metric]
+                    ax.plot(range(1, len(values) + 1), values, style, color=color[label], alpha=0.7, marker=".",
+                            label=label if (label not in shown and ax is axes[0] and not prefix) else None)
+                    if ax is axes[0] and not prefix:
+                        shown.add(label)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric}: train (solid), validation (dashed); {len(curves)} runs")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_yscale("log")
+    _legend(axes[0])
+    return _save(fig, path, dpi=110, crop=True)

@@ -19,7 +19,7 @@ import shutil
 
 from . import rundir
 from .errors import UserError, exit_on_user_error
-from .report import find_runs
+from .runs import find_runs
 
 RECORD_FILES = (rundir.CONFIG, os.path.join(rundir.CONFIG_DIR, "overrides.yaml"), rundir.METRICS, rundir.STATUS,
                 rundir.HISTORY)

@@ -22,185 +22,30 @@ from __future__ import annotations
 
 import argparse
 import base64
-import difflib
 import html
-import math
 import os
-import re
-import textwrap
-from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
-import yaml
-from omegaconf import OmegaConf
 
-from . import rundir
-from .config import NOT_THE_JOB, cell, flatten
-from .errors import fail
+from . import plots, tables
+from .errors import UserError, exit_on_user_error
+from .forgetting import AGREEMENT
+from .runs import (RUN_MARK, Run, check_keys, find_runs, group_label, group_value, load_run, parse_filters, select,
+                   varying_keys)
 from .stats import critical_point, mean_ci
-from .plots import plt  # plots selects the Agg backend
 
-RUN_MARK = os.path.join(".hydra", "config.yaml")
-NOT_RUNS = {"tensorboard", "feature_maps", "backup", "report"}  # never descended into
 REPLICATE_KEYS = ("seed",)           # averaged over in the plots, never a default group
 SIZE_KEYS = ("data.cutoff_rate",)    # the training-set size is the x axis, never a default group
-AGREEMENT_KEYS = ("top1_agreement", "edge_correlation", "edge_f1")  # preferred original-task measure
 RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "epochs", "train_size",
                   "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
+MAP_COLUMNS = ["layer", "before", "after"]  # the feature-map tables: a layer, its maps before and after training
 CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy reaches 95% of the largest size's "
                        "mean, per group; the interval is a percentile bootstrap over the runs (seeds) at each size, "
                        "so its resolution is the sizes that were run.")
 
 
-class ReportError(Exception):
-    """Bad input to the report: one line for the user."""
-
-
-@dataclass
-class Run:
-    path: str
-    config: dict                       # flat: dotted key -> value (lists as "[a, b]", None as "null")
-    status: str
-    metrics: dict = field(default_factory=dict)
-    reason: str | None = None          # why it did not complete; None when completed
-    history: dict[str, list[float]] = field(default_factory=dict)   # per epoch, rundir.read_history
-
-    def data_counts(self) -> dict:
-        """{"train", "val", "test"}: the images the run really had (metrics.json's provenance); {} when unknown."""
-        return ((self.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
-
-    def row(self) -> dict:
-        test = self.metrics.get("test") or {}
-        ci = test.get("ci95") or [None, None]
-        counts = self.data_counts()
-        epochs = self.metrics.get("epochs_run")
-        if epochs is None and self.history:
-            epochs = rundir.epochs_in(self.history)
-        row = {"status": self.status, "test_accuracy": test.get("accuracy"), "ci95_lo": ci[0], "ci95_hi": ci[1],
-               "test_n": test.get("n"), "epochs": epochs, "train_size": counts.get("train"),
-               "wall_seconds": self.metrics.get("wall_seconds"),
-               "peak_rss_gib": (self.metrics.get("memory") or {}).get("peak_rss_gib"), "error": self.reason}
-        section = self.metrics.get("original_task")
-        if isinstance(section, dict):
-            row.update({f"original_task.{k}": v for k, v in numeric_leaves(section).items()})
-        return row
-
-
-# ----- collecting -----
-
-def find_runs(paths: list[str]) -> list[str]:
-    """Every run folder at or under `paths`, each once, in a natural order (sweep jobs 0, 1, ..., 10)."""
-    found: dict[str, str] = {}
-    for top in paths:
-        if not os.path.exists(top):
-            raise ReportError(f"{top} does not exist")
-        for folder, dirs, _ in os.walk(top):
-            if os.path.isfile(os.path.join(folder, RUN_MARK)):
-                found.setdefault(os.path.realpath(folder), os.path.normpath(folder))
-                dirs[:] = []  # a run folder holds no other runs
-            else:
-                dirs[:] = [d for d in dirs if not d.startswith(".") and d not in NOT_RUNS]
-    return sorted(found.values(), key=natural_key)
-
-
-def natural_key(text: str):
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
-
-
-def load_run(path: str) -> Run:
-    conf = OmegaConf.load(os.path.join(path, RUN_MARK))
-    try:
-        plain = OmegaConf.to_container(conf, resolve=True)
-    except Exception:  # an interpolation that only resolved inside Hydra: keep it as written
-        plain = OmegaConf.to_container(conf, resolve=False)
-    plain.pop("logger", None)  # where a run was tracked is no setting of the experiment: never a group
-    state = rundir.status(path)
-    metrics = rundir.read_json(os.path.join(path, rundir.METRICS)) or {}
-    flat = {key: value for key, value in flatten(plain).items() if key not in NOT_THE_JOB}
-    return Run(path=path, config=flat, status=state, metrics=metrics,
-               reason=None if state == "completed" else reason(path, state, metrics),
-               history=rundir.read_history(path))
-
-
-def numeric_leaves(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(numeric_leaves(value, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def reason(path: str, state: str, metrics: dict) -> str:
-    """Why a run did not complete, in one line."""
-    info = rundir.read_json(os.path.join(path, rundir.STATUS)) or {}
-    if state in ("failed", "diverged"):
-        return metrics.get("error") or info.get("error") or f"{state} (no error recorded)"
-    if state == "killed":
-        return (f"status.json says running (pid {info.get('pid')}, since {info.get('time')}) but the "
-                f"process is gone; resume with finetune-lab-resume {path}")
-    if state == "interrupted":
-        return f"interrupted by a signal ({info.get('time')}); resume with finetune-lab-resume {path}"
-    if state == "running":
-        return f"still running (pid {info.get('pid')} on {info.get('host')}, since {info.get('time')})"
-    if state == "empty":
-        return "nothing recorded: no status.json or metrics.json (the job never started)"
-    return f"status {state}: {info.get('error') or 'no reason recorded'}"
-
-
-# ----- selecting and tabulating -----
-
-def parse_filters(items: list[str]) -> dict[str, list]:
-    """["k=v", "k=w", "j=x"] -> {"k": [v, w], "j": [x]}: a run passes when each key matches one of its values."""
-    filters: dict[str, list] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ReportError(f"--filter {item!r}: expected KEY=VALUE, e.g. model.freeze=all")
-        filters.setdefault(key.strip(), []).append(cell(yaml.safe_load(value) if value.strip() else ""))
-    return filters
-
-
-def same(a, b) -> bool:
-    numbers = (int, float)
-    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
-    return str(a) == str(b)
-
-
-def check_keys(runs: list[Run], keys: list[str], option: str) -> None:
-    known = {k for run in runs for k in run.config} | {"status"}
-    for key in keys:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ReportError(f"{option} {key}: no collected run has this config key{hint}")
-
-
-def select(runs: list[Run], filters: dict[str, list]) -> list[Run]:
-    def value(run: Run, key: str):
-        return run.status if key == "status" else run.config.get(key)
-
-    return [run for run in runs
-            if all(any(same(value(run, key), want) for want in wanted) for key, wanted in filters.items())]
-
-
-def varying_keys(runs: list[Run]) -> list[str]:
-    """Config keys whose values are not the same in every run (a key missing somewhere counts as varying),
-    in the order the config lists them."""
-    order: dict[str, None] = {}
-    for run in runs:
-        order.update(dict.fromkeys(run.config))
-    varying = []
-    for key in order:
-        values = {str(run.config.get(key, "<missing>")) for run in runs}
-        if len(values) > 1:
-            varying.append(key)
-    return varying
-
+# ----- tabulating -----
 
 def table(runs: list[Run], keys: list[str]) -> pd.DataFrame:
     """One row per run. Config columns keep their values as written (an int stays an int; a key a run's
@@ -219,16 +64,6 @@ def default_groups(runs: list[Run]) -> list[str]:
     return [k for k in varying_keys(completed) if k not in REPLICATE_KEYS + SIZE_KEYS]
 
 
-def _shown(value) -> str:
-    """A config value as a group shows it; a key a run lacks is "(absent)"."""
-    return "(absent)" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-
-def group_label(row, keys: list[str]) -> str:
-    """"k=v, k2=v2" from a run's config or a table row; a key the run lacks shows as k=(absent)."""
-    return ", ".join(f"{k}={_shown(row.get(k))}" for k in keys) if keys else "all runs"
-
-
 def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     """Completed runs: test accuracy count, mean, sd and the 95% t-interval of the mean per group and
     training-set size."""
@@ -239,7 +74,7 @@ def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     done["train_size"] = done["train_size"].fillna(-1).astype(int)
     keys = [*groups, "train_size"]
     rows = []
-    for key, part in done.groupby([done[k].map(_shown) if k in groups else done[k] for k in keys], sort=True):
+    for key, part in done.groupby([done[k].map(group_value) if k in groups else done[k] for k in keys], sort=True):
         spread = mean_ci(part.test_accuracy.tolist())
         rows.append([*key, spread["n"], spread["mean"], spread["sd"], spread["ci_lo"], spread["ci_hi"]])
     return pd.DataFrame(rows, columns=columns)
@@ -251,75 +86,48 @@ def critical_points(frame: pd.DataFrame, groups: list[str], fraction: float = 0.
     columns = [*groups, "critical_size", "ci95_lo", "ci95_hi", "target_accuracy", "largest_size"]
     done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame.train_size.notna()]
     rows = []
-    for label, part, _ in _by_group(done, groups) if len(done) else []:
+    for label, part in by_group(done, groups):
         by_size = part.groupby(part.train_size.astype(int)).test_accuracy.apply(list).to_dict()
         if len(by_size) < 2:
             continue
         point = critical_point(by_size, fraction)
-        rows.append([*(_shown(part.iloc[0].get(k)) for k in groups), point["size"], point["ci_lo"], point["ci_hi"],
+        rows.append([*(group_value(part.iloc[0].get(k)) for k in groups), point["size"], point["ci_lo"], point["ci_hi"],
                      point["target_accuracy"], point["largest_size"]])
     return pd.DataFrame(rows, columns=columns)
 
 
-# ----- plots -----
+# ----- figures (drawn by finetune_lab.plots) -----
 
-def _by_group(frame: pd.DataFrame, groups: list[str]):
-    """(label, rows, colour) per group of `frame`, in order of first appearance."""
-    labels = frame.apply(lambda r: group_label(r, groups), axis=1)
-    colors = _colors(list(dict.fromkeys(labels)))
-    return [(label, part, colors[label]) for label, part in frame.groupby(labels, sort=False)]
-
-
-def _colors(labels: list[str]) -> dict[str, str]:
-    """The same group gets the same colour in every plot (labels in sorted order)."""
-    palette = [f"C{i}" for i in range(10)]
-    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(set(labels), key=natural_key))}
+def by_group(frame: pd.DataFrame, groups: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per group of `frame`, in order of first appearance."""
+    if frame.empty:
+        return []
+    return list(frame.groupby(frame.apply(lambda r: group_label(r, groups), axis=1), sort=False))
 
 
-def _legend(ax) -> None:
-    """Below the axes: group labels can be long."""
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, [textwrap.fill(label, 110) for label in labels], fontsize=7, loc="upper left",
-              bbox_to_anchor=(0.0, -0.15), ncol=1, frameon=False)
-
-
-def _save(fig, path: str) -> str:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def plot_accuracy_vs_size(stats: pd.DataFrame, points: pd.DataFrame, groups: list[str], path: str) -> str | None:
-    """Mean ± sd per group and size, and each group's critical point (a row of critical_points' table)."""
-    stats = stats[stats.train_size > 0]
-    if stats.empty:
-        return None
-    marks = {group_label(row, groups): row for _, row in points.iterrows()}
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, part, color in _by_group(stats, groups):
-        part = part.sort_values("train_size")
-        ax.errorbar(part.train_size, part["mean"], yerr=part["sd"].fillna(0), marker="o", capsize=3,
-                    color=color, label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
-                    if part.runs.min() != part.runs.max() else f"{label} (n={int(part.runs.min())})")
-        if label in marks:
-            _mark_critical(ax, marks[label], color)
-    ax.set_xscale("log")
-    ax.set_xlabel("training-set size (images, log scale)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("test accuracy vs training-set size (mean ± sd over runs)")
-    ax.grid(True, which="both", alpha=0.3)
-    _legend(ax)
-    return _save(fig, path)
-
-
-def _mark_critical(ax, point, color: str) -> None:
-    """A group's critical point: its target accuracy as a dotted line, a triangle at the critical size, and the
-    bootstrap interval as a bar along the size axis."""
-    size, lo, hi, target = (float(point[k]) for k in ("critical_size", "ci95_lo", "ci95_hi", "target_accuracy"))
-    ax.axhline(target, color=color, linestyle=":", linewidth=1)
-    ax.errorbar([size], [target], xerr=[[size - lo], [hi - size]], fmt="v", color=color, markersize=8, capsize=4,
-                label=f"critical point {size:,.0f} (95% interval {lo:,.0f}–{hi:,.0f}): "
-                      f"first size reaching {target:.3f}")
+def figures(out: str, frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame, runs: list[Run],
+            groups: list[str], agreement_key: str | None) -> list[tuple[str, str]]:
+    """The plots the runs allow, as (title, file) in the report's order: test accuracy vs training-set size
+    (groups' means with their critical points), vs original-task agreement (each run and each group's means),
+    and the learning curves."""
+    made = []
+    sized = stats[stats.train_size > 0]
+    if len(sized):
+        critical = {group_label(row, groups): row for _, row in points.iterrows()}
+        made.append(("test accuracy vs training-set size",
+                     plots.accuracy_vs_size(by_group(sized, groups), critical,
+                                            os.path.join(out, "accuracy_vs_train_size.png"))))
+    column = agreement_column(frame, agreement_key)
+    done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()] if column else []
+    if len(done):
+        made.append(("test accuracy vs original-task agreement",
+                     plots.accuracy_vs_agreement(by_group(done, groups), agreement_summary(done, groups, column),
+                                                 column, os.path.join(out, "accuracy_vs_original_task.png"))))
+    curves = [(group_label(run.config, groups), run.history) for run in runs if run.history]
+    if curves:
+        made.append(("learning curves",
+                     plots.learning_curves_overlaid(curves, os.path.join(out, "learning_curves.png"))))
+    return made
 
 
 def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
@@ -327,81 +135,25 @@ def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
     if wanted:
         name = wanted if wanted.startswith("original_task.") else f"original_task.{wanted}"
         if name not in columns:
-            raise ReportError(f"--agreement-key {wanted}: no run has it; the runs have: "
+            raise UserError(f"--agreement-key {wanted}: no run has it; the runs have: "
                               + (", ".join(c.split(".", 1)[1] for c in columns) or "no original_task metrics"))
         return name
-    for key in AGREEMENT_KEYS:
+    for key in AGREEMENT:
         if f"original_task.{key}" in columns:
             return f"original_task.{key}"
     return next((c for c in columns if "agreement" in c), None)
 
 
 def agreement_summary(points: pd.DataFrame, groups: list[str], column: str) -> pd.DataFrame:
-    """Per group, in the order its first run came: its colour, runs, and the mean with its 95% t-interval of
-    `column` (x) and of test accuracy (y); a group of one run has no interval (NaN)."""
+    """Per group, in the order its first run came: its runs, and the mean with its 95% t-interval of `column` (x)
+    and of test accuracy (y); a group of one run has no interval (NaN)."""
     rows = []
-    for label, part, color in _by_group(points, groups):
+    for label, part in by_group(points, groups):
         x, y = mean_ci(part[column].astype(float).tolist()), mean_ci(part.test_accuracy.astype(float).tolist())
-        rows.append({"group": label, "color": color, "runs": len(part),
+        rows.append({"group": label, "runs": len(part),
                      **{f"{axis}_{key}": spread[key] for axis, spread in (("x", x), ("y", y))
                         for key in ("mean", "ci_lo", "ci_hi")}})
     return pd.DataFrame(rows)
-
-
-def plot_accuracy_vs_agreement(frame: pd.DataFrame, groups: list[str], column: str, path: str) -> str | None:
-    """One dot per run, and per group its mean on both axes with each mean's 95% t-interval as a cross
-    (agreement_summary); the legend lists the groups in the order their runs came."""
-    points = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()]
-    if points.empty:
-        return None
-    means = agreement_summary(points, groups, column)
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for (label, part, color), (_, mean) in zip(_by_group(points, groups), means.iterrows()):
-        ax.scatter(part[column], part.test_accuracy, color=color, s=14, alpha=0.5, linewidths=0)
-        xerr, yerr = ([[mean[f"{axis}_mean"] - mean[f"{axis}_ci_lo"]], [mean[f"{axis}_ci_hi"] - mean[f"{axis}_mean"]]]
-                      for axis in ("x", "y"))
-        ax.errorbar([mean.x_mean], [mean.y_mean], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o",
-                    color=color, markersize=7, markeredgecolor="black", markeredgewidth=0.7, elinewidth=1.5,
-                    capsize=4, label=f"{label} (n={mean.runs}): accuracy {mean.y_mean:.3f}, "
-                                     f"{column.rsplit('.', 1)[-1]} {mean.x_mean:.3f}")
-    ax.set_xlabel(f"{column} (fine-tuned base on its original task vs pretrained)")
-    ax.set_ylabel("test accuracy (new task)")
-    ax.set_title("new-task accuracy vs original-task agreement\n(dots: runs; crosses: group means, 95% t-intervals)",
-                 fontsize=10)
-    ax.grid(True, alpha=0.3)
-    _legend(ax)
-    return _save(fig, path)
-
-
-def plot_learning_curves(runs: list[Run], groups: list[str], path: str) -> str | None:
-    runs = [run for run in runs if run.history]
-    if not runs:
-        return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    labels = [group_label(run.config, groups) for run in runs]
-    colors = _colors(list(dict.fromkeys(labels)))
-    shown = set()
-    for run, label in zip(runs, labels):
-        hist = run.history
-        epochs = range(1, rundir.epochs_in(hist) + 1)
-        for ax, metric in zip(axes, ("loss", "accuracy")):
-            for prefix, style in (("", "-"), ("val_", "--")):
-                if prefix + metric in hist:
-                    ax.plot(epochs, hist[prefix + metric], style, color=colors[label], alpha=0.7, marker=".",
-                            label=label if (label not in shown and ax is axes[0] and not prefix) else None)
-                    if ax is axes[0] and not prefix:
-                        shown.add(label)
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric}: train (solid), validation (dashed); {len(runs)} runs")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_yscale("log")
-    _legend(axes[0])
-    return _save(fig, path)
 
 
 def feature_map_pairs(runs: list[Run], groups: list[str], limit: int) -> list[tuple[Run, list[tuple]]]:
@@ -429,31 +181,6 @@ def feature_map_pairs(runs: list[Run], groups: list[str], limit: int) -> list[tu
 
 # ----- writing -----
 
-def _fmt(value) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(esc(str(c)) for c in frame.columns) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(esc(_fmt(v)) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _embed(path: str) -> str:
     with open(path, "rb") as f:
         return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
@@ -468,7 +195,7 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame,
-                 groups: list[str], plots: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
+                 groups: list[str], pictures: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
     counts = frame.status.value_counts()
     count_line = ", ".join(f"{n} {s}" for s, n in counts.items())
     intro = (f"{len(frame)} runs from {', '.join(paths)}: {count_line}. "
@@ -479,18 +206,17 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     md = ["# finetune-lab report", "", intro, ""]
     md += ["## Runs that did not complete", ""]
     md += [f"- `{r.run}`: **{r.status}**: {r.error}" for r in problems.itertuples()] or ["None."]
-    md += ["", "## Test accuracy by group", "", markdown_table(stats) if len(stats) else "No completed run.", ""]
+    md += ["", "## Test accuracy by group", "", tables.markdown(stats) if len(stats) else "No completed run.", ""]
     if len(points):
-        md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", markdown_table(points), ""]
-    md += ["## Runs", "", markdown_table(runs_table), "", "## Plots", ""]
-    md += [f"![{title}]({os.path.basename(p)})\n" for title, p in plots] or ["No plot: no completed run.", ""]
+        md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", tables.markdown(points), ""]
+    md += ["## Runs", "", tables.markdown(runs_table), "", "## Plots", ""]
+    md += [f"![{title}]({os.path.basename(p)})\n" for title, p in pictures] or ["No plot: no completed run.", ""]
     if maps:
         md += ["## Feature maps before / after training", ""]
         for run, pairs in maps:
-            md += [f"### `{run.path}`", "", "| layer | before | after |", "|---|---|---|"]
-            md += [f"| {layer} | ![]({os.path.relpath(b, out)}) | ![]({os.path.relpath(a, out)}) |"
-                   for layer, b, a in pairs]
-            md.append("")
+            shown = pd.DataFrame([[layer, f"![]({os.path.relpath(b, out)})", f"![]({os.path.relpath(a, out)})"]
+                                  for layer, b, a in pairs], columns=MAP_COLUMNS)
+            md += [f"### `{run.path}`", "", tables.markdown(shown), ""]
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 
@@ -505,22 +231,20 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
                                   f"</b>: {html.escape(str(r.error))}</li>" for r in problems.itertuples()) + "</ul>")
     else:
         h.append("<p>None.</p>")
-    h += ["<h2>Test accuracy by group</h2>", html_table(stats) if len(stats) else "<p>No completed run.</p>"]
+    h += ["<h2>Test accuracy by group</h2>", tables.html(stats) if len(stats) else "<p>No completed run.</p>"]
     if len(points):
-        h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", html_table(points)]
+        h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", tables.html(points)]
     h.append("<h2>Plots</h2>")
-    h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in plots]
-    if not plots:
+    h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in pictures]
+    if not pictures:
         h.append("<p>No plot: no completed run.</p>")
     if maps:
         h.append("<h2>Feature maps before / after training</h2>")
         for run, pairs in maps:
-            h.append(f"<h3><code>{html.escape(run.path)}</code></h3><table class='maps'>"
-                     "<tr><th>layer</th><th>before</th><th>after</th></tr>")
-            h += [f"<tr><td>{html.escape(layer)}</td><td><img src='{_embed(b)}'></td><td><img src='{_embed(a)}'>"
-                  "</td></tr>" for layer, b, a in pairs]
-            h.append("</table>")
-    h += ["<h2>Runs</h2>", html_table(runs_table), "</body></html>"]
+            shown = pd.DataFrame([[html.escape(layer), f"<img src='{_embed(b)}'>", f"<img src='{_embed(a)}'>"]
+                                  for layer, b, a in pairs], columns=MAP_COLUMNS)
+            h += [f"<h3><code>{html.escape(run.path)}</code></h3>", tables.html(shown, markup=True, classes="maps")]
+    h += ["<h2>Runs</h2>", tables.html(runs_table), "</body></html>"]
     with open(os.path.join(out, "report.html"), "w") as f:
         f.write("\n".join(h) + "\n")
 
@@ -530,14 +254,14 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     """Collect, select, tabulate, plot and write. Returns what was written and the counts."""
     found = find_runs(paths)
     if not found:
-        raise ReportError(f"no run folder (a folder with {RUN_MARK}) under {', '.join(paths)}")
+        raise UserError(f"no run folder (a folder with {RUN_MARK}) under {', '.join(paths)}")
     runs = [load_run(p) for p in found]
     wanted = parse_filters(filters or [])
     check_keys(runs, list(wanted), "--filter")
     check_keys(runs, list(group_by or []), "--group-by")
     runs = select(runs, wanted)
     if not runs:
-        raise ReportError(f"no run matches the filters ({len(found)} runs collected)")
+        raise UserError(f"no run matches the filters ({len(found)} runs collected)")
     groups = list(group_by) if group_by else default_groups(runs)
     keys = varying_keys(runs)
     keys += [k for k in groups if k not in keys and k != "status"]
@@ -547,26 +271,16 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     frame.to_csv(os.path.join(out, "runs.csv"), index=False)
     stats = summary(frame, groups)
     points = critical_points(frame, groups)
-    plots = []
-    for title, made in (
-            ("test accuracy vs training-set size",
-             plot_accuracy_vs_size(stats, points, groups, os.path.join(out, "accuracy_vs_train_size.png"))),
-            ("learning curves", plot_learning_curves(runs, groups, os.path.join(out, "learning_curves.png")))):
-        if made:
-            plots.append((title, made))
-    column = agreement_column(frame, agreement_key)
-    if column:
-        made = plot_accuracy_vs_agreement(frame, groups, column, os.path.join(out, "accuracy_vs_original_task.png"))
-        if made:
-            plots.insert(1, ("test accuracy vs original-task agreement", made))
+    pictures = figures(out, frame, stats, points, runs, groups, agreement_key)
     maps = feature_map_pairs(runs, groups, feature_maps)
     problems = frame[frame.status != "completed"][["run", "status", "error"]]
     points.to_csv(os.path.join(out, "critical_points.csv"), index=False)
-    write_report(out, paths, frame, stats, points, groups, plots, maps, problems)
+    write_report(out, paths, frame, stats, points, groups, pictures, maps, problems)
     return {"runs": len(frame), "counts": frame.status.value_counts().to_dict(), "groups": groups,
-            "plots": [p for _, p in plots], "out": out}
+            "plots": [p for _, p in pictures], "out": out}
 
 
+@exit_on_user_error("finetune-lab-report")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="finetune-lab-report",
@@ -582,14 +296,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feature-maps", type=int, default=2, metavar="N",
                         help="show feature maps before/after of up to N runs (one per group first; default 2)")
     parser.add_argument("--agreement-key", metavar="KEY",
-                        help="original_task metric on the scatter's x axis (default: " + ", ".join(AGREEMENT_KEYS)
+                        help="original_task metric on the scatter's x axis (default: " + ", ".join(AGREEMENT)
                              + ", the first present)")
     args = parser.parse_args(argv)
     out = args.out or (os.path.join(args.paths[0], "report") if len(args.paths) == 1 else "report")
-    try:
-        result = build(args.paths, out, args.group_by, args.filter, max(args.feature_maps, 0), args.agreement_key)
-    except ReportError as exc:
-        fail(parser.prog, str(exc))
+    result = build(args.paths, out, args.group_by, args.filter, max(args.feature_maps, 0), args.agreement_key)
     counts = ", ".join(f"{n} {s}" for s, n in result["counts"].items())
     print(f"{result['runs']} runs ({counts}) -> {os.path.join(out, 'report.html')}, report.md, runs.csv"
           + (f", {len(result['plots'])} plots" if result["plots"] else ""))

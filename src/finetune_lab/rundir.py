@@ -17,7 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import backend, config
 from .errors import UserError, one_line
-from .files import write_atomic
+from .files import read_json, write_atomic
 
 METRICS = "metrics.json"
 HISTORY = "history.csv"     # one row per epoch, appended across resumes (Keras' CSVLogger)
@@ -47,14 +47,6 @@ def read_history(run_dir: str) -> dict[str, list[float]]:
 
 def epochs_in(history: dict[str, list[float]]) -> int:
     return max((len(values) for values in history.values()), default=0)
-
-
-def read_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def status(run_dir: str) -> str:

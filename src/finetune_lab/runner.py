@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import os
 import platform
@@ -15,8 +14,8 @@ import keras
 import numpy as np
 from omegaconf import OmegaConf
 
-from . import (augment, backend, cache, data, evaluate, features, machine, model as models, original_task, plots,
-               rundir, sources, train)
+from . import (augment, backend, cache, data, evaluate, features, files, machine, model as models, original_task,
+               plots, rundir, sources, train)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,6 @@ def _sigterm_as_interrupt():
 def _run(cfg, run_dir: str, resume: bool) -> dict:
     backend.set_seed(cfg.seed)
     machine.warn_if_emulated(cfg.training.precision, gpus=backend.accelerators())
-    if cfg.training.deterministic:
-        backend.enable_determinism()
 
     digits = sources.load_images(cfg.data)
     classes = len(digits.class_names)
@@ -160,7 +157,7 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
     probs = (on_digits.predict(data.as_dataset(split.x_test, batch), batch_size=batch, verbose=0) if x_test is None
              else cache.predict(fit_model, x_test, batch))  # the head on the stored test features
     metrics["test"] = evaluate.summarize(split.y_test, probs, names)
-    write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs, names))
+    files.write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs, names))
     plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
                            f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})", list(names))
     if maps_cfg.enabled:
@@ -219,13 +216,6 @@ def save_model(model: keras.Model, path: str) -> None:
 
 def _last(history: dict, prefix: str) -> dict:
     return {m: history[prefix + m][-1] for m in ("loss", "accuracy") if history.get(prefix + m)}
-
-
-def write_csv(path: str, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def environment() -> dict:

@@ -148,7 +148,7 @@ class FeatureStore:
                 continue
             data = os.path.join(folder, DATA)
             try:
-                found.append({"key": name, "entry": _read_json(os.path.join(folder, ENTRY)),
+                found.append({"key": name, "entry": files.read_json(os.path.join(folder, ENTRY)) or {},
                               "bytes": _folder_bytes(folder),
                               "last_used": os.path.getmtime(data if os.path.isfile(data) else folder)})
             except OSError:
@@ -169,14 +169,6 @@ class FeatureStore:
                 if name.startswith(TMP_PREFIX) and now - os.path.getmtime(tmp) > STALE_TMP_SECONDS:
                     shutil.rmtree(tmp, ignore_errors=True)
         return removed
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def _folder_bytes(folder: str) -> int:

@@ -14,7 +14,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import config, rundir, sources
+from . import config, files, rundir, sources
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def track(mlflow, cfg: DictConfig, run_dir: str, sweep_dir: str | None = None):
 
 def _finish(mlflow, run_dir: str, fallback: str) -> str:
     """Log the run folder's final state; return its status."""
-    metrics = rundir.read_json(os.path.join(run_dir, rundir.METRICS)) or {}
+    metrics = files.read_json(os.path.join(run_dir, rundir.METRICS)) or {}
     state = metrics.get("status") or fallback
     mlflow.set_tag(STATUS_TAG, state)
     if "error" in metrics:

@@ -8,10 +8,10 @@ base under the fine-tuned head; a=1 is the run's model. Writes tradeoff.csv and 
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
 
+from . import files
 from .errors import UserError, fail
 from .rundir import load_run_config
 
@@ -29,9 +29,8 @@ def interpolated(pretrained: dict, finetuned: dict, alpha: float) -> dict:
 def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     """One row per alpha: alpha, test_accuracy and the original task's agreement measures."""
     import keras
-    import numpy as np
 
-    from . import data, original_task, sources
+    from . import data, evaluate, original_task, sources
 
     path = os.path.join(run_dir, "model.keras")
     if not os.path.isfile(path):
@@ -57,7 +56,7 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
         original_task.set_layers(layers, weights)
         probs = on_digits.predict(data.as_dataset(split.x_test, cfg.training.batch_size),
                                   batch_size=cfg.training.batch_size, verbose=0)
-        row = {"alpha": alpha, "test_accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y_test))}
+        row = {"alpha": alpha, "test_accuracy": evaluate.top1_accuracy(probs, split.y_test)}
         if task is not None:
             report = task.compare(task.outputs(weights))
             row.update({key: report[key] for key in task.agreement})
@@ -67,40 +66,12 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
 
 
 def write(rows: list[dict], run_dir: str, title: str) -> tuple[str, str]:
-    from . import plots  # noqa: F401 - selects the Agg backend
-    import matplotlib.pyplot as plt
+    from . import plots
+    from .forgetting import AGREEMENT
 
     csv_path, png_path = os.path.join(run_dir, "tradeoff.csv"), os.path.join(run_dir, "tradeoff.png")
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    alphas = [r["alpha"] for r in rows]
-    agreement = [k for k in ("edge_f1", "edge_correlation", "top1_agreement") if k in rows[0]]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    axes[0].plot(alphas, [r["test_accuracy"] for r in rows], "-o", label="target: test accuracy")
-    for key in agreement:
-        axes[0].plot(alphas, [r[key] for r in rows], "--s", label=f"original task: {key}")
-    axes[0].set_xlabel("alpha  (0 = pretrained base, 1 = fine-tuned base)")
-    axes[0].set_title("accuracy and agreement vs interpolation")
-    axes[0].legend(fontsize=8)
-    if agreement:
-        key = agreement[0]
-        axes[1].plot([r[key] for r in rows], [r["test_accuracy"] for r in rows], "-o")
-        for r in rows:
-            axes[1].annotate(f"{r['alpha']:g}", (r[key], r["test_accuracy"]), fontsize=7,
-                             textcoords="offset points", xytext=(4, 3))
-        axes[1].set_xlabel(f"original task kept ({key} vs pretrained)")
-        axes[1].set_ylabel("target test accuracy")
-        axes[1].set_title("transfer vs forgetting")
-    else:
-        axes[1].axis("off")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    files.write_csv(csv_path, rows)
+    plots.tradeoff(rows, [k for k in AGREEMENT if k in rows[0]], png_path, title)
     return csv_path, png_path
 
 

@@ -10,6 +10,7 @@ import time
 import keras
 
 from . import backend, rundir, tracking
+from .files import read_json
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class RandomStateBackup(keras.callbacks.Callback):
         return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
     def on_train_begin(self, logs=None):
-        saved = _read_json(self.path)
+        saved = read_json(self.path)
         done = finished_epochs(os.path.dirname(self.backup_dir))
         if saved and saved["epoch"] == done and len(saved["states"]) == len(self._states()):
             for variable, value in zip(self._states(), saved["states"]):
@@ -90,17 +91,9 @@ class RandomStateBackup(keras.callbacks.Callback):
             json.dump({"epoch": epoch + 1, "states": states}, f)
 
 
-def _read_json(path: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def finished_epochs(run_dir: str) -> int:
     """Epochs already done by an interrupted run, from the backup that BackupAndRestore keeps."""
-    meta = _read_json(os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")) or {}
+    meta = read_json(os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")) or {}
     return int(meta.get("epoch", 0))  # Keras stores the count of finished epochs
 
 

@@ -4,7 +4,9 @@ it: the setting, the statistic with its interval and the runs behind it, the cla
 """
 from __future__ import annotations
 
-from . import claims, rules, stats
+import pandas as pd
+
+from . import claims, rules, stats, tables
 
 # How a statistic is written in the rule and statistic columns, and whether its numbers carry a sign.
 SYMBOLS = {"mean": ("mean", False), "difference": ("Δ", True), "critical_point": ("size", False),
@@ -130,11 +132,12 @@ def legend(rows: list[dict]) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = {**row, "measured": measured(row), "verdict": f"**{row['verdict']}**", "holm_shown": holm_shown(row)}
-        lines.append("| " + " | ".join(_cell(cells[key]) for key, _ in COLUMNS) + " |")
-    return legend(rows) + "\n" + "\n".join(lines) + "\n" + repeated(rows)
+    """The legend, the table (one row per claim, its cells escaped by finetune_lab.tables) and the repeats."""
+    cells = [{**row, "measured": measured(row), "verdict": f"**{row['verdict']}**", "holm_shown": holm_shown(row)}
+             for row in rows]
+    frame = pd.DataFrame([[str(row[key]) for key, _ in COLUMNS] for row in cells],
+                         columns=[title for _, title in COLUMNS])
+    return legend(rows) + "\n" + tables.markdown(frame) + "\n" + repeated(rows)
 
 
 def repeated(rows: list[dict]) -> str:
@@ -151,8 +154,3 @@ def repeated(rows: list[dict]) -> str:
             word = "agree" if row["verdict"] == first["verdict"] else "**differ**"
         lines.append(f"- `{first['id']}` {first['verdict']}, `{row['id']}` {row['verdict']}: {word}")
     return "\n".join(lines) + "\n"
-
-
-def _cell(value) -> str:
-    """A markdown table cell: one line, its bars escaped (|Δ| < 0.02, settings that differ between runs)."""
-    return str(value).replace("\n", " ").replace("|", "\\|")

@@ -2,11 +2,11 @@
 
 Each claim of a study is declared once in a YAML file: which sweeps hold its runs (and, for a comparison,
 which hold the baseline), which statistic of which metric decides, and the region the claim puts that
-statistic in. This command reads the run folders (finetune-lab-report's reader) and writes a legend and one
-row per claim: the setting the runs really had (data source and split, input size, weights, head, optimizer,
-seeds, test-set size, from their configs and metrics), the statistic with its 95% interval, the claimed region,
-the verdict, and whether the verdict survives Holm's correction over the table's claims, so a rerun on other
-hardware regenerates every verdict from its own runs.
+statistic in. This command reads the run folders (finetune_lab.runs, as finetune-lab-report does) and writes
+a legend and one row per claim: the setting the runs really had (data source and split, input size, weights,
+head, optimizer, seeds, test-set size, from their configs and metrics), the statistic with its 95% interval,
+the claimed region, the verdict, and whether the verdict survives Holm's correction over the table's claims,
+so a rerun on other hardware regenerates every verdict from its own runs.
 
 The claims file's format is in finetune_lab/claims.py (keys, metrics, statistics, interval methods), the
 rules' regions and the decision in finetune_lab/rules.py, how each statistic is computed from the runs in
@@ -20,10 +20,10 @@ import os
 import sys
 
 from . import claims, measure, rules, stats
-from .claims import ClaimsError, load_claims
+from .claims import load_claims
 from .config import cell
-from .errors import fail
-from .report import ReportError, check_keys, find_runs, load_run, natural_key, same, select
+from .errors import exit_on_user_error
+from .runs import check_keys, find_runs, load_run, natural_key, same, select
 from .verdict_table import describe_rule, markdown
 
 # The settings every row states (read from each run by `setting`).
@@ -182,6 +182,7 @@ def with_holm(rows: list[dict]) -> list[dict]:
     return out
 
 
+@exit_on_user_error("finetune-lab-verdicts")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="finetune-lab-verdicts", description=__doc__.split("\n\n")[1],
                                      epilog=claims.__doc__ + "\n" + rules.__doc__.split("\n\n")[1],
@@ -190,11 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", help="the folder the claims' sweep names are under (default: the file's `root`)")
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     args = parser.parse_args(argv)
-    try:
-        root, declared = load_claims(args.claims)
-        rows = with_holm([evaluate(claim, args.root or root or ".") for claim in declared])
-    except (ClaimsError, ReportError) as exc:
-        fail(parser.prog, str(exc))
+    root, declared = load_claims(args.claims)
+    rows = with_holm([evaluate(claim, args.root or root or ".") for claim in declared])
     table = markdown(rows)
     if args.out:
         with open(args.out, "w") as f:

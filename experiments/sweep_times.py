@@ -1,0 +1,66 @@
+"""How long each sweep of a study took, and on which CPU, from its runs' records (metrics.json).
+
+    python experiments/sweep_times.py experiments/runs/study_split [--out FILE]
+
+One markdown row per sweep folder: finished runs, the sum and median of their wall times (a run's own
+`wall_seconds`, from the start of the run to metrics.json; a sweep's wall clock adds a few seconds a job for
+Hydra), and the CPU and precision they ran on. Runs that shared the machine with other work ran slower; the
+times are what a user with the same CPU should expect at most.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+
+import pandas as pd
+
+from finetune_lab import tables
+from finetune_lab.runs import find_runs, load_run
+
+
+def sweep_row(folder: str) -> dict | None:
+    runs = [load_run(path) for path in find_runs([folder])]
+    done = [run for run in runs if run.metrics.get("wall_seconds") is not None]
+    if not done:
+        return None
+    walls = [run.metrics["wall_seconds"] for run in done]
+    cpus = sorted({_cpu(run.metrics) for run in done})
+    precisions = sorted({str(run.config.get("training.precision", "fp32")) for run in done})
+    return {"sweep": os.path.basename(folder), "runs": len(done), "of": len(runs),
+            "hours": sum(walls) / 3600, "median_min": statistics.median(walls) / 60,
+            "cpu": "; ".join(cpus), "precision": ", ".join(precisions)}
+
+
+def _cpu(metrics: dict) -> str:
+    cpu = (metrics.get("provenance") or {}).get("cpu") or {}
+    flags = cpu.get("flags") or []
+    isa = "AMX" if any(f.startswith("amx") for f in flags) else "AVX512-BF16" if "avx512_bf16" in flags else (
+        "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "?")
+    return f"{cpu.get('model', '?')}, {cpu.get('cores', '?')} cores, {isa}"
+
+
+def table(root: str) -> str:
+    rows = [row for name in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, name))
+            and (row := sweep_row(os.path.join(root, name)))]
+    frame = pd.DataFrame([[r["sweep"], f"{r['runs']} of {r['of']}", f"{r['hours']:.2f}", f"{r['median_min']:.1f}",
+                           r["cpu"], r["precision"]] for r in rows],
+                         columns=["sweep", "finished runs", "run time, sum (h)", "per run, median (min)", "CPU",
+                                  "precision"])
+    return tables.markdown(frame) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("root", help="a folder of sweep folders (run folders or their records)")
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args()
+    text = table(args.root)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
