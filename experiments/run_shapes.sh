@@ -6,7 +6,7 @@
 # carry on from their records in experiments/runs/shapes (experiments/sweeps.sh says how):
 #   PATH=.venv/bin:$PATH experiments/run_shapes.sh            # every sweep, in the order below
 #   experiments/run_shapes.sh --list                          # the names, one a line
-# Then the table: finetune-lab-verdicts experiments/claims_shapes.yaml --out docs/verdicts_shapes.md
+# Then the table: experiments/update_tables.sh (finetune-lab-verdicts experiments/claims_shapes.yaml --out docs/verdicts_shapes.md)
 set -u -f   # -f: the [..] of list overrides are values, never file patterns
 OUT=${OUT:-outputs/shapes_runs}
 RECORDS=${RECORDS:-experiments/runs/shapes}

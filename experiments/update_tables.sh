@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Regenerate the study's generated tables from the committed run records (experiments/runs/study_split):
-# the verdict table and how long each sweep took on which CPU. Run after copying in new records.
+# the verdict table and how long each sweep took on which CPU; and the worked example's verdict table
+# (experiments/runs/shapes, docs/any-base-any-data.md). Run after copying in new records.
 #   PATH=.venv/bin:$PATH experiments/update_tables.sh
 set -eu
 cd "$(dirname "$0")/.."
 finetune-lab-verdicts experiments/claims.yaml --out experiments/verdicts_study_split.md > /dev/null
 python experiments/sweep_times.py experiments/runs/study_split --out experiments/sweep_times.md > /dev/null
-echo "experiments/verdicts_study_split.md and experiments/sweep_times.md regenerated"
+finetune-lab-verdicts experiments/claims_shapes.yaml --out docs/verdicts_shapes.md > /dev/null
+echo "experiments/verdicts_study_split.md, experiments/sweep_times.md and docs/verdicts_shapes.md regenerated"
