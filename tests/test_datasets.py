@@ -212,7 +212,7 @@ def test_a_keras_dataset_loads_from_the_keras_cache(tmp_path):
     idx_file(folder / "t10k-labels-idx1-ubyte.gz", np.array([9, 8, 7]), 2049)
     code = ("from types import SimpleNamespace as N; from finetune_lab import sources; "
             "d = sources.load_images(N(source='fashion_mnist')); "
-            "print(d.x_pool.shape, d.x_test.shape, list(d.y_test), d.class_names[9], d.provenance['loader'])")
+            "print(d.x_pool.shape, d.x_test.shape, d.y_test.tolist(), d.class_names[9], d.provenance['loader'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env={**__import__("os").environ, "KERAS_HOME": str(tmp_path / "keras")})
     assert out.returncode == 0, out.stderr[-2000:]

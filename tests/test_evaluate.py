@@ -47,3 +47,18 @@ def test_top1_accuracy_counts_rows_whose_most_probable_unit_is_the_label():
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.2, 0.5, 0.3], [0.4, 0.35, 0.25]])
     assert top1_accuracy(probs, np.array([0, 2, 0, 1])) == 0.5
     assert summarize(np.array([0, 2, 0, 1]), probs)["accuracy"] == 0.5  # the test accuracy is this function's
+
+
+def test_class_names_go_into_the_rows_unless_they_are_the_label_numbers():
+    rows = predictions_table(np.array([1, 0]), one_hot_probs([1, 2], units=3), ("cat", "dog", "emu"))
+    assert [(r["label_name"], r["predicted_name"]) for r in rows] == [("dog", "dog"), ("cat", "emu")]
+    wide = predictions_table(np.array([0]), one_hot_probs([3], units=4), ("cat", "dog"))
+    assert wide[0]["predicted_name"] == ""  # an output unit beyond the classes
+    digits = predictions_table(np.array([7]), one_hot_probs([7]), tuple(str(d) for d in range(10)))
+    assert set(digits[0]) == {"index", "label", "predicted", "confidence"}
+
+
+def test_per_class_accuracy_and_the_matrix_follow_the_class_names():
+    metrics = summarize(np.array([0, 1, 1]), one_hot_probs([0, 1, 0], units=3), ("cat", "dog", "emu"))
+    assert metrics["per_class_accuracy"] == {"cat": 1.0, "dog": 0.5, "emu": None}
+    assert metrics["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 0, 0]]

@@ -80,7 +80,7 @@ def test_the_command_line_runs_a_random_mobilenet_on_an_image_folder(tmp_path, s
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = list((tmp_path / "outputs" / "runs").iterdir())
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["provenance"]["data"]["counts"]["test"] == 9
+    assert metrics["status"] == "completed" and metrics["provenance"]["data"]["counts"]["test"] == 6  # 0.2 of 3 x 12
     assert metrics["provenance"]["data"]["output_units"] == 10  # model.output_units' default, labels padded
     ends = catalog.BASES["mobilenet_v3_small"].stage_ends
     assert sorted(p.name for p in (run / "feature_maps").glob("*.after.png")) == sorted(f"{e}.after.png" for e in ends)

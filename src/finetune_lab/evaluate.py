@@ -51,12 +51,13 @@ def summarize(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...
 
 
 def predictions_table(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...] | None = None) -> list[dict]:
-    """One row per test image: index, label, predicted class, confidence; with `class_names`, the names of label
-    and prediction too (empty for an output unit beyond the classes)."""
+    """One row per test image: index, label, predicted class, confidence; with `class_names` that say more than the
+    label numbers (not the digits' "0".."9"), the names of label and prediction too (empty for an output unit
+    beyond the classes)."""
     predicted = probs.argmax(axis=1)
     rows = [{"index": i, "label": int(labels[i]), "predicted": int(predicted[i]),
              "confidence": float(probs[i, predicted[i]])} for i in range(len(labels))]
-    if class_names is not None:
+    if class_names is not None and list(class_names) != [str(c) for c in range(len(class_names))]:
         for row in rows:
             row["label_name"] = class_names[row["label"]]
             row["predicted_name"] = class_names[row["predicted"]] if row["predicted"] < len(class_names) else ""
