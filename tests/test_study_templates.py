@@ -86,3 +86,24 @@ def test_the_command_line_runs_a_random_mobilenet_on_an_image_folder(tmp_path, s
     assert sorted(p.name for p in (run / "feature_maps").glob("*.after.png")) == sorted(f"{e}.after.png" for e in ends)
     assert (run / "confusion_matrix.png").is_file() and (run / "model.keras").is_file()
     assert "skipped" in metrics["original_task"] and "skipped" in metrics["layer_change"]
+
+
+def test_a_non_vgg_base_from_a_weights_file_uses_the_store_and_measures_cka_per_stage(tmp_path, shapes):
+    """MobileNetV3Small from a weights file (random, saved here): its frozen outputs go into the feature store
+    keyed by the file and the folder's content, a second run reads them back; a trainable run compares each stage
+    end with the pretrained base."""
+    from finetune_lab import model as models
+
+    weights = tmp_path / "mobilenet.weights.h5"
+    models.build_base("mobilenet_v3_small", (32, 32, 3)).save_weights(str(weights))
+    common = [*TINY_FOLDER, f"model.weights={weights}", f"data.path={shapes}",
+              f"training.feature_store={tmp_path / 'store'}"]
+    first, second = (run_in_process(tmp_path / name, "experiment=study_e4_frozen", *common) for name in ("a", "b"))
+    assert {s["status"] for s in first["feature_cache"]["sets"].values()} == {"computed"}
+    assert {s["status"] for s in second["feature_cache"]["sets"].values()} == {"hit"}
+    assert second["test"]["accuracy"] == first["test"]["accuracy"]
+    trained = run_in_process(tmp_path / "c", "experiment=study_tradeoff", *common, "model.freeze=stages:2",
+                             "analysis.feature_maps.enabled=false")
+    assert list(trained["layer_change"]["cka"]) == list(catalog.BASES["mobilenet_v3_small"].stage_ends)
+    assert trained["layer_change"]["cka"]["expanded_conv_project_bn"] == pytest.approx(1.0)  # frozen: unchanged
+    assert "no known original task" in trained["original_task"]["skipped"]
