@@ -9,7 +9,9 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.e2e
+# slow (~2 minutes, JAX compiles every shape): run it before a session on the lent GPU machine,
+#   python -m pytest -q -m slow tests/test_gpu_check.py
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_the_gpu_check_dry_run_measures_runs_the_four_experiments_and_packs_at_most_8_files(tmp_path):

@@ -69,6 +69,7 @@ def test_model_keras_from_one_backend_loads_and_predicts_alike_under_the_other(r
     assert json.loads(predicted) == _predictions(run)
 
 
+@pytest.mark.slow  # 90 s: the TensorFlow kill-and-resume test covers the mechanism in CI; this one the JAX backend
 def test_a_quick_jax_run_resumes_after_a_kill_like_an_uninterrupted_one(tmp_path):
     from test_robustness import kill_resume_matches_straight
 

@@ -88,6 +88,7 @@ def test_the_command_line_runs_a_random_mobilenet_on_an_image_folder(tmp_path, s
     assert "skipped" in metrics["original_task"] and "skipped" in metrics["layer_change"]
 
 
+@pytest.mark.e2e  # three runs end to end (in-process), ~50 s
 def test_a_non_vgg_base_from_a_weights_file_uses_the_store_and_measures_cka_per_stage(tmp_path, shapes):
     """MobileNetV3Small from a weights file (random, saved here): its frozen outputs go into the feature store
     keyed by the file and the folder's content, a second run reads them back; a trainable run compares each stage
