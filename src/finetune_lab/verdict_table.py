@@ -11,10 +11,10 @@ from . import claims, rules, stats, tables
 # How a statistic is written in the rule and statistic columns, and whether its numbers carry a sign.
 SYMBOLS = {"mean": ("mean", False), "difference": ("Δ", True), "critical_point": ("size", False),
            "trend": ("D", True), "effect": ("effect", True)}
-COLUMNS = (("experiment", "exp."), ("claim", "claim"), ("data", "data (source, split, test n)"),
-           ("input", "input"), ("weights", "weights"), ("head", "head"), ("optimizer", "optimizer"),
-           ("schedule", "schedule"), ("seeds", "seeds"), ("measured", "statistic (95% interval), method, runs"),
-           ("rule", "rule (claimed region)"), ("verdict", "verdict"), ("holm_shown", "survives Holm (p, adjusted p)"))
+COLUMNS = (("experiment", "exp."), ("id_shown", "id"), ("claim", "claim"),
+           ("data", "data (source, split, test n)"), ("input", "input"), ("weights", "weights"), ("head", "head"),
+           ("optimizer", "optimizer"), ("schedule", "schedule"), ("seeds", "seeds"),
+           ("measured", "statistic (95% interval), method, runs"), ("rule", "rule (claimed region)"), ("verdict", "verdict"), ("holm_shown", "survives Holm (p, adjusted p)"))
 
 
 def describe_rule(claim: dict) -> str:
@@ -133,8 +133,8 @@ def legend(rows: list[dict]) -> str:
 
 def markdown(rows: list[dict]) -> str:
     """The legend, the table (one row per claim, its cells escaped by finetune_lab.tables) and the repeats."""
-    cells = [{**row, "measured": measured(row), "verdict": f"**{row['verdict']}**", "holm_shown": holm_shown(row)}
-             for row in rows]
+    cells = [{**row, "id_shown": f"`{row['id']}`", "measured": measured(row), "verdict": f"**{row['verdict']}**",
+              "holm_shown": holm_shown(row)} for row in rows]
     frame = pd.DataFrame([[str(row[key]) for key, _ in COLUMNS] for row in cells],
                          columns=[title for _, title in COLUMNS])
     return legend(rows) + "\n" + tables.markdown(frame) + "\n" + repeated(rows)
