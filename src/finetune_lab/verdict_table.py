@@ -14,7 +14,8 @@ SYMBOLS = {"mean": ("mean", False), "difference": ("Δ", True), "critical_point"
 COLUMNS = (("experiment", "exp."), ("id_shown", "id"), ("claim", "claim"),
            ("data", "data (source, split, test n)"), ("input", "input"), ("weights", "weights"), ("head", "head"),
            ("optimizer", "optimizer"), ("schedule", "schedule"), ("seeds", "seeds"),
-           ("measured", "statistic (95% interval), method, runs"), ("rule", "rule (claimed region)"), ("verdict", "verdict"), ("holm_shown", "survives Holm (p, adjusted p)"))
+           ("measured", "statistic (95% interval), method, runs"), ("rule", "rule (claimed region)"),
+           ("verdict", "verdict"), ("holm_shown", "survives Holm (p, adjusted p)"))
 
 
 def describe_rule(claim: dict) -> str:
