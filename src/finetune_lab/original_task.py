@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 # Photos shipped inside scikit-image (no download). `cat` is the same picture as `chelsea`, so it is left out.
 PROBE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "immunohistochemistry", "moon", "rocket")
-IMAGENET_INPUT = 224  # the classifiers' default input (VGG16's top flattens a 7x7x512 map: fixed)
 IMAGENET_CLASSES = 1000
 CLASS_INDEX_FILE = "imagenet_class_index.json"  # keras.applications.imagenet_utils' wnid/name table
 MAX_FEATURE_FLOATS = 64 * 1024 * 1024  # per model, for CKA: caps the images used when block outputs are big
@@ -203,12 +202,15 @@ class ClassifierTask:
         return {"task": f"ImageNet classification, {self.original.name} with its ImageNet top", "probe_size": self.size}
 
 
-def imagenet_classifier(base: str = "vgg16") -> keras.Model:
-    """Keras' `base` with its ImageNet top, from the Keras cache (or a download)."""
+def imagenet_classifier(base: str = "vgg16", key: str = "analysis.original_task (model.weights='imagenet')",
+                        hint: str | None = None) -> keras.Model:
+    """Keras' `base` with its ImageNet top, from the Keras cache (or a download); offline, a UserError that names
+    `key` and says how to get the weights (`hint`: what works offline instead)."""
     if base != "vgg16":
-        return models.imagenet_model(base, include_top=True, key="analysis.original_task (model.weights='imagenet')")
+        return models.imagenet_model(base, include_top=True, key=key, hint=hint)
+    path = sources.imagenet_vgg16_file(include_top=True, key=key, hint=hint)
     net = keras.applications.VGG16(weights=None, include_top=True)
-    net.load_weights(sources.imagenet_vgg16_file(include_top=True))
+    net.load_weights(path)
     return net
 
 

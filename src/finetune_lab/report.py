@@ -8,8 +8,11 @@ Collects every run folder under the paths (single runs, sweeps, nested; a run fo
   not complete, and the numeric leaves of metrics.json's `original_task` section;
 - `critical_points.csv`: per group run at two training-set sizes or more, the smallest size whose mean
   test accuracy reaches 95% of the largest size's, with a bootstrap interval over the seeds;
+- `per_class.csv`: per set of classes, group and class (named as metrics.json's test.per_class_accuracy names
+  it), the group's runs and their mean test accuracy on that class;
 - `report.md` and `report.html` (self-contained: the plots are embedded as base64 PNG): test accuracy per
-  group and size (mean, sd, 95% t-interval of the mean over the runs), the critical points, and the plots
+  group and size (mean, sd, 95% t-interval of the mean over the runs), test accuracy per class (one row per
+  class, one column per group; runs with other classes in a table of their own), the critical points, and the plots
   the runs allow: test accuracy vs training-set size (one line per group, mean ± sd over the rest, e.g.
   seeds), test accuracy vs original-task agreement (each run, and each group's means with their 95%
   t-intervals), learning curves overlaid, and feature maps before /
@@ -40,6 +43,9 @@ RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "ep
                   "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
 MAP_COLUMNS = ["layer", "before", "after"]  # the feature-map tables: a layer, its maps before and after training
+PER_CLASS_NOTE = ("Test accuracy on each class, as the runs' metrics.json names it: the mean over the completed runs "
+                  "of each group (n: its runs; a run without test images of a class counts in no mean of that "
+                  "class). Runs whose classes differ are in tables of their own.")
 CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy reaches 95% of the largest size's "
                        "mean, per group; the interval is a percentile bootstrap over the runs (seeds) at each size, "
                        "so its resolution is the sizes that were run.")
@@ -78,6 +84,41 @@ def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
         spread = mean_ci(part.test_accuracy.tolist())
         rows.append([*key, spread["n"], spread["mean"], spread["sd"], spread["ci_lo"], spread["ci_hi"]])
     return pd.DataFrame(rows, columns=columns)
+
+
+def per_class(runs: list[Run], groups: list[str]) -> pd.DataFrame:
+    """Completed runs' test accuracy per class (metrics.json's test.per_class_accuracy, keyed by class name): one
+    row per set of classes (numbered in the order first met), group and class (in label order): the group's runs
+    with that set of classes and their mean accuracy on the class."""
+    sets, rows = {}, []
+    for run in runs:
+        accuracy = (run.metrics.get("test") or {}).get("per_class_accuracy")
+        if run.status != "completed" or not accuracy:
+            continue
+        number = sets.setdefault(tuple(accuracy), len(sets) + 1)
+        settings = {k: group_value(run.config.get(k)) for k in groups}
+        rows += [{"class_set": number, "group": group_label(run.config, groups), **settings, "run": run.path,
+                  "class": name, "accuracy": value} for name, value in accuracy.items()]
+    keys = ["class_set", "group", *groups]
+    if not rows:
+        return pd.DataFrame(columns=[*keys, "class", "runs", "mean"])
+    long = pd.DataFrame(rows)
+    long["accuracy"] = pd.to_numeric(long.accuracy)  # a class without test images: None -> NaN, in no mean
+    long["runs"] = long.groupby(keys, sort=False).run.transform("nunique")
+    return long.groupby([*keys, "runs", "class"], sort=False).accuracy.mean().rename("mean").reset_index()[
+        [*keys, "class", "runs", "mean"]]
+
+
+def per_class_tables(classes: pd.DataFrame) -> list[pd.DataFrame]:
+    """per_class's rows as one table per set of classes: a row per class, a column per group (`label (n=runs)`)."""
+    shown = []
+    for _, part in classes.groupby("class_set", sort=False):
+        wide = part.pivot(index="class", columns="group", values="mean")
+        wide = wide.reindex(index=part["class"].unique(), columns=part.group.unique())
+        runs = part.groupby("group").runs.first()
+        wide.columns = [f"{group} (n={runs[group]})" for group in wide.columns]
+        shown.append(wide.rename_axis("class").reset_index())
+    return shown
 
 
 def critical_points(frame: pd.DataFrame, groups: list[str], fraction: float = 0.95) -> pd.DataFrame:
@@ -194,8 +235,14 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     return shown.drop(columns=["error"])
 
 
+def class_set_title(number: int, shown: pd.DataFrame) -> str:
+    names = list(shown["class"])
+    return f"Class set {number}: {len(names)} classes ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+
+
 def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame,
-                 groups: list[str], pictures: list[tuple[str, str]], maps, problems: pd.DataFrame) -> None:
+                 groups: list[str], pictures: list[tuple[str, str]], maps, problems: pd.DataFrame,
+                 by_class: list[pd.DataFrame]) -> None:
     counts = frame.status.value_counts()
     count_line = ", ".join(f"{n} {s}" for s, n in counts.items())
     intro = (f"{len(frame)} runs from {', '.join(paths)}: {count_line}. "
@@ -207,6 +254,11 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     md += ["## Runs that did not complete", ""]
     md += [f"- `{r.run}`: **{r.status}**: {r.error}" for r in problems.itertuples()] or ["None."]
     md += ["", "## Test accuracy by group", "", tables.markdown(stats) if len(stats) else "No completed run.", ""]
+    if by_class:
+        md += ["## Test accuracy per class", "", PER_CLASS_NOTE, ""]
+        for number, shown in enumerate(by_class, start=1):
+            md += [f"### {class_set_title(number, shown)}", ""] if len(by_class) > 1 else []
+            md += [tables.markdown(shown), ""]
     if len(points):
         md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", tables.markdown(points), ""]
     md += ["## Runs", "", tables.markdown(runs_table), "", "## Plots", ""]
@@ -232,6 +284,11 @@ def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.Data
     else:
         h.append("<p>None.</p>")
     h += ["<h2>Test accuracy by group</h2>", tables.html(stats) if len(stats) else "<p>No completed run.</p>"]
+    if by_class:
+        h += ["<h2>Test accuracy per class</h2>", f"<p>{html.escape(PER_CLASS_NOTE)}</p>"]
+        for number, shown in enumerate(by_class, start=1):
+            h += [f"<h3>{html.escape(class_set_title(number, shown))}</h3>"] if len(by_class) > 1 else []
+            h.append(tables.html(shown))
     if len(points):
         h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", tables.html(points)]
     h.append("<h2>Plots</h2>")
@@ -275,7 +332,9 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     maps = feature_map_pairs(runs, groups, feature_maps)
     problems = frame[frame.status != "completed"][["run", "status", "error"]]
     points.to_csv(os.path.join(out, "critical_points.csv"), index=False)
-    write_report(out, paths, frame, stats, points, groups, pictures, maps, problems)
+    classes = per_class(runs, groups)
+    classes.drop(columns="group").to_csv(os.path.join(out, "per_class.csv"), index=False)
+    write_report(out, paths, frame, stats, points, groups, pictures, maps, problems, per_class_tables(classes))
     return {"runs": len(frame), "counts": frame.status.value_counts().to_dict(), "groups": groups,
             "plots": [p for _, p in pictures], "out": out}
 
@@ -302,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or (os.path.join(args.paths[0], "report") if len(args.paths) == 1 else "report")
     result = build(args.paths, out, args.group_by, args.filter, max(args.feature_maps, 0), args.agreement_key)
     counts = ", ".join(f"{n} {s}" for s, n in result["counts"].items())
-    print(f"{result['runs']} runs ({counts}) -> {os.path.join(out, 'report.html')}, report.md, runs.csv"
+    print(f"{result['runs']} runs ({counts}) -> {os.path.join(out, 'report.html')}, report.md, runs.csv, per_class.csv"
           + (f", {len(result['plots'])} plots" if result["plots"] else ""))
 
 

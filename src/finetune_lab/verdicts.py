@@ -59,8 +59,9 @@ def setting(run, column: str) -> str:
     if column == "weights":
         return f"{c.get('model.weights')}, freeze {c.get('model.freeze')}"
     if column == "head":
-        return (f"{c.get('model.head.name')} {c.get('model.head.units')}→{c.get('model.output_units')}, "
-                f"dropout {c.get('model.head.dropout')}")
+        units = run.output_units()
+        return (f"{c.get('model.head.name')} {c.get('model.head.units')}→"
+                f"{'classes from data' if units is None else units}, dropout {c.get('model.head.dropout')}")
     if column == "optimizer":
         name = c.get("training.optimizer.name")
         extra = f" m{c.get('training.optimizer.momentum')}" if name == "sgd" else ""
