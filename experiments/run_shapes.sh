@@ -25,5 +25,5 @@ def tradeoff   experiment=study_tradeoff $PAIR analysis.feature_maps.enabled=fal
 # steps (5 epochs of 384 samples); the full pool is the trade-off's freeze=none.
 def e6_sizes   experiment=study_e6_sizes $PAIR $LEAN data.cutoff_rate=0.125,0.25,0.5 training.samples_per_epoch=384 seed=0,1
 
-if [ "${1:-}" != "--list" ] && [ ! -d "$DATA" ]; then python experiments/make_shapes.py "$DATA" --per-class 120; fi
+case "${1:-}" in --list|--show) ;; *) [ -d "$DATA" ] || python experiments/make_shapes.py "$DATA" --per-class 120 ;; esac
 main "$@"

@@ -8,6 +8,7 @@
 #   SCRIPT                  # every sweep, in the order declared
 #   SCRIPT NAME NAME        # only these, in this order
 #   SCRIPT --list           # the names, one a line
+#   SCRIPT --show NAME      # the overrides that sweep passes to finetune-lab -m, one a line
 declare -A SWEEPS
 ORDER=()
 def() { name=$1; shift; SWEEPS[$name]="$*"; ORDER+=("$name"); }
@@ -23,6 +24,11 @@ run() {
 
 main() {
   if [ "${1:-}" = "--list" ]; then printf '%s\n' "${ORDER[@]}"; exit 0; fi
+  if [ "${1:-}" = "--show" ]; then
+    if [ -z "${SWEEPS[${2:-}]+x}" ]; then echo "no sweep named ${2:-} (--list shows them)" >&2; exit 2; fi
+    # shellcheck disable=SC2086  # the same words run() passes
+    printf '%s\n' ${SWEEPS[$2]}; exit 0
+  fi
   names=("$@")
   [ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
   for name in "${names[@]}"; do

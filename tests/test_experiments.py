@@ -131,3 +131,40 @@ def test_a_committed_record_is_still_the_same_job_for_output_resume(compose, swe
     overrides = [o for o in yaml.safe_load((record / ".hydra" / "overrides.yaml").read_text())
                  if not o.startswith("hydra")]
     assert config.differences(record / ".hydra" / "config.yaml", compose(*overrides)) == []
+
+
+def study_sweeps():
+    """(script, sweep name) for every sweep the study scripts declare."""
+    import subprocess
+
+    return [(script, name) for script, _, _ in STUDIES.values()
+            for name in subprocess.run(["bash", str(ROOT / "experiments" / script), "--list"],
+                                       capture_output=True, text=True, check=True).stdout.split()]
+
+
+def jobs_covering_every_value(overrides: list[str]) -> list[list[str]]:
+    """Jobs of a -m sweep that between them take every value of every swept key but the seed (job i takes each
+    key's value i, or its last): as many jobs as the longest sweep, not the whole product."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys, values = [], []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        keys.append(override.get_key_element())
+        values.append(list(override.sweep_string_iterator())[:1 if keys[-1] == "seed" else None]
+                      if override.is_sweep_override() else [override.get_value_element_as_str()])
+    longest = max(len(v) for v in values)
+    return [[f"{k}={v[min(i, len(v) - 1)]}" for k, v in zip(keys, values)] for i in range(longest)]
+
+
+@pytest.mark.parametrize("script, sweep", study_sweeps())
+def test_every_sweep_of_the_study_scripts_composes_and_validates(compose, shapes, script, sweep):
+    """A typo in a sweep that runs for hours next session should fail here, in seconds: every value each sweep
+    of run_study_split.sh and run_shapes.sh names composes and passes validation."""
+    import subprocess
+
+    overrides = subprocess.run(["bash", str(ROOT / "experiments" / script), "--show", sweep],
+                               capture_output=True, text=True, check=True).stdout.split("\n")
+    for job in jobs_covering_every_value([o for o in overrides if o]):
+        if script == "run_shapes.sh":  # its data folder is drawn when the script first runs
+            job = [o.replace("data.path=outputs/shapes", f"data.path={shapes}") for o in job]
+        validate(compose(*job))
