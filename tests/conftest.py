@@ -1,4 +1,5 @@
 import importlib.resources
+import importlib.util
 import os
 import subprocess
 import sys
@@ -22,6 +23,10 @@ TINY = ["data.cutoff_rate=0.02", "data.cutoff_test=true", "training.epochs=1",
 # TINY without the pictures and analyses, for tests about something else: about half the time of a tiny run.
 QUICK = TINY + ["data.input_size=32", "analysis.feature_maps.enabled=false", "output.save_model=false",
                 "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false"]
+
+# TINY for sweeps over data.cutoff_rate, at 32x32 and without the saved model: the analyses stay on.
+ANALYSED = [o for o in TINY if not o.startswith("data.cutoff_rate=")] + ["output.save_model=false",
+                                                                         "data.input_size=32"]
 
 
 def run_cli(args, cwd, module="finetune_lab", timeout=600):
@@ -52,10 +57,40 @@ def tiny_cli(tmp_path_factory):
     return cwd, result
 
 
+# logger=mlflow where the mlflow extra is installed (CI installs it), so that the shared sweep is tracked too
+TRACKED = ["logger=mlflow"] if importlib.util.find_spec("mlflow") else []
+# The learning rates of the shared sweep's five jobs: three complete, 1e12 makes the loss NaN (diverged), -1 is
+# refused by config.validate (failed).
+SWEEP_LRS = ["1e-4", "2e-4", "3e-4", "1e12", "-1"]
+
+
+@pytest.fixture(scope="session")
+def one_process_sweep(tmp_path_factory):
+    """One QUICK sweep in one process (Hydra's basic launcher), tracked in MLflow where it is installed, read by
+    several test modules (launchers, robustness, tracking): (its sweep folder, the CompletedProcess). Its jobs,
+    by SWEEP_LRS: 0-2 completed, 3 diverged, 4 failed; so the command exits 1."""
+    cwd = tmp_path_factory.mktemp("one_process_sweep")
+    result = run_cli(["-m", *TRACKED, *QUICK, "seed=4", f"training.optimizer.lr={','.join(SWEEP_LRS)}"], cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return sweep, result
+
+
+@pytest.fixture(scope="session")
+def parallel_sweep(tmp_path_factory):
+    """A sweep of three ANALYSED jobs run two at a time in joblib's worker
+    processes (hydra/launcher=parallel), read by several test modules (launchers, report): data.cutoff_rate
+    0.02 and 0.04 complete, 1.5 is refused and recorded as failed, so the command exits 1.
+    (its working folder, its sweep folder, the CompletedProcess)."""
+    cwd = tmp_path_factory.mktemp("parallel_sweep")
+    result = run_cli(["-m", "hydra/launcher=parallel", "data.cutoff_rate=0.02,0.04,1.5", "seed=0", *ANALYSED], cwd)
+    assert result.returncode == 1, result.stderr[-3000:]  # one job did not complete
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return cwd, sweep, result
+
+
 def make_shapes(folder: Path, *args: str) -> Path:
     """A folder dataset written by experiments/make_shapes.py (the worked example's generator) with `args`."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("make_shapes", ROOT / "experiments" / "make_shapes.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
