@@ -89,6 +89,19 @@ def parallel_sweep(tmp_path_factory):
     return cwd, sweep, result
 
 
+@pytest.fixture(scope="session")
+def late_device_sweep(tmp_path_factory):
+    """A QUICK sweep under Hydra's basic launcher (every job in one process) over device.backend=tensorflow,jax
+    and device.gpus='',0, read by tests/test_backend.py and test_jax_backend.py: job 0 (tensorflow, '') starts
+    the backend and completes; jobs 1 (tensorflow, 0), 2 (jax, '') and 3 (jax, 0) ask for another GPU or backend
+    than the running one and fail. (its sweep folder, the CompletedProcess)."""
+    cwd = tmp_path_factory.mktemp("late_device_sweep")
+    result = run_cli(["-m", "device.backend=tensorflow,jax", "device.gpus='',0", *QUICK], cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return sweep, result
+
+
 def make_shapes(folder: Path, *args: str) -> Path:
     """A folder dataset written by experiments/make_shapes.py (the worked example's generator) with `args`."""
     spec = importlib.util.spec_from_file_location("make_shapes", ROOT / "experiments" / "make_shapes.py")

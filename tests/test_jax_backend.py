@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY, run_cli, run_cli_naming_backends
+from conftest import TINY, run_cli_naming_backends
 from test_cli import EXPECTED_FILES
 
 pytestmark = pytest.mark.e2e
@@ -76,12 +76,9 @@ def test_a_quick_jax_run_resumes_after_a_kill_like_an_uninterrupted_one(tmp_path
     kill_resume_matches_straight(tmp_path, ["device.backend=jax"])
 
 
-def test_the_jax_backend_is_only_taken_by_a_fresh_process_in_a_sweep(tmp_path):
-    result = run_cli(["-m", "device.backend=tensorflow,jax", *TINY[:3], "data.input_size=32",
-                      "analysis.feature_maps.enabled=false", "output.save_model=false",
-                      "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false"], tmp_path)
-    assert result.returncode == 1
-    (sweep,) = list((tmp_path / "outputs" / "multirun").iterdir())
-    error = json.loads((sweep / "1" / "metrics.json").read_text())["error"]
-    assert "device.backend='jax' cannot take effect" in error and "submitit_local" in error
+def test_the_jax_backend_is_only_taken_by_a_fresh_process_in_a_sweep(late_device_sweep):
+    sweep, _ = late_device_sweep
+    for job in ("2", "3"):  # device.backend=jax after tensorflow started, with either device.gpus
+        error = json.loads((sweep / job / "metrics.json").read_text())["error"]
+        assert "device.backend='jax' cannot take effect" in error and "submitit_local" in error
     assert np.isfinite(json.loads((sweep / "0" / "metrics.json").read_text())["test"]["accuracy"])
