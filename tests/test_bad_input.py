@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from conftest import QUICK, TINY, run_cli
+from conftest import QUICK, TINY, TWO_STEPS, run_cli
 from finetune_lab import config
 from finetune_lab.errors import UserError, one_line
 
@@ -167,7 +167,7 @@ def test_imagenet_offline_is_refused_in_one_line(tmp_path, monkeypatch):
 
 @pytest.mark.e2e
 def test_a_single_run_that_diverges_exits_1_with_its_status_line(tmp_path):
-    result = run_cli(QUICK + ["training.optimizer.lr=1e12"], tmp_path)
+    result = run_cli(QUICK + TWO_STEPS + ["training.optimizer.lr=1e12"], tmp_path)
     (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [

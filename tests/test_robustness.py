@@ -29,8 +29,9 @@ def history_rows(run):
 
 
 # A run to kill: deterministic, with augmentation (the resumed epoch must draw what the uninterrupted one drew),
-# two epochs (a kill after the first, the second after the resume).
-TO_KILL = QUICK + ["training.epochs=2", "data.augment.enabled=true", "data.augment.noise=4"]
+# two epochs of four batches (a kill after the first, while the second runs; the second after the resume).
+TO_KILL = QUICK + ["training.epochs=2", "training.samples_per_epoch=null", "data.augment.enabled=true",
+                   "data.augment.noise=4"]
 
 
 def start_cli(args, cwd, stderr=subprocess.DEVNULL):
