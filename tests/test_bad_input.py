@@ -88,8 +88,8 @@ RUN_CASES = [
 # One of each kind through the command line: a value refused by validate (tests/test_cli.py:
 # data.cutoff_rate=1.5), a wrong type at composition (OmegaConf), an option Hydra cannot find (its multi-line
 # message folded), weights the runner cannot load (Keras' own warnings kept off the console), a data source
-# ($KERAS_HOME, which Keras reads once, at import), a GPU the backend cannot start, an output folder that cannot
-# be made.
+# (a corrupt MNIST in $KERAS_HOME, refused before the backend starts), a GPU the backend cannot start, an output
+# folder that cannot be made.
 CLI_CASES = [
     (["data.cutoff_rate=abc"], "data.cutoff_rate"),
     (["logger=wandb"], "Available options in 'logger': mlflow, none"),

@@ -52,21 +52,37 @@ def _predictions(run):
     return [int(r["predicted"]) for r in csv.DictReader(open(run / "predictions.csv"))]
 
 
+# Plain Keras on the tiny runs' 20 test images: prints the backend it ran on and the predicted digits.
 PREDICT = ("import sys, numpy as np, keras; from finetune_lab import data, sources; "
            "m = keras.models.load_model(sys.argv[1]); x = data.image_transform(48, 'center', 'replicate', 'vgg16')"
            "(sources.load_digits('mnist_embedded').x_test[:20]); "
            "print(keras.backend.backend(), m.predict(x, verbose=0).argmax(axis=1).tolist())")
 
 
+def predicted_under(backend_name, model_file, capfd, monkeypatch):
+    """(the backend, the predicted digits) of PREDICT on `model_file` under Keras on `backend_name`: in this test
+    process where Keras runs on it already (TensorFlow, as every in-process run here starts it), else in a fresh
+    process."""
+    import keras
+
+    if keras.backend.backend() == backend_name:
+        monkeypatch.setattr(sys, "argv", ["-c", str(model_file)])
+        exec(PREDICT, {})
+        out = capfd.readouterr().out
+    else:
+        result = subprocess.run([sys.executable, "-c", PREDICT, str(model_file)], capture_output=True, text=True,
+                                timeout=300, env={**os.environ, "KERAS_BACKEND": backend_name})
+        assert result.returncode == 0, result.stderr[-2000:]
+        out = result.stdout
+    backend, predicted = out.strip().splitlines()[-1].split(" ", 1)
+    return backend, json.loads(predicted)
+
+
 @pytest.mark.parametrize("saved_by, loaded_by", [("tensorflow", "jax"), ("jax", "tensorflow")])
-def test_model_keras_from_one_backend_loads_and_predicts_alike_under_the_other(runs, saved_by, loaded_by):
+def test_model_keras_from_one_backend_loads_and_predicts_alike_under_the_other(runs, saved_by, loaded_by, capfd,
+                                                                              monkeypatch):
     run = runs[saved_by][0]
-    result = subprocess.run([sys.executable, "-c", PREDICT, str(run / "model.keras")], capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": loaded_by})
-    assert result.returncode == 0, result.stderr[-2000:]
-    backend, predicted = result.stdout.strip().splitlines()[-1].split(" ", 1)
-    assert backend == loaded_by
-    assert json.loads(predicted) == _predictions(run)
+    assert predicted_under(loaded_by, run / "model.keras", capfd, monkeypatch) == (loaded_by, _predictions(run))
 
 
 @pytest.mark.slow  # 90 s: the TensorFlow kill-and-resume test covers the mechanism in CI; this one the JAX backend

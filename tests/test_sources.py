@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -33,10 +35,14 @@ def test_stratified_split_is_disjoint_and_complete():
     assert np.array_equal(np.bincount(labels[test]), np.full(10, 2))
 
 
-def test_a_corrupt_cached_mnist_is_refused(monkeypatch, tmp_path):
+def test_a_corrupt_cached_mnist_is_refused_before_the_backend_starts_and_by_the_loader(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    sources.check_before_start(SimpleNamespace(source="mnist"))  # no cached file: nothing to refuse yet
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "mnist.npz").write_bytes(b"not an npz")
+    sources.check_before_start(SimpleNamespace(source="mnist_embedded"))  # not its file
+    with pytest.raises(UserError, match="corrupt"):
+        sources.check_before_start(SimpleNamespace(source="mnist"))
     with pytest.raises(UserError, match="corrupt"):
         sources.load_digits("mnist")
 
