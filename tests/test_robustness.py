@@ -81,9 +81,9 @@ def assert_ends_like(run, reference):
 
 @pytest.mark.e2e
 def test_a_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_one(tmp_path, killed_sweep):
-    """The reference is the killed sweep's first job: the same config (seed 0), run to its end uninterrupted."""
-    run = killed_and_resumed(tmp_path, [*TO_KILL, "seed=0"])
-    assert_ends_like(run, killed_sweep.first)
+    """The reference is the killed sweep's second job: the same config (seed 1), run to its end uninterrupted."""
+    run = killed_and_resumed(tmp_path, [*TO_KILL, "seed=1"])
+    assert_ends_like(run, metrics(killed_sweep.sweep / "1"))
 
 
 def kill_resume_matches_straight(tmp_path, overrides):
@@ -145,44 +145,51 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
 
 @pytest.fixture(scope="module")
 def killed_sweep(tmp_path_factory):
-    """A sweep of three TO_KILL jobs (seeds 0, 1, 2) killed hard inside its second job, then its command run
-    again: as it was, with output.resume=true, and with output.resume=true and another training.epochs. What
-    each step left, by name: `first` (job 0's metrics), `first_bytes` (its metrics.json after the kill),
-    `after_kill` (whether jobs 1 and 2 had metrics.json or a folder), and the three CompletedProcesses."""
+    """A sweep of two TO_KILL jobs (seeds 0, 1) killed hard inside its first job, then its command run again: as
+    it was (which runs the second job, never started), with output.resume=true, and with output.resume=true and
+    another training.epochs. What each step left, by name: `after_kill` (whether job 0 had metrics.json and job 1
+    a folder), `killed_after_again` (job 0's status and history.csv after the plain command), `second_bytes`
+    (job 1's metrics.json then), and the three CompletedProcesses."""
     cwd = tmp_path_factory.mktemp("killed_sweep")
     sweep = cwd / "sweep"
-    command = ["-m", *TO_KILL, "seed=0,1,2", f"hydra.sweep.dir={sweep}"]
+    command = ["-m", *TO_KILL, "seed=0,1", f"hydra.sweep.dir={sweep}"]
     proc = start_cli(command, cwd)
-    wait_until(proc, lambda: one_epoch_done(sweep / "1"))
-    proc.kill()  # no handler runs: the second job's status stays `running` with a dead pid
+    wait_until(proc, lambda: one_epoch_done(sweep / "0"))
+    proc.kill()  # no handler runs: the first job's status stays `running` with a dead pid
     proc.wait(timeout=60)
-    first_bytes = (sweep / "0" / "metrics.json").read_bytes()
-    after_kill = {"1/metrics.json": (sweep / "1" / "metrics.json").exists(), "2": (sweep / "2").exists()}
+    after_kill = {"0/metrics.json": (sweep / "0" / "metrics.json").exists(), "1": (sweep / "1").exists()}
+    history = (sweep / "0" / "history.csv").read_bytes()
     again = run_cli(command, cwd)
+    from finetune_lab import rundir
+
+    killed_after_again = (rundir.status(str(sweep / "0")), (sweep / "0" / "history.csv").read_bytes() == history)
+    second_bytes = (sweep / "1" / "metrics.json").read_bytes()
     resumed = run_cli(command + ["output.resume=true"], cwd)
     changed = run_cli(command + ["output.resume=true", "training.epochs=3"], cwd)
-    return SimpleNamespace(sweep=sweep, first=metrics(sweep / "0"), first_bytes=first_bytes, after_kill=after_kill,
-                           again=again, resumed=resumed, changed=changed)
+    return SimpleNamespace(sweep=sweep, after_kill=after_kill, killed_after_again=killed_after_again,
+                           second_bytes=second_bytes, again=again, resumed=resumed, changed=changed)
 
 
 @pytest.mark.e2e
 def test_a_killed_sweep_carries_on_when_its_command_is_run_again(killed_sweep):
-    """The same command refuses the folders that hold a run (and runs the third job, never started); with
-    output.resume=true it skips the first (its record untouched) and resumes the second from its backup; with
-    another training.epochs it is refused."""
-    sweep, first = killed_sweep.sweep, killed_sweep.first_bytes
-    assert killed_sweep.after_kill == {"1/metrics.json": False, "2": False}
+    """The same command refuses the folder that holds a run and runs the job never started; with
+    output.resume=true it resumes the killed job from its backup and skips the completed one (its record
+    untouched); with another training.epochs it is refused."""
+    sweep, second = killed_sweep.sweep, killed_sweep.second_bytes
+    assert killed_sweep.after_kill == {"0/metrics.json": False, "1": False}
 
     again = killed_sweep.again
     assert again.returncode == 1 and "refused" in again.stderr  # the default never touches a folder with a run
+    assert killed_sweep.killed_after_again == ("killed", True)
+    assert metrics(sweep / "1")["status"] == "completed"  # the job never started, run by the same command
     resumed = killed_sweep.resumed
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "3 jobs: 3 completed" in resumed.stdout
-    log = (sweep / "1" / "cli.log").read_text()
-    assert "killed, resumed from its backup" in log and "job 0: completed already" in (sweep / "0" / "cli.log").read_text()
-    assert [row["epoch"] for row in history_rows(sweep / "1")] == ["0", "1"]  # epoch 2 only, after the kill
-    assert all(metrics(sweep / job)["epochs_run"] == 2 for job in "012")
+    assert "2 jobs: 2 completed" in resumed.stdout
+    log = (sweep / "0" / "cli.log").read_text()
+    assert "killed, resumed from its backup" in log and "job 1: completed already" in (sweep / "1" / "cli.log").read_text()
+    assert [row["epoch"] for row in history_rows(sweep / "0")] == ["0", "1"]  # epoch 2 only, after the kill
+    assert all(metrics(sweep / job)["epochs_run"] == 2 for job in "01")
 
     changed = killed_sweep.changed
     assert changed.returncode == 1 and "holds another job (training.epochs: 2 -> 3)" in changed.stderr + changed.stdout
-    assert (sweep / "0" / "metrics.json").read_bytes() == first  # after all three commands
+    assert (sweep / "1" / "metrics.json").read_bytes() == second  # after the two commands with output.resume
