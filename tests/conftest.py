@@ -1,4 +1,5 @@
 import importlib.resources
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,9 +20,17 @@ CONF_DIR = str(importlib.resources.files(config.CONFIGS))  # the YAML files the 
 # The smallest real run: 48x48, a sliver of the embedded data, one epoch, a tiny head.
 TINY = ["data.cutoff_rate=0.02", "data.cutoff_test=true", "training.epochs=1",
         "training.batch_size=16", "model.head.units=[16]", "analysis.feature_maps.layers=[block1_conv1,block5_conv3]"]
-# TINY without the pictures and analyses, for tests about something else: about half the time of a tiny run.
+# TINY without the pictures and analyses, for tests about something else, and with one batch an epoch (16 of its
+# 64 training images): about a third of the time of a tiny run.
 QUICK = TINY + ["data.input_size=32", "analysis.feature_maps.enabled=false", "output.save_model=false",
-                "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false"]
+                "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false",
+                "analysis.train_eval.enabled=false", "training.samples_per_epoch=16"]
+
+# TINY for sweeps over data.cutoff_rate, at 32x32, one batch an epoch, without the saved model and train_eval:
+# the pictures and analyses a report shows stay on.
+ANALYSED = [o for o in TINY if not o.startswith("data.cutoff_rate=")] + [
+    "output.save_model=false", "data.input_size=32", "training.samples_per_epoch=16",
+    "analysis.train_eval.enabled=false"]
 
 
 def run_cli(args, cwd, module="finetune_lab", timeout=600):
@@ -52,10 +61,56 @@ def tiny_cli(tmp_path_factory):
     return cwd, result
 
 
+# logger=mlflow where the mlflow extra is installed (CI installs it), so that the shared sweep is tracked too
+TRACKED = ["logger=mlflow"] if importlib.util.find_spec("mlflow") else []
+# The learning rates of the shared sweep's five jobs: three complete, 1e12 makes the loss NaN (diverged), -1 is
+# refused by config.validate (failed).
+SWEEP_LRS = ["1e-4", "2e-4", "3e-4", "1e12", "-1"]
+# Two batches an epoch: the first step at a learning rate of 1e12 makes the second one's loss NaN.
+TWO_STEPS = ["training.samples_per_epoch=32"]
+
+
+@pytest.fixture(scope="session")
+def one_process_sweep(tmp_path_factory):
+    """One QUICK sweep in one process (Hydra's basic launcher), tracked in MLflow where it is installed, read by
+    several test modules (launchers, robustness, tracking): (its sweep folder, the CompletedProcess). Its jobs,
+    by SWEEP_LRS: 0-2 completed, 3 diverged, 4 failed; so the command exits 1."""
+    cwd = tmp_path_factory.mktemp("one_process_sweep")
+    result = run_cli(["-m", *TRACKED, *QUICK, *TWO_STEPS, "seed=4", f"training.optimizer.lr={','.join(SWEEP_LRS)}"],
+                     cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return sweep, result
+
+
+@pytest.fixture(scope="session")
+def parallel_sweep(tmp_path_factory):
+    """A sweep of three ANALYSED jobs run two at a time in joblib's worker
+    processes (hydra/launcher=parallel), read by several test modules (launchers, report): data.cutoff_rate
+    0.02 and 0.04 complete, 1.5 is refused and recorded as failed, so the command exits 1.
+    (its working folder, its sweep folder, the CompletedProcess)."""
+    cwd = tmp_path_factory.mktemp("parallel_sweep")
+    result = run_cli(["-m", "hydra/launcher=parallel", "data.cutoff_rate=0.02,0.04,1.5", "seed=0", *ANALYSED], cwd)
+    assert result.returncode == 1, result.stderr[-3000:]  # one job did not complete
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return cwd, sweep, result
+
+
+@pytest.fixture(scope="session")
+def late_device_sweep(tmp_path_factory):
+    """A QUICK sweep under Hydra's basic launcher (every job in one process) over device.backend=tensorflow,jax
+    and device.gpus='',0, read by tests/test_backend.py and test_jax_backend.py: job 0 (tensorflow, '') starts
+    the backend and completes; jobs 1 (tensorflow, 0), 2 (jax, '') and 3 (jax, 0) ask for another GPU or backend
+    than the running one and fail. (its sweep folder, the CompletedProcess)."""
+    cwd = tmp_path_factory.mktemp("late_device_sweep")
+    result = run_cli(["-m", "device.backend=tensorflow,jax", "device.gpus='',0", *QUICK], cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
+    return sweep, result
+
+
 def make_shapes(folder: Path, *args: str) -> Path:
     """A folder dataset written by experiments/make_shapes.py (the worked example's generator) with `args`."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("make_shapes", ROOT / "experiments" / "make_shapes.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from conftest import QUICK, TINY, run_cli
+from conftest import QUICK, TINY, TWO_STEPS, run_cli
 from finetune_lab import config
 from finetune_lab.errors import UserError, one_line
 
@@ -88,8 +88,8 @@ RUN_CASES = [
 # One of each kind through the command line: a value refused by validate (tests/test_cli.py:
 # data.cutoff_rate=1.5), a wrong type at composition (OmegaConf), an option Hydra cannot find (its multi-line
 # message folded), weights the runner cannot load (Keras' own warnings kept off the console), a data source
-# ($KERAS_HOME, which Keras reads once, at import), a GPU the backend cannot start, an output folder that cannot
-# be made.
+# (a corrupt MNIST in $KERAS_HOME, refused before the backend starts), a GPU the backend cannot start, an output
+# folder that cannot be made.
 CLI_CASES = [
     (["data.cutoff_rate=abc"], "data.cutoff_rate"),
     (["logger=wandb"], "Available options in 'logger': mlflow, none"),
@@ -167,7 +167,7 @@ def test_imagenet_offline_is_refused_in_one_line(tmp_path, monkeypatch):
 
 @pytest.mark.e2e
 def test_a_single_run_that_diverges_exits_1_with_its_status_line(tmp_path):
-    result = run_cli(QUICK + ["training.optimizer.lr=1e12"], tmp_path)
+    result = run_cli(QUICK + TWO_STEPS + ["training.optimizer.lr=1e12"], tmp_path)
     (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [

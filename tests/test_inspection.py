@@ -79,6 +79,21 @@ def test_filter_mosaic_is_a_square_grid_of_patches_each_scaled_to_0_1(tmp_path):
     assert gray[1, 1].tolist() == [0.5, 0.5, 0.5]
 
 
+def test_feature_mosaic_is_a_square_grid_of_channels_each_scaled_to_0_1_with_blank_lines():
+    maps = np.random.default_rng(0).normal(size=(4, 4, 70)) * np.arange(1, 71)  # channels of different ranges
+    maps[..., 1] = 3.0  # a constant channel (a dead ReLU's, say)
+    mosaic = plots.feature_mosaic(maps, max_channels=64)
+    tile, gap, side = 16, 2, 8  # 4x4 enlarged 4 times to 16 pixels; 64 channels, 8 a side
+    assert mosaic.shape == (gap + side * (tile + gap),) * 2
+    for i in (0, 1, 9, 63):
+        row, col = divmod(i, side)
+        cell = mosaic[gap + row * (tile + gap):(row + 1) * (tile + gap), gap + col * (tile + gap):(col + 1) * (tile + gap)]
+        expected = 0.0 if i == 1 else (maps[..., i] - maps[..., i].min()) / np.ptp(maps[..., i])
+        np.testing.assert_allclose(cell[::4, ::4], expected, rtol=1e-6)
+    assert np.isnan(mosaic[:gap]).all() and np.isnan(mosaic[:, tile + gap:tile + 2 * gap]).all()
+    assert not np.isnan(mosaic[gap:gap + tile, gap:gap + tile]).any()
+
+
 def test_top_classes_are_k_long_most_probable_first_and_named_when_names_exist():
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(np.random.default_rng(1).normal(size=(4, 12)), axis=-1))
     rows = inspection.top_classes(probs, 5, [f"n{i}" for i in range(12)])

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY, run_cli, run_cli_naming_backends
+from conftest import TINY, run_cli_naming_backends
 from test_cli import EXPECTED_FILES
 
 pytestmark = pytest.mark.e2e
@@ -52,21 +52,37 @@ def _predictions(run):
     return [int(r["predicted"]) for r in csv.DictReader(open(run / "predictions.csv"))]
 
 
+# Plain Keras on the tiny runs' 20 test images: prints the backend it ran on and the predicted digits.
 PREDICT = ("import sys, numpy as np, keras; from finetune_lab import data, sources; "
            "m = keras.models.load_model(sys.argv[1]); x = data.image_transform(48, 'center', 'replicate', 'vgg16')"
            "(sources.load_digits('mnist_embedded').x_test[:20]); "
            "print(keras.backend.backend(), m.predict(x, verbose=0).argmax(axis=1).tolist())")
 
 
+def predicted_under(backend_name, model_file, capfd, monkeypatch):
+    """(the backend, the predicted digits) of PREDICT on `model_file` under Keras on `backend_name`: in this test
+    process where Keras runs on it already (TensorFlow, as every in-process run here starts it), else in a fresh
+    process."""
+    import keras
+
+    if keras.backend.backend() == backend_name:
+        monkeypatch.setattr(sys, "argv", ["-c", str(model_file)])
+        exec(PREDICT, {})
+        out = capfd.readouterr().out
+    else:
+        result = subprocess.run([sys.executable, "-c", PREDICT, str(model_file)], capture_output=True, text=True,
+                                timeout=300, env={**os.environ, "KERAS_BACKEND": backend_name})
+        assert result.returncode == 0, result.stderr[-2000:]
+        out = result.stdout
+    backend, predicted = out.strip().splitlines()[-1].split(" ", 1)
+    return backend, json.loads(predicted)
+
+
 @pytest.mark.parametrize("saved_by, loaded_by", [("tensorflow", "jax"), ("jax", "tensorflow")])
-def test_model_keras_from_one_backend_loads_and_predicts_alike_under_the_other(runs, saved_by, loaded_by):
+def test_model_keras_from_one_backend_loads_and_predicts_alike_under_the_other(runs, saved_by, loaded_by, capfd,
+                                                                              monkeypatch):
     run = runs[saved_by][0]
-    result = subprocess.run([sys.executable, "-c", PREDICT, str(run / "model.keras")], capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": loaded_by})
-    assert result.returncode == 0, result.stderr[-2000:]
-    backend, predicted = result.stdout.strip().splitlines()[-1].split(" ", 1)
-    assert backend == loaded_by
-    assert json.loads(predicted) == _predictions(run)
+    assert predicted_under(loaded_by, run / "model.keras", capfd, monkeypatch) == (loaded_by, _predictions(run))
 
 
 @pytest.mark.slow  # 90 s: the TensorFlow kill-and-resume test covers the mechanism in CI; this one the JAX backend
@@ -76,12 +92,9 @@ def test_a_quick_jax_run_resumes_after_a_kill_like_an_uninterrupted_one(tmp_path
     kill_resume_matches_straight(tmp_path, ["device.backend=jax"])
 
 
-def test_the_jax_backend_is_only_taken_by_a_fresh_process_in_a_sweep(tmp_path):
-    result = run_cli(["-m", "device.backend=tensorflow,jax", *TINY[:3], "data.input_size=32",
-                      "analysis.feature_maps.enabled=false", "output.save_model=false",
-                      "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false"], tmp_path)
-    assert result.returncode == 1
-    (sweep,) = list((tmp_path / "outputs" / "multirun").iterdir())
-    error = json.loads((sweep / "1" / "metrics.json").read_text())["error"]
-    assert "device.backend='jax' cannot take effect" in error and "submitit_local" in error
+def test_the_jax_backend_is_only_taken_by_a_fresh_process_in_a_sweep(late_device_sweep):
+    sweep, _ = late_device_sweep
+    for job in ("2", "3"):  # device.backend=jax after tensorflow started, with either device.gpus
+        error = json.loads((sweep / job / "metrics.json").read_text())["error"]
+        assert "device.backend='jax' cannot take effect" in error and "submitit_local" in error
     assert np.isfinite(json.loads((sweep / "0" / "metrics.json").read_text())["test"]["accuracy"])

@@ -11,8 +11,6 @@ from conftest import QUICK, run_cli
 from finetune_lab.config import validate
 from finetune_lab.errors import ConfigError
 
-SMALL = QUICK
-
 
 def _sweep(cwd: Path) -> Path:
     (sweep_dir,) = list((cwd / "outputs" / "multirun").iterdir())
@@ -28,22 +26,13 @@ def _check_job(job: Path) -> dict:
     return yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
 
 
-@pytest.fixture(scope="module")
-def joblib_sweep(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("joblib")
-    result = run_cli(["-m", "hydra/launcher=parallel", "seed=0,1", *SMALL], cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return cwd, result
-
-
 @pytest.mark.e2e
-def test_joblib_sweep_runs_each_job_in_its_own_process_and_folder(joblib_sweep):
-    cwd, result = joblib_sweep
-    sweep = _sweep(cwd)
-    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml", "sweep_summary.json"]
+def test_joblib_sweep_runs_each_job_in_its_own_process_and_folder(parallel_sweep):
+    cwd, sweep, _ = parallel_sweep
+    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "2", "multirun.yaml", "sweep_summary.json"]
     assert sorted(p.name for p in cwd.iterdir()) == ["outputs"]  # nothing written outside the sweep folder
-    seeds = [_check_job(sweep / name)["seed"] for name in ("0", "1")]
-    assert seeds == [0, 1]
+    cutoffs = [_check_job(sweep / name)["data"]["cutoff_rate"] for name in ("0", "1")]
+    assert cutoffs == [0.02, 0.04]
     pids = {json.loads((sweep / n / "status.json").read_text())["pid"] for n in ("0", "1")}
     assert len(pids) == 2  # loky worker processes, not the launching one
     launcher = yaml.safe_load((sweep / "multirun.yaml").read_text())["hydra"]["launcher"]
@@ -51,16 +40,17 @@ def test_joblib_sweep_runs_each_job_in_its_own_process_and_folder(joblib_sweep):
 
 
 @pytest.mark.e2e
-def test_sweep_summary_is_written_by_the_main_process(joblib_sweep):
-    cwd, result = joblib_sweep
-    summary = json.loads((_sweep(cwd) / "sweep_summary.json").read_text())
-    assert summary == {"jobs": {"0": "completed", "1": "completed"}, "counts": {"completed": 2}}
-    assert "2 jobs: 2 completed" in result.stdout
+def test_sweep_summary_is_written_by_the_main_process(parallel_sweep):
+    _, sweep, result = parallel_sweep
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert summary == {"jobs": {"0": "completed", "1": "completed", "2": "failed"},
+                       "counts": {"completed": 2, "failed": 1}}
+    assert "3 jobs: 2 completed, 1 failed" in result.stderr
 
 
 @pytest.mark.e2e
 def test_submitit_local_sweep_and_the_mirrored_strategy(tmp_path):
-    result = run_cli(["-m", "hydra/launcher=submitit_local", "device.strategy=default,mirrored", *SMALL], tmp_path)
+    result = run_cli(["-m", "hydra/launcher=submitit_local", "device.strategy=default,mirrored", *QUICK], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = _sweep(tmp_path)
     strategies = [_check_job(sweep / name)["device"]["strategy"] for name in ("0", "1")]
@@ -92,13 +82,12 @@ def test_example_configs_compose(tmp_path, overrides, expected):
 
 
 @pytest.mark.e2e
-def test_a_sweep_in_one_process_does_not_grow_from_job_to_job(tmp_path):
+def test_a_sweep_in_one_process_does_not_grow_from_job_to_job(one_process_sweep):
     """Hydra's basic launcher runs every job in the launching process: each job's model, optimizer and graph
-    are freed when it ends (TensorFlow's gradient registry would otherwise keep them: ~0.2 GiB a job here)."""
-    result = run_cli(["-m", "seed=0,1,2", *SMALL], tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = _sweep(tmp_path)
-    assert len({json.loads((sweep / str(i) / "status.json").read_text())["pid"] for i in range(3)}) == 1
+    are freed when it ends (TensorFlow's gradient registry would otherwise keep them: ~0.2 GiB a job here).
+    The shared sweep's first three jobs complete alike (conftest.SWEEP_LRS)."""
+    sweep, _ = one_process_sweep
+    assert len({json.loads((sweep / str(i) / "status.json").read_text())["pid"] for i in range(5)}) == 1
     memory = [json.loads((sweep / str(i) / "metrics.json").read_text())["memory"] for i in range(3)]
     if memory[0]["scope"] != "run":
         pytest.skip("the peak of each job alone needs Linux's /proc/self/clear_refs")

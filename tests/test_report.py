@@ -10,11 +10,8 @@ import subprocess
 
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import ANALYSED, run_cli
 from finetune_lab import plots, report, runs
-
-SMALL = [o for o in TINY if not o.startswith("data.cutoff_rate=")] + [
-    "output.save_model=false", "data.input_size=32"]
 
 
 def _dead_pid() -> int:
@@ -24,14 +21,13 @@ def _dead_pid() -> int:
 
 
 @pytest.fixture(scope="module")
-def runs_root(tmp_path_factory):
-    """outputs/ with: a 3-job sweep run two at a time (cutoff 0.02 and 0.04 complete, 1.5 is refused and
-    recorded as failed), a single run refused for training.epochs=0, and a copy of a job left `running`
-    by a process that no longer exists (killed)."""
+def runs_root(parallel_sweep, tmp_path_factory):
+    """outputs/ with: a copy of the shared 3-job sweep run two at a time (conftest.parallel_sweep: cutoff 0.02
+    and 0.04 complete, 1.5 is refused and recorded as failed), a single run refused for training.epochs=0, and
+    a copy of a job left `running` by a process that no longer exists (killed)."""
     cwd = tmp_path_factory.mktemp("report")
-    sweep = run_cli(["-m", "hydra/launcher=parallel", "data.cutoff_rate=0.02,0.04,1.5", "seed=0", *SMALL], cwd)
-    assert sweep.returncode == 1, sweep.stderr[-3000:]  # one job did not complete
-    single = run_cli([*SMALL, "training.epochs=0"], cwd)  # last: it overrides SMALL's epochs
+    shutil.copytree(parallel_sweep[0] / "outputs", cwd / "outputs")
+    single = run_cli([*ANALYSED, "training.epochs=0"], cwd)  # last: it overrides ANALYSED's epochs
     assert single.returncode == 2 and "training.epochs=0" in single.stderr
     outputs = cwd / "outputs"
     (sweep_dir,) = list((outputs / "multirun").iterdir())

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,47 +28,73 @@ def history_rows(run):
     return list(csv.DictReader(open(run / "history.csv")))
 
 
-@pytest.mark.e2e
-def test_a_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_one(tmp_path):
-    kill_resume_matches_straight(tmp_path, ["data.augment.enabled=true", "data.augment.noise=4"])
+# A run to kill: deterministic, with augmentation (the resumed epoch must draw what the uninterrupted one drew),
+# two epochs of four batches (a kill after the first, while the second runs; the second after the resume).
+TO_KILL = QUICK + ["training.epochs=2", "training.samples_per_epoch=null", "data.augment.enabled=true",
+                   "data.augment.noise=4"]
 
 
-def kill_resume_matches_straight(tmp_path, overrides):
-    """Run 3 epochs straight; run them again, kill after the first epoch, resume: both end alike. With
-    augmentation, the resumed epochs must draw what the uninterrupted ones drew."""
-    args = QUICK + ["training.epochs=3", "seed=11", *overrides]
-    straight = tmp_path / "straight"
-    straight.mkdir()
-    assert run_cli(args, straight).returncode == 0
-    reference = metrics(only_run(straight))
+def start_cli(args, cwd, stderr=subprocess.DEVNULL):
+    """The command line started in a fresh process, not waited for."""
+    return subprocess.Popen([sys.executable, "-m", "finetune_lab", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=stderr, text=True)
 
-    killed = tmp_path / "killed"
-    killed.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "finetune_lab", *args], cwd=killed,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:  # wait for the first finished epoch
-        runs = list((killed / "outputs" / "runs").glob("*/history.csv"))
-        if runs and len(history_rows(runs[0].parent)) >= 1:
-            break
+
+def wait_until(proc, reached, seconds=300):
+    """Poll until `reached()` holds; fail if `proc` ended first."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None and not reached():
         time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    assert proc.poll() is None, "the run ended before it could be stopped"
+
+
+def one_epoch_done(run):
+    return (run / "history.csv").exists() and len(history_rows(run)) == 1
+
+
+def killed_and_resumed(cwd, args):
+    """Run `args` in a fresh process, kill it hard (SIGKILL) once its first epoch is done, check that it is left
+    `killed`, then resume it with finetune-lab-resume; returns the run folder."""
+    proc = start_cli(args, cwd)
+    wait_until(proc, lambda: any(one_epoch_done(r.parent) for r in (cwd / "outputs" / "runs").glob("*/history.csv")))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    run = only_run(killed)
+    run = only_run(cwd)
     assert not (run / "metrics.json").exists()
     from finetune_lab import rundir
 
     assert rundir.status(str(run)) == "killed"
-
-    result = run_cli([str(run)], killed, module="finetune_lab.resume")
+    result = run_cli([str(run)], cwd, module="finetune_lab.resume")
     assert result.returncode == 0, result.stderr[-3000:]
+    return run
+
+
+def assert_ends_like(run, reference):
+    """`run` (killed after its first epoch and resumed) ends as `reference`, its uninterrupted twin."""
     resumed = metrics(run)
-    assert resumed["status"] == "completed" and resumed["epochs_run"] == reference["epochs_run"] == 3
-    assert [int(r["epoch"]) for r in history_rows(run)] == [0, 1, 2]
+    assert resumed["status"] == "completed" and resumed["epochs_run"] == reference["epochs_run"] == 2
+    assert [int(r["epoch"]) for r in history_rows(run)] == [0, 1]
     assert resumed["test"]["accuracy"] == pytest.approx(reference["test"]["accuracy"], abs=1e-9)
     assert resumed["test"]["loss"] == pytest.approx(reference["test"]["loss"], rel=1e-4)
     assert resumed["train"]["loss"] == pytest.approx(reference["train"]["loss"], rel=1e-4)
+
+
+@pytest.mark.e2e
+def test_a_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_one(tmp_path, killed_sweep):
+    """The reference is the killed sweep's second job: the same config (seed 1), run to its end uninterrupted."""
+    run = killed_and_resumed(tmp_path, [*TO_KILL, "seed=1"])
+    assert_ends_like(run, metrics(killed_sweep.sweep / "1"))
+
+
+def kill_resume_matches_straight(tmp_path, overrides):
+    """Run TO_KILL + `overrides` straight; run it again, kill it after the first epoch, resume: both end alike."""
+    args = [*TO_KILL, "seed=11", *overrides]
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    assert run_cli(args, straight).returncode == 0
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    assert_ends_like(killed_and_resumed(killed, args), metrics(only_run(straight)))
 
 
 def test_a_completed_run_is_never_resumed_over(tmp_path, capsys):
@@ -92,27 +119,21 @@ def test_same_seed_gives_identical_metrics_when_deterministic(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_sweep_survives_a_diverging_and_an_invalid_job(tmp_path):
-    result = run_cli(["-m"] + QUICK + ["training.optimizer.lr=1e-4,1e12,-1"], tmp_path)
-    assert result.returncode == 1
-    (sweep,) = list((tmp_path / "outputs" / "multirun").iterdir())
+def test_a_sweep_survives_a_diverging_and_an_invalid_job(one_process_sweep):
+    """The shared sweep (learning rates SWEEP_LRS) exits 1, after every job: 1e12 diverges, -1 is refused."""
+    sweep, result = one_process_sweep
     summary = json.loads((sweep / "sweep_summary.json").read_text())
-    assert summary["jobs"] == {"0": "completed", "1": "diverged", "2": "failed"}
-    assert "3 jobs" in result.stderr and "1 diverged" in result.stderr and "1 failed" in result.stderr
-    assert metrics(sweep / "0")["test"]["accuracy"] >= 0
-    assert "NaN" in metrics(sweep / "1")["error"]
-    assert "training.optimizer.lr" in metrics(sweep / "2")["error"]
+    assert summary["jobs"] == {"0": "completed", "1": "completed", "2": "completed", "3": "diverged", "4": "failed"}
+    assert "5 jobs: 3 completed, 1 diverged, 1 failed" in result.stderr
+    assert all(metrics(sweep / job)["test"]["accuracy"] >= 0 for job in "012")
+    assert "NaN" in metrics(sweep / "3")["error"]
+    assert "training.optimizer.lr" in metrics(sweep / "4")["error"]
 
 
 @pytest.mark.e2e
 def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "finetune_lab", *QUICK, "training.epochs=20"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if list((tmp_path / "outputs" / "runs").glob("*/history.csv")):
-            break
-        time.sleep(0.2)
+    proc = start_cli([*QUICK, "training.epochs=20"], tmp_path, stderr=subprocess.PIPE)
+    wait_until(proc, lambda: bool(list((tmp_path / "outputs" / "runs").glob("*/history.csv"))))
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in stderr
@@ -122,37 +143,53 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     assert not (run / "metrics.json").exists()
 
 
-@pytest.mark.e2e
-def test_a_killed_sweep_carries_on_when_its_command_is_run_again(tmp_path):
-    """Kill a sweep hard inside its second job; the same command with output.resume=true skips the first
-    (its record untouched), resumes the second from its backup and runs the third."""
-    sweep = tmp_path / "sweep"
-    command = ["-m", *QUICK, "training.epochs=2", "seed=0,1,2", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.Popen([sys.executable, "-m", "finetune_lab", *command], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if (sweep / "1" / "history.csv").exists() and len(history_rows(sweep / "1")) == 1:
-            break
-        time.sleep(0.2)
-    proc.kill()  # no handler runs: the second job's status stays `running` with a dead pid
+@pytest.fixture(scope="module")
+def killed_sweep(tmp_path_factory):
+    """A sweep of two TO_KILL jobs (seeds 0, 1) killed hard inside its first job, then its command run again: as
+    it was (which runs the second job, never started), with output.resume=true, and with output.resume=true and
+    another training.epochs. What each step left, by name: `after_kill` (whether job 0 had metrics.json and job 1
+    a folder), `killed_after_again` (job 0's status and history.csv after the plain command), `second_bytes`
+    (job 1's metrics.json then), and the three CompletedProcesses."""
+    cwd = tmp_path_factory.mktemp("killed_sweep")
+    sweep = cwd / "sweep"
+    command = ["-m", *TO_KILL, "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    proc = start_cli(command, cwd)
+    wait_until(proc, lambda: one_epoch_done(sweep / "0"))
+    proc.kill()  # no handler runs: the first job's status stays `running` with a dead pid
     proc.wait(timeout=60)
-    first = (sweep / "0" / "metrics.json").read_bytes()
-    assert not (sweep / "1" / "metrics.json").exists() and not (sweep / "2").exists()
+    after_kill = {"0/metrics.json": (sweep / "0" / "metrics.json").exists(), "1": (sweep / "1").exists()}
+    history = (sweep / "0" / "history.csv").read_bytes()
+    again = run_cli(command, cwd)
+    from finetune_lab import rundir
 
-    again = run_cli(command, tmp_path)
+    killed_after_again = (rundir.status(str(sweep / "0")), (sweep / "0" / "history.csv").read_bytes() == history)
+    second_bytes = (sweep / "1" / "metrics.json").read_bytes()
+    resumed = run_cli(command + ["output.resume=true"], cwd)
+    changed = run_cli(command + ["output.resume=true", "training.epochs=3"], cwd)
+    return SimpleNamespace(sweep=sweep, after_kill=after_kill, killed_after_again=killed_after_again,
+                           second_bytes=second_bytes, again=again, resumed=resumed, changed=changed)
+
+
+@pytest.mark.e2e
+def test_a_killed_sweep_carries_on_when_its_command_is_run_again(killed_sweep):
+    """The same command refuses the folder that holds a run and runs the job never started; with
+    output.resume=true it resumes the killed job from its backup and skips the completed one (its record
+    untouched); with another training.epochs it is refused."""
+    sweep, second = killed_sweep.sweep, killed_sweep.second_bytes
+    assert killed_sweep.after_kill == {"0/metrics.json": False, "1": False}
+
+    again = killed_sweep.again
     assert again.returncode == 1 and "refused" in again.stderr  # the default never touches a folder with a run
-    assert (sweep / "0" / "metrics.json").read_bytes() == first
-
-    resumed = run_cli(command + ["output.resume=true"], tmp_path)
+    assert killed_sweep.killed_after_again == ("killed", True)
+    assert metrics(sweep / "1")["status"] == "completed"  # the job never started, run by the same command
+    resumed = killed_sweep.resumed
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "3 jobs: 3 completed" in resumed.stdout
-    assert (sweep / "0" / "metrics.json").read_bytes() == first
-    log = (sweep / "1" / "cli.log").read_text()
-    assert "killed, resumed from its backup" in log and "job 0: completed already" in (sweep / "0" / "cli.log").read_text()
-    assert [row["epoch"] for row in history_rows(sweep / "1")] == ["0", "1"]  # epoch 2 only, after the kill
-    assert all(metrics(sweep / job)["epochs_run"] == 2 for job in "012")
+    assert "2 jobs: 2 completed" in resumed.stdout
+    log = (sweep / "0" / "cli.log").read_text()
+    assert "killed, resumed from its backup" in log and "job 1: completed already" in (sweep / "1" / "cli.log").read_text()
+    assert [row["epoch"] for row in history_rows(sweep / "0")] == ["0", "1"]  # epoch 2 only, after the kill
+    assert all(metrics(sweep / job)["epochs_run"] == 2 for job in "01")
 
-    changed = run_cli(command + ["output.resume=true", "training.epochs=3"], tmp_path)
+    changed = killed_sweep.changed
     assert changed.returncode == 1 and "holds another job (training.epochs: 2 -> 3)" in changed.stderr + changed.stdout
-    assert (sweep / "0" / "metrics.json").read_bytes() == first
+    assert (sweep / "1" / "metrics.json").read_bytes() == second  # after the two commands with output.resume

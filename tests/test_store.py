@@ -19,7 +19,7 @@ from test_model import cfg_with
 WEIGHTS = {"source": "file", "file": "base.weights.h5", "sha256": "ab" * 32}
 DIGITS = np.arange(4 * 28 * 28, dtype=np.uint8).reshape(4, 28, 28)
 FEATURES = np.linspace(0, 1, 4 * 8, dtype=np.float32).reshape(4, 2, 2, 2)
-FROZEN_RUN = [*QUICK, "model.freeze=all", "seed=3"]
+FROZEN_RUN = [*QUICK, "model.freeze=all", "seed=3", "analysis.train_eval.enabled=true"]  # scored from the store too
 
 
 class Base:

@@ -98,13 +98,12 @@ def test_a_non_vgg_base_from_a_weights_file_uses_the_store_and_measures_cka_per_
     weights = tmp_path / "mobilenet.weights.h5"
     models.build_base("mobilenet_v3_small", (32, 32, 3)).save_weights(str(weights))
     common = [*TINY_FOLDER, f"model.weights={weights}", f"data.path={shapes}",
-              f"training.feature_store={tmp_path / 'store'}"]
+              f"training.feature_store={tmp_path / 'store'}", "analysis.feature_maps.enabled=false"]
     first, second = (run_in_process(tmp_path / name, "experiment=study_e4_frozen", *common) for name in ("a", "b"))
     assert {s["status"] for s in first["feature_cache"]["sets"].values()} == {"computed"}
     assert {s["status"] for s in second["feature_cache"]["sets"].values()} == {"hit"}
     assert second["test"]["accuracy"] == first["test"]["accuracy"]
-    trained = run_in_process(tmp_path / "c", "experiment=study_tradeoff", *common, "model.freeze=stages:2",
-                             "analysis.feature_maps.enabled=false")
+    trained = run_in_process(tmp_path / "c", "experiment=study_tradeoff", *common, "model.freeze=stages:2")
     assert list(trained["layer_change"]["cka"]) == list(catalog.BASES["mobilenet_v3_small"].stage_ends)
     assert trained["layer_change"]["cka"]["expanded_conv_project_bn"] == pytest.approx(1.0)  # frozen: unchanged
     assert "no known original task" in trained["original_task"]["skipped"]

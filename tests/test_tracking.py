@@ -1,16 +1,14 @@
-"""logger=mlflow: a 2-job sweep tracked in a real SQLite store (its completed job read as a tracked run like any
-other), read back through MLflow's client."""
+"""logger=mlflow: the shared sweep (conftest.one_process_sweep: three completed jobs, a diverged one and a refused
+one) tracked in a real SQLite store (its first job read as a tracked run like any other), read back through
+MLflow's client."""
 import json
 import sqlite3
 
 import pytest
 
-from conftest import QUICK, run_cli
+from conftest import run_cli
 
 mlflow = pytest.importorskip("mlflow", reason="the mlflow extra (pip install -e '.[mlflow]'); CI installs it")
-
-TRACKED = ["logger=mlflow", *QUICK]
-
 
 def client_for(cwd):
     store = cwd / "outputs" / "mlflow.db"
@@ -33,18 +31,14 @@ def artifacts(client, run_id, path=None) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def tracked_sweep(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("mlflow_sweep")
-    # job 0 completes; job 1 has a learning rate so large that the loss becomes NaN: diverged
-    result = run_cli(["-m", *TRACKED, "seed=4", "training.optimizer.lr=1e-4,1e12"], cwd)
-    assert result.returncode == 1, result.stderr[-3000:]
-    (sweep,) = list((cwd / "outputs" / "multirun").iterdir())
-    return client_for(cwd), sweep
+def tracked_sweep(one_process_sweep):
+    sweep, _ = one_process_sweep
+    return client_for(sweep.parents[2]), sweep  # the store is in the sweep's working folder: outputs/mlflow.db
 
 
 @pytest.fixture(scope="module")
 def tracked_run(tracked_sweep):
-    """The sweep's completed job: a tracked run like any other."""
+    """The sweep's first completed job: a tracked run like any other."""
     client, sweep = tracked_sweep
     (run,) = [r for r in runs_of(client) if r.data.params.get("training.optimizer.lr") == "0.0001"]
     return client, run, sweep / "0"
@@ -88,16 +82,20 @@ def test_a_sweep_nests_its_jobs_under_one_parent_run_with_their_statuses(tracked
     runs = runs_of(client)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     jobs = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(jobs) == 2
+    assert len(parents) == 1 and len(jobs) == 5
     parent = parents[0]
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in jobs)
     assert {r.data.tags["finetune_lab.sweep_dir"] for r in runs} == {str(sweep)}
     by_lr = {r.data.params["training.optimizer.lr"]: r for r in jobs}
-    assert by_lr["0.0001"].info.status == "FINISHED" and by_lr["0.0001"].data.tags["finetune_lab.status"] == "completed"
+    for lr in ("0.0001", "0.0002", "0.0003"):
+        assert by_lr[lr].info.status == "FINISHED" and by_lr[lr].data.tags["finetune_lab.status"] == "completed"
     diverged = by_lr["1000000000000.0"]
     assert diverged.info.status == "FAILED" and diverged.data.tags["finetune_lab.status"] == "diverged"
     assert "NaN" in diverged.data.tags["finetune_lab.error"]
-    assert parent.data.metrics == {"jobs_completed": 1.0, "jobs_diverged": 1.0}
+    refused = by_lr["-1.0"]  # refused by config.validate: tracked as a failed run with its reason
+    assert refused.info.status == "FAILED" and refused.data.tags["finetune_lab.status"] == "failed"
+    assert "training.optimizer.lr=-1.0" in refused.data.tags["finetune_lab.error"]
+    assert parent.data.metrics == {"jobs_completed": 3.0, "jobs_diverged": 1.0, "jobs_failed": 1.0}
     assert parent.data.tags["finetune_lab.status"] == "incomplete"
     assert "sweep_summary.json" in artifacts(client, parent.info.run_id)
 

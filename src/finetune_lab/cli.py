@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import backend, config, files, rundir, tracking
+from . import backend, config, files, rundir, sources, tracking
 from .runs import natural_key
 from .errors import UserError, fail, one_line
 
@@ -73,6 +73,7 @@ def run_job(cfg: DictConfig, run_dir: str, sweep_dir: str | None = None, resume:
     with tracking.track(tracker, cfg, run_dir, sweep_dir):
         try:
             config.validate(cfg)
+            sources.check_before_start(cfg.data)
             backend.start(cfg.device, cfg.training.deterministic)  # refused when this process started another one
         except UserError as exc:
             rundir.record_failure(run_dir, exc)
