@@ -21,7 +21,7 @@ CONF_DIR = str(importlib.resources.files(config.CONFIGS))  # the YAML files the 
 TINY = ["data.cutoff_rate=0.02", "data.cutoff_test=true", "training.epochs=1",
         "training.batch_size=16", "model.head.units=[16]", "analysis.feature_maps.layers=[block1_conv1,block5_conv3]"]
 # TINY without the pictures and analyses, for tests about something else, and with one batch an epoch (16 of its
-# 64 training images): about a third of the time of a tiny run.
+# 64 training images): well under half the time of a tiny run.
 QUICK = TINY + ["data.input_size=32", "analysis.feature_maps.enabled=false", "output.save_model=false",
                 "analysis.original_task.enabled=false", "analysis.layer_change.enabled=false",
                 "analysis.train_eval.enabled=false", "training.samples_per_epoch=16"]
@@ -85,10 +85,9 @@ def one_process_sweep(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def parallel_sweep(tmp_path_factory):
-    """A sweep of three ANALYSED jobs run two at a time in joblib's worker
-    processes (hydra/launcher=parallel), read by several test modules (launchers, report): data.cutoff_rate
-    0.02 and 0.04 complete, 1.5 is refused and recorded as failed, so the command exits 1.
-    (its working folder, its sweep folder, the CompletedProcess)."""
+    """A sweep of three ANALYSED jobs run two at a time in joblib's worker processes (hydra/launcher=parallel),
+    read by several test modules (launchers, report): data.cutoff_rate 0.02 and 0.04 complete, 1.5 is refused
+    and recorded as failed, so the command exits 1. (its working folder, its sweep folder, the CompletedProcess)."""
     cwd = tmp_path_factory.mktemp("parallel_sweep")
     result = run_cli(["-m", "hydra/launcher=parallel", "data.cutoff_rate=0.02,0.04,1.5", "seed=0", *ANALYSED], cwd)
     assert result.returncode == 1, result.stderr[-3000:]  # one job did not complete
