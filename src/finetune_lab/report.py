@@ -104,9 +104,8 @@ def per_class(runs: list[Run], groups: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=[*keys, "class", "runs", "mean"])
     long = pd.DataFrame(rows)
     long["accuracy"] = pd.to_numeric(long.accuracy)  # a class without test images: None -> NaN, in no mean
-    long["runs"] = long.groupby(keys, sort=False).run.transform("nunique")
-    return long.groupby([*keys, "runs", "class"], sort=False).accuracy.mean().rename("mean").reset_index()[
-        [*keys, "class", "runs", "mean"]]
+    return long.groupby([*keys, "class"], sort=False).agg(runs=("run", "nunique"), mean=("accuracy", "mean")
+                                                          ).reset_index()
 
 
 def per_class_tables(classes: pd.DataFrame) -> list[pd.DataFrame]:

