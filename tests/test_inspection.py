@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import QUICK, run_in_process
-from finetune_lab import images, inspection, plots
+from finetune_lab import feature_grids, images, inspection, plots, predict
 from finetune_lab.errors import UserError
 
 keras = pytest.importorskip("keras")
@@ -96,12 +96,12 @@ def test_feature_mosaic_is_a_square_grid_of_channels_each_scaled_to_0_1_with_bla
 
 def test_top_classes_are_k_long_most_probable_first_and_named_when_names_exist():
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(np.random.default_rng(1).normal(size=(4, 12)), axis=-1))
-    rows = inspection.top_classes(probs, 5, [f"n{i}" for i in range(12)])
+    rows = predict.top_classes(probs, 5, [f"n{i}" for i in range(12)])
     for p, row in zip(probs, rows):
         assert len(row) == 5 and len({t["class"] for t in row}) == 5
         assert [t["probability"] for t in row] == sorted((t["probability"] for t in row), reverse=True)
         assert row[0]["class"] == int(np.argmax(p)) and row[0]["name"] == f"n{row[0]['class']}"
-    assert "name" not in inspection.top_classes(probs, 1)[0][0]
+    assert "name" not in predict.top_classes(probs, 1)[0][0]
 
 
 def test_read_image_names_the_bad_file_and_turns_gray_into_equal_channels(pictures, tmp_path):
@@ -133,7 +133,7 @@ def test_a_28x28_gray_file_becomes_exactly_the_runs_input(pictures, placement, c
 def test_predictions_from_a_run_match_its_model_on_its_own_input(run_dir, pictures, capsys):
     from finetune_lab import config, data
 
-    notes, rows = inspection.predict(argparse.Namespace(images=[pictures["digit"], pictures["photo"]], run=run_dir,
+    notes, rows = predict.predict(argparse.Namespace(images=[pictures["digit"], pictures["photo"]], run=run_dir,
                                                         top=4, base=None))
     cfg = config.from_saved(os.path.join(run_dir, ".hydra", "config.yaml"))
     model = keras.models.load_model(os.path.join(run_dir, "model.keras"), compile=False)
@@ -142,16 +142,16 @@ def test_predictions_from_a_run_match_its_model_on_its_own_input(run_dir, pictur
     np.testing.assert_allclose([t["probability"] for t in rows[0]], np.sort(probs)[::-1][:4], rtol=1e-5)
     assert len(rows[1]) == 4 and "model.keras" in notes[0]
 
-    inspection.predict_main([pictures["digit"], "--run", run_dir, "--top", "2"])
+    predict.predict_main([pictures["digit"], "--run", run_dir, "--top", "2"])
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[1].startswith(f"{pictures['digit']}: 1. class ") and " 2. class " in out[1]
-    assert "--top 11" in fails(inspection.predict_main, [pictures["digit"], "--run", run_dir, "--top", "11"], capsys)
+    assert "--top 11" in fails(predict.predict_main, [pictures["digit"], "--run", run_dir, "--top", "11"], capsys)
 
 
 def test_features_of_a_runs_base_and_a_failure_midway_leaves_no_folder(run_dir, pictures, tmp_path, capsys,
                                                                        monkeypatch):
     out = tmp_path / "maps"
-    inspection.features_main([pictures["digit"], "--run", run_dir, "--layers", "block1_conv1", "--filters",
+    feature_grids.features_main([pictures["digit"], "--run", run_dir, "--layers", "block1_conv1", "--filters",
                               "--out", str(out)])
     record = json.loads((out / "features.json").read_text())
     assert record["weights"]["source"] == "run" and record["input"]["size"] == 32
@@ -160,8 +160,8 @@ def test_features_of_a_runs_base_and_a_failure_midway_leaves_no_folder(run_dir, 
     def broken(base):
         raise UserError("no conv layer")
 
-    monkeypatch.setattr(inspection, "first_conv", broken)
-    fails(inspection.features_main, [pictures["digit"], "--run", run_dir, "--filters", "--out",
+    monkeypatch.setattr(feature_grids, "first_conv", broken)
+    fails(feature_grids.features_main, [pictures["digit"], "--run", run_dir, "--filters", "--out",
                                      str(tmp_path / "half")], capsys)
     assert sorted(os.listdir(tmp_path)) == ["maps"]  # neither the folder nor its temporary twin
 
@@ -172,7 +172,7 @@ def test_hed_feature_maps_one_grid_per_layer_and_image_with_provenance(pictures,
     from finetune_lab import files, sources
 
     out = tmp_path / "hed"
-    inspection.features_main([pictures["digit"], pictures["photo"], "--size", "32", "--layers",
+    feature_grids.features_main([pictures["digit"], pictures["photo"], "--size", "32", "--layers",
                               "block1_conv1,block2_conv2,block3_pool", "--filters", "--out", str(out)])
     assert "weights: hed_bsds500" in capsys.readouterr().out
     for folder in ("seven", "photo"):
@@ -194,7 +194,7 @@ def test_features_of_another_base_from_a_weights_file_draw_that_bases_stage_ends
     path = str(tmp_path / "small.weights.h5")
     models.build_base("mobilenet_v3_small", (32, 32, 3)).save_weights(path)
     out = tmp_path / "maps"
-    inspection.features_main([pictures["photo"], "--base", "mobilenet_v3_small", "--weights", path, "--size", "32",
+    feature_grids.features_main([pictures["photo"], "--base", "mobilenet_v3_small", "--weights", path, "--size", "32",
                               "--filters", "--out", str(out)])
     layers = catalog.feature_map_layers("mobilenet_v3_small")
     assert sorted(os.listdir(out / "photo")) == sorted(f"{layer}.small.png" for layer in layers)
@@ -210,7 +210,7 @@ def test_features_of_another_base_from_a_weights_file_draw_that_bases_stage_ends
                                            ("base", "resnet50_v2", False), ("base", "mobilenet_v3_small", False),
                                            ("base", "convnext_tiny", False), ("unit", None, False)])
 def test_caffe_style_preprocessing_is_the_one_that_feeds_b_g_r(mode, base, bgr):
-    assert inspection.feeds_bgr(mode, base) is bgr
+    assert feature_grids.feeds_bgr(mode, base) is bgr
 
 
 # ----- ImageNet paths without the download -----
@@ -231,10 +231,10 @@ def offline(monkeypatch, tmp_path):
 
 def test_imagenet_without_the_weights_stops_with_one_line_saying_how_to_get_them(offline, pictures, tmp_path,
                                                                                   capsys):
-    line = fails(inspection.predict_main, [pictures["digit"], "--weights", "imagenet"], capsys)
+    line = fails(predict.predict_main, [pictures["digit"], "--weights", "imagenet"], capsys)
     assert line.startswith("finetune-lab-predict: error: --weights imagenet: ")
     assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in line and f"{offline}/" in line and "--run" in line
-    line = fails(inspection.features_main, [pictures["digit"], "--weights", "imagenet", "--out",
+    line = fails(feature_grids.features_main, [pictures["digit"], "--weights", "imagenet", "--out",
                                             str(tmp_path / "maps")], capsys)
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in line and "hed_bsds500 works offline" in line
     assert not (tmp_path / "maps").exists()
@@ -243,7 +243,7 @@ def test_imagenet_without_the_weights_stops_with_one_line_saying_how_to_get_them
 @pytest.mark.parametrize("command", ["predict", "features"])
 def test_imagenet_of_another_base_without_its_weights_says_how_to_get_them(command, offline, pictures, tmp_path,
                                                                            capsys):
-    main = inspection.predict_main if command == "predict" else inspection.features_main
+    main = predict.predict_main if command == "predict" else feature_grids.features_main
     argv = [pictures["photo"], "--weights", "imagenet", "--base", "mobilenet_v3_small"]
     line = fails(main, argv + ([] if command == "predict" else ["--size", "32", "--out", str(tmp_path / "maps")]),
                  capsys)
@@ -267,7 +267,7 @@ def test_imagenet_classes_by_name_offline_with_one_note_saying_where_names_come_
     monkeypatch.setattr(original_task, "imagenet_classifier", lambda base, **kwargs: stand_in)
     args = argparse.Namespace(images=[pictures["photo"]], run=None, top=3, base=None)
 
-    notes, rows = inspection.predict(args)  # nothing in the Keras cache, no network
+    notes, rows = predict.predict(args)  # nothing in the Keras cache, no network
     assert len(notes) == 1 and "class names: the imagenet-classes package" in notes[0]
     table, _ = original_task.class_index_table()
     assert [t["name"] for t in rows[0]] == [table[t["class"]][1] for t in rows[0]]
@@ -275,7 +275,7 @@ def test_imagenet_classes_by_name_offline_with_one_note_saying_where_names_come_
     os.makedirs(offline)
     with open(os.path.join(offline, original_task.CLASS_INDEX_FILE), "w") as f:  # Keras' own file wins
         json.dump({str(i): [f"n{i:08d}", f"thing{i}"] for i in range(1000)}, f)
-    notes, rows = inspection.predict(args)
+    notes, rows = predict.predict(args)
     assert len(notes) == 1 and f"class names: Keras' {offline}/{original_task.CLASS_INDEX_FILE}" in notes[0]
     assert [t["name"] for t in rows[0]] == [f"thing{t['class']}" for t in rows[0]]
 
@@ -290,7 +290,7 @@ def test_imagenet_classes_of_another_base_take_its_input_size_and_its_own_prepro
     asked, seen = [], []
     monkeypatch.setattr(original_task, "imagenet_classifier", lambda base, **kwargs: asked.append(base) or stand_in)
     monkeypatch.setattr(stand_in, "predict", lambda x, **kwargs: seen.append(x) or np.full((len(x), 1000), 1e-3))
-    notes, rows = inspection.predict(argparse.Namespace(images=[pictures["photo"]], run=None, top=2,
+    notes, rows = predict.predict(argparse.Namespace(images=[pictures["photo"]], run=None, top=2,
                                                         base="resnet50_v2"))
     assert asked == ["resnet50_v2"] and len(rows[0]) == 2
     assert notes[0].startswith("weights: imagenet of resnet50_v2 (keras.applications.ResNet50V2(weights='imagenet')")
@@ -320,7 +320,7 @@ def test_imagenet_classes_of_another_base_take_its_input_size_and_its_own_prepro
     ("predict", ["{digit}", "--run", "{tmp}", "--base", "vgg19"], ["--base vgg19: not allowed with --run"]),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(command, argv, words, pictures, tmp_path, capsys):
-    main = inspection.predict_main if command == "predict" else inspection.features_main
+    main = predict.predict_main if command == "predict" else feature_grids.features_main
     names = {"missing": str(tmp_path / "missing.png"), "tmp": str(tmp_path), **pictures}
     before = sorted(os.listdir(tmp_path))
     line = fails(main, [a.format(**names) for a in argv], capsys)
