@@ -66,7 +66,19 @@ def killed_and_resumed(cwd, args):
     assert rundir.status(str(run)) == "killed"
     result = run_cli([str(run)], cwd, module="finetune_lab.resume")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert_counts_both_attempts(metrics(run))
     return run
+
+
+def assert_counts_both_attempts(resumed):
+    """A run killed after its first epoch and resumed counts both attempts: wall seconds (the killed one up to its
+    last write) and the training clock of both epochs, the first timed before the kill."""
+    killed, finished = resumed["attempts"]
+    assert killed["status"] == "killed" and finished["status"] == "completed"
+    assert killed["wall_seconds"] > 0 and finished["wall_seconds"] > 0
+    assert resumed["wall_seconds"] == pytest.approx(killed["wall_seconds"] + finished["wall_seconds"], abs=0.11)
+    trained = 2 * resumed["provenance"]["data"]["counts"]["train"]
+    assert resumed["train_images_per_second"] * resumed["train_seconds"] == pytest.approx(trained)
 
 
 def assert_ends_like(run, reference):
@@ -140,6 +152,8 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     run = only_run(tmp_path)
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted" and status["resume"] == f"finetune-lab-resume {run}"
+    (attempt,) = status["attempts"]
+    assert attempt["status"] == "interrupted" and attempt["wall_seconds"] == status["wall_seconds"] > 0
     assert not (run / "metrics.json").exists()
 
 

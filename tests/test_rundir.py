@@ -36,6 +36,35 @@ def test_a_killed_run_is_not_running_and_needs_resume(tmp_path):
     assert rundir.status(d) == "running"
 
 
+def test_a_resumed_run_carries_its_earlier_attempts(tmp_path):
+    """A killed attempt counts from its start to its newest file; an interrupted one's count is carried as it
+    recorded it; a failed run's come from its metrics.json."""
+    import time
+
+    killed, interrupted, failed = (str(tmp_path / name) for name in ("killed", "interrupted", "failed"))
+    for d in (killed, interrupted, failed):
+        os.makedirs(d)
+    now = time.time()
+    rundir.write_json_atomic(os.path.join(killed, rundir.STATUS), {
+        "status": "running", "pid": 2**22 + 12345, "host": os.uname().nodename,
+        "time": time.strftime(rundir.TIME_FORMAT, time.localtime(now - 100)),
+        "attempts": [{"status": "interrupted", "wall_seconds": 7.0}]})
+    (tmp_path / "killed" / "history.csv").write_text("epoch\n0\n")
+    for name in os.listdir(killed):
+        os.utime(os.path.join(killed, name), (now - 40, now - 40))
+    earlier = rundir.claim(killed, resume=True)
+    assert earlier[0] == {"status": "interrupted", "wall_seconds": 7.0} and earlier[1]["status"] == "killed"
+    assert earlier[1]["wall_seconds"] == pytest.approx(60, abs=1.5)
+    assert json.loads((tmp_path / "killed" / rundir.STATUS).read_text())["attempts"] == earlier
+
+    rundir.write_json_atomic(os.path.join(interrupted, rundir.STATUS), {
+        "status": "interrupted", "attempts": [{"status": "interrupted", "wall_seconds": 3.5}]})
+    assert rundir.claim(interrupted, resume=True) == [{"status": "interrupted", "wall_seconds": 3.5}]
+
+    rundir.record_failure(failed, RuntimeError("disk full"), attempts=[{"status": "failed", "wall_seconds": 2.0}])
+    assert rundir.claim(failed, resume=True) == [{"status": "failed", "wall_seconds": 2.0}]
+
+
 def test_a_failure_is_recorded_with_its_message(tmp_path):
     rundir.record_failure(str(tmp_path), UserError("data.cutoff_rate=1.5 is not allowed"))
     metrics = json.loads((tmp_path / "metrics.json").read_text())

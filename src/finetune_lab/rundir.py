@@ -3,6 +3,10 @@
 status.json says `running` (with the pid) while a run is alive, `interrupted` when it was stopped by a
 signal, and the final status once metrics.json exists. A killed run leaves `running` with a dead pid and
 no metrics.json: visibly unfinished, and resumable.
+
+A resumed run is one run in several attempts: each attempt's ending and wall seconds are carried from one to the
+next (status.json's `attempts`), so the finished run's metrics.json counts them all. A killed attempt, which
+could write nothing as it died, counts from its start to the last file it wrote.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import json
 import os
 import socket
 import time
+from datetime import datetime
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -25,6 +30,7 @@ STATUS = "status.json"
 CONFIG_DIR = ".hydra"        # config.yaml (the job's config), overrides.yaml, hydra.yaml: as Hydra writes them
 CONFIG = os.path.join(CONFIG_DIR, "config.yaml")
 FINAL_STATUSES = ("completed", "failed", "diverged")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
 def write_json_atomic(path: str, payload: dict) -> None:
@@ -85,9 +91,9 @@ def save_config(run_dir: str, cfg, hydra_cfg) -> None:
         write_atomic(os.path.join(folder, name), lambda f, node=node: f.write(OmegaConf.to_yaml(node)), binary=False)
 
 
-def claim(run_dir: str, resume: bool) -> None:
+def claim(run_dir: str, resume: bool) -> list[dict]:
     """Mark the folder as running. A folder that holds a run is never reused, except to resume an
-    unfinished one."""
+    unfinished one. Returns the earlier attempts at the run (earlier_attempts), which this one carries on."""
     current = status(run_dir)
     if current == "completed":
         raise UserError(f"{run_dir} holds a completed run; it is never overwritten")
@@ -96,15 +102,37 @@ def claim(run_dir: str, resume: bool) -> None:
                         f"{read_json(os.path.join(run_dir, STATUS)).get('pid')})")
     if current != "empty" and not resume:
         raise UserError(f"{run_dir} already holds a {current} run; resume it with: finetune-lab-resume {run_dir}")
+    earlier = earlier_attempts(run_dir, current)
     if resume and os.path.exists(os.path.join(run_dir, METRICS)):
         os.replace(os.path.join(run_dir, METRICS), os.path.join(run_dir, f"metrics.{current}.{int(time.time())}.json"))
-    mark(run_dir, "running")
+    mark(run_dir, "running", attempts=earlier)
+    return earlier
+
+
+def earlier_attempts(run_dir: str, current: str) -> list[dict]:
+    """The attempts the folder has seen, each {"status", "wall_seconds"}, oldest first: as the last one recorded
+    them (a failed run's metrics.json, an interrupted or killed run's status.json), a killed attempt added from
+    its start to its newest file."""
+    if current in FINAL_STATUSES:
+        return list((read_json(os.path.join(run_dir, METRICS)) or {}).get("attempts", []))
+    state = read_json(os.path.join(run_dir, STATUS)) or {}
+    attempts = list(state.get("attempts", []))
+    if current == "killed":  # wall_seconds null: a status.json without its start time
+        started = datetime.strptime(state["time"], TIME_FORMAT).timestamp() if "time" in state else None
+        attempts.append({"status": "killed", "wall_seconds": None if started is None else
+                         round(max(0.0, _newest_write(run_dir) - started), 1)})
+    return attempts
+
+
+def _newest_write(run_dir: str) -> float:
+    return max((os.path.getmtime(os.path.join(folder, name)) for folder, _, names in os.walk(run_dir)
+                for name in names), default=0.0)
 
 
 def mark(run_dir: str, state: str, **extra) -> None:
     write_json_atomic(os.path.join(run_dir, STATUS), {
         "status": state, "pid": os.getpid(), "host": socket.gethostname(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra})
+        "time": time.strftime(TIME_FORMAT), **extra})
 
 
 def finish(run_dir: str, metrics: dict) -> None:

@@ -28,18 +28,25 @@ def run(cfg, run_dir: str, resume: bool = False) -> dict:
     """Train and evaluate `cfg` into `run_dir`; return metrics.json's content. Every ending writes a status:
     completed / diverged / failed (metrics.json), or interrupted (status.json) for a signal."""
     os.makedirs(run_dir, exist_ok=True)
-    rundir.claim(run_dir, resume)
+    earlier = rundir.claim(run_dir, resume)
     started, own_peak = time.time(), machine.reset_peak_memory()
+
+    def attempts(ending: str) -> dict:
+        """wall_seconds over every attempt at the run (this one ending as `ending`; one whose time is unknown
+        counts 0) and the attempts."""
+        every = [*earlier, {"status": ending, "wall_seconds": round(time.time() - started, 1)}]
+        return {"wall_seconds": round(sum(a["wall_seconds"] or 0 for a in every), 1), "attempts": every}
+
     try:
         with _sigterm_as_interrupt(), backend.released_after():
             metrics = _run(cfg, run_dir, resume)
     except Exception as exc:
-        rundir.record_failure(run_dir, exc, wall_seconds=time.time() - started, provenance=environment())
+        rundir.record_failure(run_dir, exc, **attempts("failed"), provenance=environment())
         raise
     except BaseException:  # Ctrl-C or SIGTERM: resumable, not failed
-        rundir.mark(run_dir, "interrupted", resume=f"finetune-lab-resume {run_dir}")
+        rundir.mark(run_dir, "interrupted", resume=f"finetune-lab-resume {run_dir}", **attempts("interrupted"))
         raise
-    metrics["wall_seconds"] = time.time() - started
+    metrics.update(attempts(metrics["status"]))
     metrics["memory"] = machine.peak_memory(own_peak)
     rundir.finish(run_dir, metrics)
     return metrics

@@ -33,12 +33,22 @@ def compile_model(model: keras.Model, training_cfg) -> None:
 
 
 class TrainClock(keras.callbacks.Callback):
-    """Seconds spent in training steps, validation excluded."""
+    """Seconds spent in training steps, validation excluded, and the epochs they timed. With `backup_dir` the
+    count is kept there at every epoch's end, so a resumed run carries on the seconds of the epochs it does not
+    run again (an epoch cut short is timed again when it is rerun)."""
 
-    def __init__(self):
+    FILE = "train_clock.json"
+
+    def __init__(self, backup_dir: str | None = None):
         super().__init__()
-        self.seconds = 0.0
+        self.seconds, self.epochs = 0.0, 0
         self._start = None
+        self.backup_dir = backup_dir
+
+    def on_train_begin(self, logs=None):
+        saved = read_json(os.path.join(self.backup_dir, self.FILE)) if self.backup_dir else None
+        if saved and saved["epoch"] <= finished_epochs(os.path.dirname(self.backup_dir)):
+            self.seconds, self.epochs = saved["seconds"], saved["epochs_timed"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -48,6 +58,11 @@ class TrainClock(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop()
+        self.epochs += 1
+        if self.backup_dir:
+            os.makedirs(self.backup_dir, exist_ok=True)
+            with open(os.path.join(self.backup_dir, self.FILE), "w") as f:
+                json.dump({"epoch": epoch + 1, "epochs_timed": self.epochs, "seconds": self.seconds}, f)
 
     def _stop(self):
         if self._start is not None:
@@ -116,15 +131,15 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
 def fit(model: keras.Model, train_batches, steps: int, images_per_epoch: int, val, training_cfg,
         run_dir: str) -> dict:
     """Train on `train_batches` (an iterator of every epoch's batches, data.training_batches), validate on
-    `val` ((inputs, one-hot labels) or None); return what happened: epochs run, wall time, images/s and whether
-    the loss went NaN."""
-    clock = TrainClock()
+    `val` ((inputs, one-hot labels) or None); return what happened: epochs run in this attempt, seconds in
+    training steps and images/s over every attempt's epochs (TrainClock), and whether the loss went NaN."""
+    clock = TrainClock(os.path.join(run_dir, BACKUP_DIR))
     history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
                         epochs=training_cfg.epochs, steps_per_epoch=steps, shuffle=False,
                         callbacks=callbacks(run_dir, training_cfg) + [clock],
                         verbose=1 if sys.stdout.isatty() else 2)  # shuffle=False: batches come in the seed's order
     epochs = len(history.history.get("loss", []))
-    images = epochs * images_per_epoch
+    images = clock.epochs * images_per_epoch
     return {"epochs_this_session": epochs, "train_seconds": clock.seconds, "diverged": _nan_in(history.history),
             "images_per_second": images / clock.seconds if clock.seconds else None}
 
