@@ -3,8 +3,9 @@
     python experiments/sweep_times.py experiments/runs/study_split [--out FILE]
 
 One markdown row per sweep folder: finished runs, the sum and median of their wall times (a run's own
-`wall_seconds`, from the start of the run to metrics.json; a sweep's wall clock adds a few seconds a job for
-Hydra), and the CPU and precision they ran on. Runs that shared the machine with other work ran slower; the
+`wall_seconds`, from the start of the run to metrics.json, over all its attempts when it was resumed; records
+written before that count was kept, 2026-12-02, hold a resumed run's last attempt only; a sweep's wall clock adds a
+few seconds a job for Hydra), and the CPU and precision they ran on. Runs that shared the machine with other work ran slower; the
 times are what a user with the same CPU should expect at most.
 """
 from __future__ import annotations
