@@ -156,3 +156,20 @@ def run_in_process(folder: Path, *overrides: str) -> dict:
 def compose():
     """The real config composed with overrides, as the command line composes it (finetune_lab.config.compose)."""
     return compose_config
+
+
+# The session fixtures that make real runs, each made once per pytest-xdist worker that asks for it.
+SHARED_RUNS = ("tiny_cli", "one_process_sweep", "parallel_sweep", "late_device_sweep")
+
+
+def pytest_itemcollected(item):
+    """Under pytest-xdist (`-n 2 --dist loadgroup`, the default in pyproject.toml), a test that reads one of the
+    SHARED_RUNS, or a module-scoped fixture of its own module, goes to the worker that holds the others that read
+    it, so that each shared run is made once, not once per worker. (Marked as it is collected: pytest-xdist reads
+    the groups in its own pytest_collection_modifyitems.)"""
+    defs = item._fixtureinfo.name2fixturedefs
+    shared = [name for name in SHARED_RUNS if name in item.fixturenames]
+    own = [name for name in item.fixturenames if name in defs and defs[name][-1].scope == "module"
+           and getattr(defs[name][-1].func, "__module__", None) == item.module.__name__]
+    if shared or own:
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))

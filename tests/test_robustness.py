@@ -2,6 +2,7 @@
 same seed -> same numbers."""
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,10 +93,19 @@ def assert_ends_like(run, reference):
 
 
 @pytest.mark.e2e
-def test_a_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_one(tmp_path, killed_sweep):
-    """The reference is the killed sweep's second job: the same config (seed 1), run to its end uninterrupted."""
-    run = killed_and_resumed(tmp_path, [*TO_KILL, "seed=1"])
-    assert_ends_like(run, metrics(killed_sweep.sweep / "1"))
+def test_a_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_one(killed_sweep):
+    """The killed job's folder as the kill left it, resumed by finetune-lab-resume (its function, in this process),
+    ends as the sweep's twin job, the same config run to its end without a kill; so does the killed job itself,
+    resumed by the sweep's command with output.resume=true."""
+    from finetune_lab import rundir
+    from finetune_lab.cli import resume_main
+
+    run, twin = killed_sweep.killed_copy, metrics(killed_sweep.sweep / "1")
+    assert rundir.status(str(run)) == "killed"
+    resume_main([str(run)])
+    assert_counts_both_attempts(metrics(run))
+    assert_ends_like(run, twin)
+    assert_ends_like(killed_sweep.sweep / "0", twin)
 
 
 def kill_resume_matches_straight(tmp_path, overrides):
@@ -148,7 +158,7 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     wait_until(proc, lambda: bool(list((tmp_path / "outputs" / "runs").glob("*/history.csv"))))
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
     run = only_run(tmp_path)
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted" and status["resume"] == f"finetune-lab-resume {run}"
@@ -159,19 +169,21 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
 
 @pytest.fixture(scope="module")
 def killed_sweep(tmp_path_factory):
-    """A sweep of two TO_KILL jobs (seeds 0, 1) killed hard inside its first job, then its command run again: as
-    it was (which runs the second job, never started), with output.resume=true, and with output.resume=true and
-    another training.epochs. What each step left, by name: `after_kill` (whether job 0 had metrics.json and job 1
-    a folder), `killed_after_again` (job 0's status and history.csv after the plain command), `second_bytes`
-    (job 1's metrics.json then), and the three CompletedProcesses."""
+    """A sweep of two twin TO_KILL jobs (the same seed twice: Hydra runs a repeated value again) killed hard inside
+    its first job, then its command run again: as it was (which runs the second job, never started), with
+    output.resume=true, and with output.resume=true and another training.epochs. What each step left, by name:
+    `after_kill` (whether job 0 had metrics.json and job 1 a folder), `killed_copy` (a copy of job 0's folder as
+    the kill left it), `killed_after_again` (job 0's status and history.csv after the plain command),
+    `second_bytes` (job 1's metrics.json then), and the three CompletedProcesses."""
     cwd = tmp_path_factory.mktemp("killed_sweep")
     sweep = cwd / "sweep"
-    command = ["-m", *TO_KILL, "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    command = ["-m", *TO_KILL, "seed=1,1", f"hydra.sweep.dir={sweep}"]
     proc = start_cli(command, cwd)
     wait_until(proc, lambda: one_epoch_done(sweep / "0"))
     proc.kill()  # no handler runs: the first job's status stays `running` with a dead pid
     proc.wait(timeout=60)
     after_kill = {"0/metrics.json": (sweep / "0" / "metrics.json").exists(), "1": (sweep / "1").exists()}
+    killed_copy = shutil.copytree(sweep / "0", cwd / "killed_copy")
     history = (sweep / "0" / "history.csv").read_bytes()
     again = run_cli(command, cwd)
     from finetune_lab import rundir
@@ -180,7 +192,8 @@ def killed_sweep(tmp_path_factory):
     second_bytes = (sweep / "1" / "metrics.json").read_bytes()
     resumed = run_cli(command + ["output.resume=true"], cwd)
     changed = run_cli(command + ["output.resume=true", "training.epochs=3"], cwd)
-    return SimpleNamespace(sweep=sweep, after_kill=after_kill, killed_after_again=killed_after_again,
+    return SimpleNamespace(sweep=sweep, after_kill=after_kill, killed_copy=killed_copy,
+                           killed_after_again=killed_after_again,
                            second_bytes=second_bytes, again=again, resumed=resumed, changed=changed)
 
 

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from finetune_lab import train
 
 
@@ -23,3 +25,39 @@ def test_the_training_clock_carries_on_the_epochs_a_resumed_run_keeps(tmp_path):
     ahead = train.TrainClock(str(backup))
     ahead.on_train_begin()
     assert (ahead.seconds, ahead.epochs) == (0.0, 0)
+
+
+class SwallowsInterrupt:
+    """A callback as a library might have one: it swallows a KeyboardInterrupt raised inside it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls += 1
+        if self.calls == 2:
+            try:
+                train.STOP.set()  # the SIGTERM handler's first half; its raise is lost here
+                raise KeyboardInterrupt("signal 15")
+            except KeyboardInterrupt:
+                pass
+
+
+def test_a_swallowed_interrupt_still_stops_training_at_the_next_batch():
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    swallow = SwallowsInterrupt()
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=swallow.on_train_batch_end)
+    seen = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs=None: seen.append(batch))
+    x, y = np.zeros((40, 3), "float32"), np.zeros((40, 2), "float32")
+    train.STOP.clear()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[cb, train.HonourStop(), counter])
+    finally:
+        train.STOP.clear()
+    assert seen == [0]  # batch 1's HonourStop raised before the later callbacks ran; no further batch

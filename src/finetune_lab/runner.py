@@ -60,8 +60,10 @@ def _sigterm_as_interrupt():
         return
 
     def interrupt(signum, frame):
+        train.STOP.set()  # for training to honour at its next batch, should the interrupt be swallowed
         raise KeyboardInterrupt(f"signal {signum}")
 
+    train.STOP.clear()
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield

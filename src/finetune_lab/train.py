@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 
 import keras
@@ -15,6 +16,7 @@ from .files import read_json
 log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backup"
+STOP = threading.Event()  # a stop was asked for (the runner's SIGTERM handler sets it)
 
 
 def optimizer(opt_cfg) -> keras.optimizers.Optimizer:
@@ -70,6 +72,17 @@ class TrainClock(keras.callbacks.Callback):
             self._start = None
 
 
+class HonourStop(keras.callbacks.Callback):
+    """Ends training at the next batch once a stop was asked for (STOP), also where code inside a training step
+    or a callback swallowed the KeyboardInterrupt that the signal handler raised."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if STOP.is_set():
+            raise KeyboardInterrupt("stop requested")
+
+    on_epoch_end = on_train_batch_end
+
+
 class EpochLog(keras.callbacks.Callback):
     """One log line per epoch (Hydra sends it to the run's log file)."""
 
@@ -119,6 +132,7 @@ def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
         keras.callbacks.CSVLogger(os.path.join(run_dir, rundir.HISTORY), append=True),
         keras.callbacks.TerminateOnNaN(),
         EpochLog(),
+        HonourStop(),
         backend.tensorboard_callback(os.path.join(run_dir, "tensorboard")),  # scalars per epoch
     ]
     stop = training_cfg.early_stopping
@@ -165,7 +179,7 @@ def linear_probe(model: keras.Model, base: keras.Model, train_batches, steps: in
     clock = TrainClock()
     history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
                         epochs=training_cfg.lp_epochs, steps_per_epoch=steps, shuffle=False,
-                        callbacks=[keras.callbacks.TerminateOnNaN(), EpochLog(), clock],
+                        callbacks=[keras.callbacks.TerminateOnNaN(), EpochLog(), HonourStop(), clock],
                         verbose=1 if sys.stdout.isatty() else 2).history
     freeze(base, freeze_spec)
     compile_model(model, training_cfg)
