@@ -169,7 +169,7 @@ def pytest_itemcollected(item):
     the groups in its own pytest_collection_modifyitems.)"""
     defs = item._fixtureinfo.name2fixturedefs
     shared = [name for name in SHARED_RUNS if name in item.fixturenames]
-    own = [name for name in item.fixturenames if name in defs and defs[name][-1].scope == "module"
-           and getattr(defs[name][-1].func, "__module__", None) == item.module.__name__]
+    own = any(name in defs and defs[name][-1].scope == "module"
+              and getattr(defs[name][-1].func, "__module__", None) == item.module.__name__ for name in item.fixturenames)
     if shared or own:
         item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
