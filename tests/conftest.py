@@ -108,12 +108,17 @@ def late_device_sweep(tmp_path_factory):
     return sweep, result
 
 
-def make_shapes(folder: Path, *args: str) -> Path:
-    """A folder dataset written by experiments/make_shapes.py (the worked example's generator) with `args`."""
-    spec = importlib.util.spec_from_file_location("make_shapes", ROOT / "experiments" / "make_shapes.py")
+def experiments_script(name: str):
+    """A script of experiments/ (not part of the package), imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main([str(folder), *args])
+    return module
+
+
+def make_shapes(folder: Path, *args: str) -> Path:
+    """A folder dataset written by experiments/make_shapes.py (the worked example's generator) with `args`."""
+    experiments_script("make_shapes").main([str(folder), *args])
     return folder
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, ROOT, run_cli
+from conftest import CONF_DIR, ROOT, experiments_script, run_cli
 from finetune_lab.config import validate
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
@@ -108,6 +108,30 @@ def test_the_committed_verdict_table_is_what_the_command_makes_of_the_committed_
     out = tmp_path / "table.md"
     verdicts.main([claims, "--out", str(out)])
     assert out.read_text() == (root / table).read_text()
+
+
+def test_the_committed_sweep_times_are_what_the_script_makes_of_the_committed_records(tmp_path):
+    out = tmp_path / "times.md"
+    experiments_script("sweep_times").main([str(ROOT / "experiments" / "runs" / "study_split"), "--out", str(out)])
+    assert out.read_text() == (ROOT / "experiments" / "sweep_times.md").read_text()
+
+
+def test_a_sweeps_training_rate_leaves_out_heads_trained_on_stored_features(tmp_path):
+    """depth_s0 has one frozen-base run (its head trains on stored features, far faster) and five that train
+    through the base: the rate is the five's median; a sweep of the frozen run alone is labelled as such."""
+    import shutil
+    import statistics
+
+    sweep_times = experiments_script("sweep_times")
+    records = ROOT / "experiments" / "runs" / "study_split" / "depth_s0"
+    metrics = {p.parent.name: json.loads(p.read_text()) for p in records.glob("*/metrics.json")}
+    frozen = [name for name, m in metrics.items() if (m.get("feature_cache") or {}).get("used")]
+    assert len(frozen) == 1 and len(metrics) == 6
+    through = statistics.median(m["train_images_per_second"] for name, m in metrics.items() if name not in frozen)
+    assert sweep_times.sweep_row(str(records))["rate"] == f"{through:.1f} at 48px"
+    shutil.copytree(records / frozen[0], tmp_path / "alone" / frozen[0])
+    alone = metrics[frozen[0]]["train_images_per_second"]
+    assert sweep_times.sweep_row(str(tmp_path / "alone"))["rate"] == f"{alone:.1f} at 48px, head on stored features"
 
 
 @pytest.mark.parametrize("study, name", [(p.parent.name, p.name) for p in (ROOT / "experiments" / "runs").glob("*/*")])
