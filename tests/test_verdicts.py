@@ -379,6 +379,25 @@ def test_a_metric_that_is_a_section_is_one_line_naming_its_keys(root, tmp_path, 
     assert "claim x: metric='layer_change.cka' is a section" in err and "layer_change.cka.block5_pool" in err
 
 
+@pytest.mark.parametrize("reference, shown, verdict", [
+    (None, "critical size 120 (120–120)", "confirmed"),        # 95% of the mean at 1,600 (0.895): 120 reaches it
+    (400, "critical size 120 (120–120)", "confirmed"),         # 95% of 400's 0.87; the two runs at 1,600 left out
+    (120, "critical size 120 (120–120)", "confirmed"),         # the reference itself reaches its own mean
+    (800, "— (n=6; 2 above the reference size 800; none at the reference size 800)", "not run"),  # never run
+])
+def test_a_critical_point_is_taken_against_its_declared_reference_size(root, tmp_path, reference, shown, verdict):
+    """Without `reference_size` the largest size run is the reference, so a sweep whose largest size has not run
+    yet would quietly answer another question; with it, the claim waits for its reference."""
+    claim = {"id": "c", "claim": "critical", "runs": "sizes", "statistic": "critical_point",
+             "rule": {"within": [100, 168]}, **({"reference_size": reference} if reference else {})}
+    out = tmp_path / "table.md"
+    verdicts.main([_claims(tmp_path, [claim]), "--root", str(root), "--out", str(out)])
+    (row,) = _table(out.read_text().splitlines())
+    assert shown in row and f"**{verdict}**" in row
+    if reference == 400:
+        assert "n=6 (2 above the reference size 400)" in row
+
+
 def test_a_bad_claim_on_the_command_line_is_one_line(tmp_path):
     claim = {"id": "x", "claim": "c", "runs": "a", "statistic": "difference", "baseline": "b", "rule": {"no_worse": -1}}
     result = run_cli([_claims(tmp_path, [claim])], tmp_path, module="finetune_lab.verdicts")
@@ -399,6 +418,10 @@ def test_a_bad_claim_on_the_command_line_is_one_line(tmp_path):
      "`methd` is not a claim key"),
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "critical_point", "method": "t", "rule": {"within": [1, 2]}},
      "method='t' is not allowed for statistic=critical_point: bootstrap"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "critical_point", "reference_size": 1600.5,
+      "rule": {"within": [1, 2]}}, "reference_size=1600.5 is not allowed: a number of training images"),
+    ({"id": "x", "claim": "c", "runs": "a", "statistic": "mean", "reference_size": 1600, "rule": {"above": 0}},
+     "`reference_size` goes with statistic=critical_point"),
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "trend", "rule": {"above": 0}}, "needs `order`"),
     ({"id": "x", "claim": "c", "runs": "a", "statistic": "trend", "order": {"key": "model.freeze", "levels": ["all"]},
       "rule": {"above": 0}}, "order="),

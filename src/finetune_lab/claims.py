@@ -12,7 +12,9 @@ claims, each a mapping of these keys (others are refused, each with one line nam
   statistic               mean            the mean over the runs
                           difference      mean(runs) - mean(baseline)
                           critical_point  the smallest training-set size reaching `fraction` (0.95) of the
-                                          largest size's mean test accuracy
+                                          largest size's mean test accuracy; with `reference_size: N`, of
+                                          the mean at N training images: runs at larger sizes are left out
+                                          and counted, and without two runs at N the claim is not run
                           trend           Somers' D of the metric on the run's level of `order` (the share of
                                           pairs of runs at different levels that rise with the level, minus
                                           those that fall; +1: every run beats every run of each earlier
@@ -57,9 +59,10 @@ STATISTICS = ("mean", "difference", "critical_point", "trend", "effect")
 METHODS = {"mean": ("t", "bootstrap"), "difference": ("t", "bootstrap"), "critical_point": ("bootstrap",),
            "trend": ("bootstrap",), "effect": ("t", "bootstrap")}
 CLAIM_KEYS = ("id", "experiment", "claim", "runs", "baseline", "where", "baseline_where", "statistic", "metric",
-              "method", "order", "fraction", "factors", "effect", "for_each", "repeats", "rule")
+              "method", "order", "fraction", "reference_size", "factors", "effect", "for_each", "repeats", "rule")
 # Keys that go with one statistic only.
-ONLY_WITH = {"baseline": "difference", "order": "trend", "fraction": "critical_point", "factors": "effect",
+ONLY_WITH = {"baseline": "difference", "order": "trend", "fraction": "critical_point",
+             "reference_size": "critical_point", "factors": "effect",
              "effect": "effect"}
 DEFAULT_METRIC = "test_accuracy"
 GAP_METRIC = "train_test_gap"
@@ -116,6 +119,11 @@ def check_claim(claim: dict) -> None:
         raise ClaimsError(f"claim {name}: metric={metric(claim)!r} is not allowed: {DEFAULT_METRIC}, {GAP_METRIC} "
                           "or a dotted path to a number in metrics.json, e.g. original_task.edge_correlation "
                           "(critical_point uses test accuracy)")
+    if "reference_size" in claim and not (isinstance(claim["reference_size"], int)
+                                          and not isinstance(claim["reference_size"], bool)
+                                          and claim["reference_size"] > 0):
+        raise ClaimsError(f"claim {name}: reference_size={claim['reference_size']!r} is not allowed: a number of "
+                          "training images, a whole number above 0, e.g. 1600")
     if method(claim) not in METHODS[statistic]:
         raise ClaimsError(f"claim {name}: method={claim['method']!r} is not allowed for statistic={statistic}: "
                           f"{' or '.join(METHODS[statistic])}")

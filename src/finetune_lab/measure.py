@@ -61,18 +61,25 @@ def statistic(claim: dict, runs: list, baseline: list) -> tuple[stats.Estimate |
         shown = {"n": len(mine), "baseline_n": len(theirs), "missing": missing + missing_baseline}
         return (stats.difference(mine, theirs, method) if min(len(mine), len(theirs)) >= LEAST else None), shown
     if kind == "critical_point":
-        return critical(kept, mine, float(claim.get("fraction", 0.95)), shown)
+        return critical(kept, mine, float(claim.get("fraction", 0.95)), claim.get("reference_size"), shown)
     if kind == "trend":
         return trend(kept, mine, claim["order"], shown)
     return effect(kept, mine, claim["factors"], claim["effect"], method, shown)
 
 
-def critical(runs: list, accuracies: list[float], fraction: float, shown: dict) -> tuple[stats.Estimate | None, dict]:
+def critical(runs: list, accuracies: list[float], fraction: float, reference: int | None,
+             shown: dict) -> tuple[stats.Estimate | None, dict]:
+    """The critical point over the runs' training-set sizes, against the mean at `reference` images (runs at
+    larger sizes left out and counted as `above_reference`) or, without one, at the largest size run."""
     by_size: dict[int, list[float]] = {}
     for run, accuracy in zip(runs, accuracies):
         by_size.setdefault(int(run.row()["train_size"]), []).append(accuracy)
-    shown = {**shown, "sizes": {size: len(v) for size, v in sorted(by_size.items())}}
-    if len(by_size) < 2 or min(map(len, by_size.values())) < LEAST:
+    above = sum(len(v) for size, v in by_size.items() if reference is not None and size > reference)
+    by_size = {size: v for size, v in sorted(by_size.items()) if reference is None or size <= reference}
+    shown = {**shown, "n": shown["n"] - above, "sizes": {size: len(v) for size, v in by_size.items()},
+             **({"reference_size": reference, "above_reference": above,
+                 "at_reference": len(by_size.get(reference, []))} if reference is not None else {})}
+    if len(by_size) < 2 or min(map(len, by_size.values())) < LEAST or (reference and reference not in by_size):
         return None, shown
     point = stats.critical_point(by_size, fraction)
     method = f"percentile bootstrap over the runs at each size, {point['resamples']:,} resamples"

@@ -54,6 +54,10 @@ def runs_shown(row: dict) -> tuple[str, list[str], list[str]]:
     n = f"n={row['n']}" + (f" vs {row['baseline_n']}" if row["statistic"] == "difference" else "")
     notes = [f"{row['missing']} without the metric"] if row["missing"] else []
     notes += [f"{row['other_levels']} at other levels"] if row.get("other_levels") else []
+    notes += [f"{row['above_reference']} above the reference size {row['reference_size']:,}"
+              ] if row.get("above_reference") else []
+    notes += [f"none at the reference size {row['reference_size']:,}"
+              ] if "reference_size" in row and not row["at_reference"] else []
     notes += [f"{row['without_key']} without {row['for_each']}"] if row.get("without_key") else []
     if "for_each" in row:
         name = row["for_each"].rsplit(".", 1)[-1]
