@@ -108,7 +108,7 @@ def legend(rows: list[dict]) -> str:
     level = f"{stats.LEVEL:.0%}"
     needed = "two per side, per size, per level or per cell" if any(
         row["statistic"] == "effect" for row in rows) else "two per side, per size or per level"
-    each = ([f"A claim decided at each level of a key (\"at each …\") holds only where it holds at every level: "
+    each = (["A claim decided at each level of a key (\"at each …\") holds only where it holds at every level: "
              "confirmed when every level's interval is confirmed, refuted when some level's is refuted (its p is "
              "that level's times the number of levels), inconclusive otherwise.", ""]
             if any("for_each" in row for row in rows) else [])
