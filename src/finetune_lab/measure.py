@@ -79,7 +79,8 @@ def critical(runs: list, accuracies: list[float], fraction: float, reference: in
     shown = {**shown, "n": shown["n"] - above, "sizes": {size: len(v) for size, v in by_size.items()},
              **({"reference_size": reference, "above_reference": above,
                  "at_reference": len(by_size.get(reference, []))} if reference is not None else {})}
-    if len(by_size) < 2 or min(map(len, by_size.values())) < LEAST or (reference and reference not in by_size):
+    if (len(by_size) < 2 or min(map(len, by_size.values())) < LEAST
+            or (reference is not None and reference not in by_size)):
         return None, shown
     point = stats.critical_point(by_size, fraction)
     method = f"percentile bootstrap over the runs at each size, {point['resamples']:,} resamples"
