@@ -54,8 +54,10 @@ def e8_output1000      experiment=e8_trainable_224_1000 $E10 $SEEDS8
 # The 224x224 half (E7-E11) at the study's input size, scaled to a 2-core CPU: 400 training images (cutoff
 # 1/120 of the pool: 400 train / 100 val), the 48x48 rows' 150 steps in batches of 16 (3 epochs of 800 samples:
 # 2,400 samples, 6 passes over the 400), the first 1,000 of the 10,000 test digits; forgetting measured (HED
-# edges, CKA) as at 48x48. docs/performance.md's training rate at 224 (0.8 images/s, bf16, 2-core AVX512-BF16)
-# puts a run at about an hour with its evaluations; each epoch is a resume point. E8 and E11 first.
+# edges, CKA) as at 48x48. Measured: e8_224's first epoch (800 samples and 100 validation images) took 3.4 min
+# (2026-12-02, bf16, 2-core AVX512-BF16 EPYC, about 4 training images/s; docs/performance.md's 0.8 images/s was
+# taken under heavy load), so a run is some 15 minutes with its evaluations; each epoch is a resume point.
+# E8 and E11 first.
 R224="$V $MP data.input_size=224 data.cutoff_rate=0.0083333333 data.test_images=1000 training.batch_size=16 training.samples_per_epoch=800"
 def e8_224                 experiment=e8_trainable_224_1000 $R224 seed=0,1,2
 def e11_224                experiment=e11_simple_head_224 $R224 seed=0,1,2
