@@ -1,30 +1,43 @@
 import json
 
+import keras
 import pytest
 
 from finetune_lab import train
 
 
-def test_the_training_clock_carries_on_the_epochs_a_resumed_run_keeps(tmp_path):
-    """The clock restores the seconds of the epochs the backup holds; a count ahead of the backup (the backup
-    rolled back) is not carried, since those epochs run again."""
+def test_the_training_clock_carries_on_exactly_the_epochs_a_resumed_run_keeps(tmp_path):
+    """The clock restores the seconds of the epochs the backup holds: none of an epoch timed after the backup's
+    last checkpoint (a kill between the clock's write and the checkpoint's; that epoch runs again), and every
+    one the checkpoint holds, since the clock writes first."""
     backup = tmp_path / train.BACKUP_DIR
     backup.mkdir()
     (backup / "training_metadata.json").write_text(json.dumps({"epoch": 2}))
     saved = backup / train.TrainClock.FILE
-    saved.write_text(json.dumps({"epoch": 2, "epochs_timed": 2, "seconds": 5.0}))
+    saved.write_text(json.dumps({"epoch_seconds": [2.0, 3.0]}))
     clock = train.TrainClock(str(backup))
     clock.on_train_begin()
     assert (clock.seconds, clock.epochs) == (5.0, 2)
     clock.on_epoch_begin(2)
     clock.on_epoch_end(2)
     assert clock.epochs == 3 and clock.seconds > 5.0
-    assert json.loads(saved.read_text()) == {"epoch": 3, "epochs_timed": 3, "seconds": clock.seconds}
+    assert json.loads(saved.read_text()) == {"epoch_seconds": [2.0, 3.0, clock.seconds - 5.0]}
 
-    saved.write_text(json.dumps({"epoch": 3, "epochs_timed": 3, "seconds": 9.0}))
+    saved.write_text(json.dumps({"epoch_seconds": [2.0, 3.0, 4.0]}))  # epoch 3 timed, its checkpoint never written
     ahead = train.TrainClock(str(backup))
     ahead.on_train_begin()
-    assert (ahead.seconds, ahead.epochs) == (0.0, 0)
+    assert (ahead.seconds, ahead.epochs) == (5.0, 2)
+
+
+def test_the_random_state_is_written_before_the_checkpoint():
+    """A kill that lands between two callbacks' epoch-end writes must never leave a checkpoint of an epoch whose
+    random state is missing: it comes before BackupAndRestore in the order Keras calls them (the clock, added
+    by `fit`, comes first of all; the killed-run tests in test_robustness check its count)."""
+    from omegaconf import OmegaConf
+
+    cbs = train.callbacks("run", OmegaConf.create({"early_stopping": {"enabled": False}}))
+    kinds = [type(cb) for cb in cbs]
+    assert kinds.index(train.RandomStateBackup) < kinds.index(keras.callbacks.BackupAndRestore)
 
 
 def swallow_an_interrupt_at_batch_1(batch, logs=None):

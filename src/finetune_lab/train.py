@@ -35,24 +35,36 @@ def compile_model(model: keras.Model, training_cfg) -> None:
 
 
 class TrainClock(keras.callbacks.Callback):
-    """Seconds spent in training steps, validation excluded, and the epochs they timed. With `backup_dir` the
-    count is kept there at every epoch's end, so a resumed run carries on the seconds of the epochs it does not
-    run again (an epoch cut short is timed again when it is rerun)."""
+    """Seconds spent in training steps, validation excluded, and the epochs they timed. With `backup_dir` each
+    finished epoch's seconds are kept there, written before BackupAndRestore's checkpoint of the epoch (the clock
+    comes first in `fit`'s callbacks), so a resumed run carries on the seconds of exactly the epochs its backup
+    holds, wherever a kill landed (an epoch cut short, or finished after its checkpoint, is timed again when it
+    runs again)."""
 
     FILE = "train_clock.json"
 
     def __init__(self, backup_dir: str | None = None):
         super().__init__()
-        self.seconds, self.epochs = 0.0, 0
-        self._start = None
+        self.per_epoch: list[float] = []  # the seconds of each finished epoch, in order
+        self._start, self._running = None, 0.0
         self.backup_dir = backup_dir
 
+    @property
+    def seconds(self) -> float:
+        return sum(self.per_epoch)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.per_epoch)
+
     def on_train_begin(self, logs=None):
-        saved = read_json(os.path.join(self.backup_dir, self.FILE)) if self.backup_dir else None
-        if saved and saved["epoch"] <= finished_epochs(os.path.dirname(self.backup_dir)):
-            self.seconds, self.epochs = saved["seconds"], saved["epochs_timed"]
+        if self.backup_dir:
+            saved = read_json(os.path.join(self.backup_dir, self.FILE)) or {}
+            done = finished_epochs(os.path.dirname(self.backup_dir))
+            self.per_epoch = [float(x) for x in saved.get("epoch_seconds", [])][:done]
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._running = 0.0
         self._start = time.perf_counter()
 
     def on_test_begin(self, logs=None):
@@ -60,15 +72,15 @@ class TrainClock(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop()
-        self.epochs += 1
+        self.per_epoch.append(self._running)
         if self.backup_dir:
             os.makedirs(self.backup_dir, exist_ok=True)
             with open(os.path.join(self.backup_dir, self.FILE), "w") as f:
-                json.dump({"epoch": epoch + 1, "epochs_timed": self.epochs, "seconds": self.seconds}, f)
+                json.dump({"epoch_seconds": self.per_epoch}, f)
 
     def _stop(self):
         if self._start is not None:
-            self.seconds += time.perf_counter() - self._start
+            self._running += time.perf_counter() - self._start
             self._start = None
 
 
@@ -92,8 +104,10 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class RandomStateBackup(keras.callbacks.Callback):
-    """Keeps the state of the model's random generators (dropout masks) next to BackupAndRestore's
-    checkpoint, which holds weights and optimizer but not these, so a resumed run draws the same masks."""
+    """Keeps the state of the model's random generators (dropout masks, augmentation) at the end of each epoch
+    next to BackupAndRestore's checkpoint, which holds weights and optimizer but not these, so a resumed run
+    draws what an uninterrupted one would. Written before the checkpoint (first in `callbacks`) and kept per
+    epoch, so the state of the epoch the checkpoint holds is there wherever a kill landed."""
 
     FILE = "random_state.json"
 
@@ -101,22 +115,24 @@ class RandomStateBackup(keras.callbacks.Callback):
         super().__init__()
         self.path = os.path.join(backup_dir, self.FILE)
         self.backup_dir = backup_dir
+        self.by_epoch: dict[str, list] = {}
 
     def _states(self):
         return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
     def on_train_begin(self, logs=None):
-        saved = read_json(self.path)
-        done = finished_epochs(os.path.dirname(self.backup_dir))
-        if saved and saved["epoch"] == done and len(saved["states"]) == len(self._states()):
-            for variable, value in zip(self._states(), saved["states"]):
+        self.by_epoch = (read_json(self.path) or {}).get("by_epoch", {})
+        states = self.by_epoch.get(str(finished_epochs(os.path.dirname(self.backup_dir))))
+        if states and len(states) == len(self._states()):
+            for variable, value in zip(self._states(), states):
                 variable.assign(value)
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)
-        states = [[int(x) for x in keras.ops.convert_to_numpy(v.value)] for v in self._states()]
+        self.by_epoch[str(epoch + 1)] = [[int(x) for x in keras.ops.convert_to_numpy(v.value)]
+                                         for v in self._states()]
         with open(self.path, "w") as f:
-            json.dump({"epoch": epoch + 1, "states": states}, f)
+            json.dump({"by_epoch": self.by_epoch}, f)
 
 
 def finished_epochs(run_dir: str) -> int:
@@ -127,8 +143,8 @@ def finished_epochs(run_dir: str) -> int:
 
 def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
     cbs = [
+        RandomStateBackup(os.path.join(run_dir, BACKUP_DIR)),  # before the checkpoint: see its docstring
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True),
-        RandomStateBackup(os.path.join(run_dir, BACKUP_DIR)),
         keras.callbacks.CSVLogger(os.path.join(run_dir, rundir.HISTORY), append=True),
         keras.callbacks.TerminateOnNaN(),
         EpochLog(),
@@ -150,7 +166,7 @@ def fit(model: keras.Model, train_batches, steps: int, images_per_epoch: int, va
     clock = TrainClock(os.path.join(run_dir, BACKUP_DIR))
     history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
                         epochs=training_cfg.epochs, steps_per_epoch=steps, shuffle=False,
-                        callbacks=callbacks(run_dir, training_cfg) + [clock],
+                        callbacks=[clock, *callbacks(run_dir, training_cfg)],  # the clock's file before the checkpoint
                         verbose=1 if sys.stdout.isatty() else 2)  # shuffle=False: batches come in the seed's order
     epochs = len(history.history.get("loss", []))
     images = clock.epochs * images_per_epoch
