@@ -57,7 +57,8 @@ def e8_output1000      experiment=e8_trainable_224_1000 $E10 $SEEDS8
 # edges, CKA) as at 48x48. Measured: e8_224's first epoch (800 samples and 100 validation images) took 3.4 min
 # (2026-12-02, bf16, 2-core AVX512-BF16 EPYC, about 4 training images/s; docs/performance.md's 0.8 images/s was
 # taken under heavy load); its whole run took 27 min, two of its three epochs beside the test suite (10.5 min
-# each): some 15-20 minutes a run alone, with its evaluations; each epoch is a resume point.
+# each) and 2.3 min of evaluations after them: about 13 minutes a run alone by that run's log (3 x 3.4 + 2.3);
+# each epoch is a resume point.
 # E8 and E11 first.
 R224="$V $MP data.input_size=224 data.cutoff_rate=0.0083333333 data.test_images=1000 training.batch_size=16 training.samples_per_epoch=800"
 def e8_224                 experiment=e8_trainable_224_1000 $R224 seed=0,1,2

@@ -31,8 +31,8 @@ def sweep_row(folder: str) -> dict | None:
     walls = [run.metrics["wall_seconds"] for run in done]
     cpus = sorted({_cpu(run.metrics) for run in done})
     precisions = sorted({str(run.config.get("training.precision", "fp32")) for run in done})
-    return {"rate": _rate(done), "sweep": os.path.basename(folder), "runs": len(done), "of": len(runs),
-            "hours": sum(walls) / 3600, "median_min": statistics.median(walls) / 60,
+    return {"sweep": os.path.basename(folder), "runs": len(done), "of": len(runs),
+            "hours": sum(walls) / 3600, "median_min": statistics.median(walls) / 60, "rate": _rate(done),
             "cpu": "; ".join(cpus), "precision": ", ".join(precisions)}
 
 

@@ -77,8 +77,7 @@ def critical(runs: list, accuracies: list[float], fraction: float, reference: in
     above = sum(len(v) for size, v in by_size.items() if reference is not None and size > reference)
     by_size = {size: v for size, v in sorted(by_size.items()) if reference is None or size <= reference}
     shown = {**shown, "n": shown["n"] - above, "sizes": {size: len(v) for size, v in by_size.items()},
-             **({"reference_size": reference, "above_reference": above,
-                 "at_reference": len(by_size.get(reference, []))} if reference is not None else {})}
+             **({"reference_size": reference, "above_reference": above} if reference is not None else {})}
     if (len(by_size) < 2 or min(map(len, by_size.values())) < LEAST
             or (reference is not None and reference not in by_size)):
         return None, shown

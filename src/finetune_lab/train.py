@@ -11,7 +11,7 @@ import time
 import keras
 
 from . import backend, rundir, tracking
-from .files import read_json
+from .files import read_json, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -34,54 +34,61 @@ def compile_model(model: keras.Model, training_cfg) -> None:
                   metrics=["accuracy"])
 
 
+class EpochLedger:
+    """One entry per finished epoch, in a JSON file of the backup folder (none without one), rewritten atomically
+    at each epoch's end before BackupAndRestore's checkpoint of the epoch (its callback runs earlier), so a resumed
+    run finds an entry for every epoch its checkpoint holds; entries past the checkpoint (a kill between the two
+    writes) are dropped on restore, as those epochs run again."""
+
+    def __init__(self, backup_dir: str | None, name: str, key: str):
+        self.backup_dir, self.name, self.key = backup_dir, name, key
+        self.entries: list = []
+
+    def restore(self) -> list:
+        if self.backup_dir:
+            saved = read_json(os.path.join(self.backup_dir, self.name)) or {}
+            self.entries = list(saved.get(self.key, []))[:finished_epochs(os.path.dirname(self.backup_dir))]
+        return self.entries
+
+    def append(self, entry) -> None:
+        self.entries.append(entry)
+        if self.backup_dir:
+            os.makedirs(self.backup_dir, exist_ok=True)
+            write_atomic(os.path.join(self.backup_dir, self.name),
+                         lambda f: json.dump({self.key: self.entries}, f), binary=False)
+
+
 class TrainClock(keras.callbacks.Callback):
-    """Seconds spent in training steps, validation excluded, and the epochs they timed. With `backup_dir` each
-    finished epoch's seconds are kept there, written before BackupAndRestore's checkpoint of the epoch (the clock
-    comes first in `fit`'s callbacks), so a resumed run carries on the seconds of exactly the epochs its backup
-    holds, wherever a kill landed (an epoch cut short, or finished after its checkpoint, is timed again when it
-    runs again)."""
+    """Seconds spent in training steps, validation excluded, and the epochs they timed: each finished epoch's
+    seconds in an EpochLedger (the clock comes first in `fit`'s callbacks), so a resumed run carries on the
+    seconds of exactly the epochs its backup holds (an epoch cut short is timed again when it runs again)."""
 
     FILE = "train_clock.json"
 
     def __init__(self, backup_dir: str | None = None):
         super().__init__()
-        self.per_epoch: list[float] = []  # the seconds of each finished epoch, in order
-        self._start, self._running = None, 0.0
-        self.backup_dir = backup_dir
+        self.ledger = EpochLedger(backup_dir, self.FILE, "epoch_seconds")
+        self._start = self._end = None
 
     @property
     def seconds(self) -> float:
-        return sum(self.per_epoch)
+        return float(sum(self.ledger.entries))
 
     @property
     def epochs(self) -> int:
-        return len(self.per_epoch)
+        return len(self.ledger.entries)
 
     def on_train_begin(self, logs=None):
-        if self.backup_dir:
-            saved = read_json(os.path.join(self.backup_dir, self.FILE)) or {}
-            done = finished_epochs(os.path.dirname(self.backup_dir))
-            self.per_epoch = [float(x) for x in saved.get("epoch_seconds", [])][:done]
+        self.ledger.restore()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._running = 0.0
-        self._start = time.perf_counter()
+        self._start, self._end = time.perf_counter(), None
 
     def on_test_begin(self, logs=None):
-        self._stop()
+        self._end = time.perf_counter()  # the epoch's validation is not training
 
     def on_epoch_end(self, epoch, logs=None):
-        self._stop()
-        self.per_epoch.append(self._running)
-        if self.backup_dir:
-            os.makedirs(self.backup_dir, exist_ok=True)
-            with open(os.path.join(self.backup_dir, self.FILE), "w") as f:
-                json.dump({"epoch_seconds": self.per_epoch}, f)
-
-    def _stop(self):
-        if self._start is not None:
-            self._running += time.perf_counter() - self._start
-            self._start = None
+        self.ledger.append((self._end or time.perf_counter()) - self._start)
 
 
 class HonourStop(keras.callbacks.Callback):
@@ -105,34 +112,26 @@ class EpochLog(keras.callbacks.Callback):
 
 class RandomStateBackup(keras.callbacks.Callback):
     """Keeps the state of the model's random generators (dropout masks, augmentation) at the end of each epoch
-    next to BackupAndRestore's checkpoint, which holds weights and optimizer but not these, so a resumed run
-    draws what an uninterrupted one would. Written before the checkpoint (first in `callbacks`) and kept per
-    epoch, so the state of the epoch the checkpoint holds is there wherever a kill landed."""
+    in an EpochLedger next to BackupAndRestore's checkpoint, which holds weights and optimizer but not these, so
+    a resumed run draws what an uninterrupted one would (first in `callbacks`, before the checkpoint)."""
 
     FILE = "random_state.json"
 
     def __init__(self, backup_dir: str):
         super().__init__()
-        self.path = os.path.join(backup_dir, self.FILE)
-        self.backup_dir = backup_dir
-        self.by_epoch: dict[str, list] = {}
+        self.ledger = EpochLedger(backup_dir, self.FILE, "by_epoch")
 
     def _states(self):
         return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
     def on_train_begin(self, logs=None):
-        self.by_epoch = (read_json(self.path) or {}).get("by_epoch", {})
-        states = self.by_epoch.get(str(finished_epochs(os.path.dirname(self.backup_dir))))
-        if states and len(states) == len(self._states()):
-            for variable, value in zip(self._states(), states):
+        kept = self.ledger.restore()
+        if kept and len(kept[-1]) == len(self._states()):
+            for variable, value in zip(self._states(), kept[-1]):
                 variable.assign(value)
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        self.by_epoch[str(epoch + 1)] = [[int(x) for x in keras.ops.convert_to_numpy(v.value)]
-                                         for v in self._states()]
-        with open(self.path, "w") as f:
-            json.dump({"by_epoch": self.by_epoch}, f)
+        self.ledger.append([[int(x) for x in keras.ops.convert_to_numpy(v.value)] for v in self._states()])
 
 
 def finished_epochs(run_dir: str) -> int:

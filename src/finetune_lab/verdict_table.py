@@ -57,7 +57,7 @@ def runs_shown(row: dict) -> tuple[str, list[str], list[str]]:
     notes += [f"{row['above_reference']} above the reference size {row['reference_size']:,}"
               ] if row.get("above_reference") else []
     notes += [f"none at the reference size {row['reference_size']:,}"
-              ] if "reference_size" in row and not row["at_reference"] else []
+              ] if "reference_size" in row and row["reference_size"] not in row["sizes"] else []
     notes += [f"{row['without_key']} without {row['for_each']}"] if row.get("without_key") else []
     if "for_each" in row:
         name = row["for_each"].rsplit(".", 1)[-1]
