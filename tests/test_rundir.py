@@ -37,7 +37,8 @@ def test_a_killed_run_is_not_running_and_needs_resume(tmp_path):
 
 
 def test_a_resumed_run_carries_its_earlier_attempts(tmp_path):
-    """A killed attempt counts from its start to its newest file; an interrupted one's count is carried as it
+    """A killed attempt counts from its start to its newest file, not the job's log that the resuming sweep has
+    just written to; an interrupted one's count is carried as it
     recorded it; a failed run's come from its metrics.json."""
     import time
 
@@ -52,6 +53,7 @@ def test_a_resumed_run_carries_its_earlier_attempts(tmp_path):
     (tmp_path / "killed" / "history.csv").write_text("epoch\n0\n")
     for name in os.listdir(killed):
         os.utime(os.path.join(killed, name), (now - 40, now - 40))
+    (tmp_path / "killed" / "cli.log").write_text("job 0: killed, resumed from its backup\n")
     earlier = rundir.claim(killed, resume=True)
     assert earlier[0] == {"status": "interrupted", "wall_seconds": 7.0} and earlier[1]["status"] == "killed"
     assert earlier[1]["wall_seconds"] == pytest.approx(60, abs=1.5)

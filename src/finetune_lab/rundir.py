@@ -112,7 +112,8 @@ def claim(run_dir: str, resume: bool) -> list[dict]:
 def earlier_attempts(run_dir: str, current: str) -> list[dict]:
     """The attempts the folder has seen, each {"status", "wall_seconds"}, oldest first: as the last one recorded
     them (a failed run's metrics.json, an interrupted or killed run's status.json), a killed attempt added from
-    its start to its newest file."""
+    its start to its newest file other than a log (the resuming process appends to the job's log before it
+    claims the folder)."""
     if current in FINAL_STATUSES:
         return list((read_json(os.path.join(run_dir, METRICS)) or {}).get("attempts", []))
     state = read_json(os.path.join(run_dir, STATUS)) or {}
@@ -126,7 +127,7 @@ def earlier_attempts(run_dir: str, current: str) -> list[dict]:
 
 def _newest_write(run_dir: str) -> float:
     return max((os.path.getmtime(os.path.join(folder, name)) for folder, _, names in os.walk(run_dir)
-                for name in names), default=0.0)
+                for name in names if not name.endswith(".log")), default=0.0)
 
 
 def mark(run_dir: str, state: str, **extra) -> None:
