@@ -56,9 +56,9 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
         raise ValueError(f"{len(x)} examples in x, {len(y)} in y")
     x = x - x.mean(axis=0, keepdims=True)
     y = y - y.mean(axis=0, keepdims=True)
-    k, l = x @ x.T, y @ y.T  # centred features give centred Gram matrices
-    hsic = float(np.sum(k * l))
-    norm = float(np.sqrt(np.sum(k * k) * np.sum(l * l)))
+    gram_x, gram_y = x @ x.T, y @ y.T  # centred features give centred Gram matrices
+    hsic = float(np.sum(gram_x * gram_y))
+    norm = float(np.sqrt(np.sum(gram_x * gram_x) * np.sum(gram_y * gram_y)))
     if norm == 0.0:
         return float("nan")
     return hsic / norm

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -174,7 +175,7 @@ def fit(model: keras.Model, train_batches, steps: int, images_per_epoch: int, va
 
 
 def _nan_in(history: dict) -> bool:
-    return any(v != v for values in history.values() for v in values)
+    return any(math.isnan(v) for values in history.values() for v in values)
 
 
 def linear_probe(model: keras.Model, base: keras.Model, train_batches, steps: int, val, training_cfg,
