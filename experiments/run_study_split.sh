@@ -50,6 +50,8 @@ E10="$V $MP analysis.original_task.enabled=false analysis.layer_change.enabled=f
 def e10_dropout_all    experiment=e10_bottleneck10_224 $E10 $SEEDS8 'model.head.dropout=[0.5,0.5,0.5]'
 def e10_no_dropout_10  experiment=e10_bottleneck10_224 $E10 $SEEDS8 'model.head.dropout=[0.5,0.5,0.0]'
 def e8_output1000      experiment=e8_trainable_224_1000 $E10 $SEEDS8
+# E11 beside it: the simpler head (one hidden layer of 256), trainable, 1000 outputs.
+def e11_output1000     experiment=e11_simple_head_224 $E10 $SEEDS8
 
 # The 224x224 half (E7-E11) at the study's input size, scaled to a 2-core CPU: 400 training images (cutoff
 # 1/120 of the pool: 400 train / 100 val), the 48x48 rows' 150 steps in batches of 16 (3 epochs of 800 samples:
