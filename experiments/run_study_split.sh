@@ -56,11 +56,10 @@ def e11_output1000     experiment=e11_simple_head_224 $E10 $SEEDS8
 # The 224x224 half (E7-E11) at the study's input size, scaled to a 2-core CPU: 400 training images (cutoff
 # 1/120 of the pool: 400 train / 100 val), the 48x48 rows' 150 steps in batches of 16 (3 epochs of 800 samples:
 # 2,400 samples, 6 passes over the 400), the first 1,000 of the 10,000 test digits; forgetting measured (HED
-# edges, CKA) as at 48x48. Measured: e8_224's first epoch (800 samples and 100 validation images) took 3.4 min
-# (2026-12-02, bf16, 2-core AVX512-BF16 EPYC, about 4 training images/s; docs/performance.md's 0.8 images/s was
-# taken under heavy load); its whole run took 27 min, two of its three epochs beside the test suite (10.5 min
-# each) and 2.3 min of evaluations after them: about 13 minutes a run alone by that run's log (3 x 3.4 + 2.3);
-# each epoch is a resume point.
+# edges, CKA) as at 48x48. Each epoch is a resume point. What each sweep took, on which CPU, is in
+# experiments/sweep_times.md (made from the records): e11_224, the three seeds one after another with nothing
+# beside them, 7.8 min a run (2026-12-03, bf16, 2-core AVX512-BF16 EPYC: epochs of about 2 min, 7 training
+# images/s).
 # E8 and E11 first.
 R224="$V $MP data.input_size=224 data.cutoff_rate=0.0083333333 data.test_images=1000 training.batch_size=16 training.samples_per_epoch=800"
 def e8_224                 experiment=e8_trainable_224_1000 $R224 seed=0,1,2
