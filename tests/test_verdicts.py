@@ -590,11 +590,15 @@ def test_a_claim_repeated_at_another_setting_is_listed_with_whether_the_verdicts
 
     rows = [{"id": "a48", "verdict": "confirmed"}, {"id": "a224", "verdict": "refuted", "repeats": "a48"},
             {"id": "b48", "verdict": "inconclusive"}, {"id": "b224", "verdict": "inconclusive", "repeats": "b48"},
-            {"id": "c48", "verdict": "not run"}, {"id": "c224", "verdict": "confirmed", "repeats": "c48"}]
+            {"id": "c48", "verdict": "not run"}, {"id": "c224", "verdict": "confirmed", "repeats": "c48"},
+            {"id": "d48", "verdict": "confirmed"}, {"id": "d224", "verdict": "inconclusive", "repeats": "d48"},
+            {"id": "e48", "verdict": "refuted"}, {"id": "e224", "verdict": "refuted", "repeats": "e48"}]
     lines = verdict_table.repeated(rows).splitlines()
-    assert "- `a48` confirmed, `a224` refuted: **differ**" in lines
-    assert "- `b48` inconclusive, `b224` inconclusive: agree" in lines
+    assert "- `a48` confirmed, `a224` refuted: **disagree**" in lines
+    assert "- `b48` inconclusive, `b224` inconclusive: neither agree nor disagree: `b48` and `b224` undecided" in lines
     assert "- `c48` not run, `c224` confirmed: not comparable yet (one is not run)" in lines
+    assert "- `d48` confirmed, `d224` inconclusive: neither agree nor disagree: `d224` undecided" in lines
+    assert "- `e48` refuted, `e224` refuted: agree" in lines
     assert verdict_table.repeated(rows[:1]) == ""
 
 

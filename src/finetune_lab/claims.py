@@ -39,7 +39,8 @@ claims, each a mapping of these keys (others are refused, each with one line nam
                           every level; refuted at some level; finetune_lab.rules.combine); a run without the key
                           is left out and counted
   repeats                 the id of another claim of the file that this one repeats at another setting (e.g. at
-                          224x224 what the other decides at 48x48): the table lists where the two verdicts differ
+                          224x224 what the other decides at 48x48): below the table, whether the two agree or
+                          disagree where both are decided, otherwise which is undecided or not run
   rule                    the claimed region (finetune_lab.rules): {above: t, margin: m}, {below: t, margin: m},
                           {no_worse: m}, {equivalent: m}, {within: [a, b]}
 A claim whose runs are missing or too few (two per side, per size, per level or per cell at least; for

@@ -146,16 +146,20 @@ def markdown(rows: list[dict]) -> str:
 
 
 def repeated(rows: list[dict]) -> str:
-    """For each claim that repeats another at another setting, whether their verdicts agree."""
+    """For each claim that repeats another at another setting, whether their verdicts agree: they agree or
+    disagree only where both are decided (confirmed or refuted); an inconclusive one is named as undecided."""
     by_id = {row["id"]: row for row in rows}
     pairs = [(row, by_id[row["repeats"]]) for row in rows if row.get("repeats")]
     if not pairs:
         return ""
-    lines = ["", "Claims decided at two settings (the second repeats the first):", ""]
+    lines = ["", "Claims put at two settings (the second repeats the first):", ""]
     for row, first in pairs:
+        undecided = [f"`{r['id']}`" for r in (first, row) if r["verdict"] == "inconclusive"]
         if "not run" in (row["verdict"], first["verdict"]):
             word = "not comparable yet (one is not run)"
+        elif undecided:
+            word = f"neither agree nor disagree: {' and '.join(undecided)} undecided"
         else:
-            word = "agree" if row["verdict"] == first["verdict"] else "**differ**"
+            word = "agree" if row["verdict"] == first["verdict"] else "**disagree**"
         lines.append(f"- `{first['id']}` {first['verdict']}, `{row['id']}` {row['verdict']}: {word}")
     return "\n".join(lines) + "\n"
