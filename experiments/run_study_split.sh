@@ -73,6 +73,9 @@ def e10_224_dropout_all    experiment=e10_bottleneck10_224 $R224 seed=0,1,2 'mod
 R224F="$V $MP $LEAN data.input_size=224 data.cutoff_rate=0.0416666667 data.test_images=2000 training.epochs=20 training.samples_per_epoch=null training.batch_size=64"
 def e7_224       experiment=e7_frozen_224_1000 $R224F $SGD seed=0,1,2,3,4
 def e7_224_adam  experiment=e7_frozen_224_1000 $R224F $ADAM seed=0,1,2,3,4
+# The input scaling at 224 (e4_scaling_from_adam's factor): VGG16's own preprocessing (BGR, mean subtracted)
+# instead of /255, the digit still padded top-left into the middle channel, Adam 1e-4.
+def e7_224_vgg16_adam  experiment=e7_frozen_224_1000 $R224F $ADAM data.preprocess=vgg16 seed=0,1,2,3,4
 # E8's second try in the study: dropout 0.9 and r = 0.6 instead of 0.5 (here 480 training images instead of 400).
 def e8_224_dropout09       experiment=e8_trainable_224_1000 $R224 seed=0,1,2 model.head.dropout=0.9 data.cutoff_rate=0.01
 
