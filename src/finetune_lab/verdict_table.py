@@ -154,12 +154,13 @@ def repeated(rows: list[dict]) -> str:
         return ""
     lines = ["", "Claims put at two settings (the second repeats the first):", ""]
     for row, first in pairs:
-        undecided = [f"`{r['id']}`" for r in (first, row) if r["verdict"] == "inconclusive"]
-        if "not run" in (row["verdict"], first["verdict"]):
+        verdicts = (first["verdict"], row["verdict"])
+        if "not run" in verdicts:
             word = "not comparable yet (one is not run)"
-        elif undecided:
-            word = f"neither agree nor disagree: {' and '.join(undecided)} undecided"
+        elif "inconclusive" in verdicts:
+            undecided = " and ".join(f"`{r['id']}`" for r in (first, row) if r["verdict"] == "inconclusive")
+            word = f"neither agree nor disagree: {undecided} undecided"
         else:
-            word = "agree" if row["verdict"] == first["verdict"] else "**disagree**"
+            word = "agree" if verdicts[0] == verdicts[1] else "**disagree**"
         lines.append(f"- `{first['id']}` {first['verdict']}, `{row['id']}` {row['verdict']}: {word}")
     return "\n".join(lines) + "\n"
