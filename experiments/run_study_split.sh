@@ -60,12 +60,12 @@ def e11_output1000     experiment=e11_simple_head_224 $E10 $SEEDS8
 # experiments/sweep_times.md (made from the records): e11_224, the three seeds one after another with nothing
 # beside them, 7.8 min a run (2026-12-03, bf16, 2-core AVX512-BF16 EPYC: epochs of about 2 min, 7 training
 # images/s).
-# E8 and E11 first.
+# E8 and E11 first; 8 seeds a side, as at 48x48 (3 seeds left most of these rows undecided).
 R224="$V $MP data.input_size=224 data.cutoff_rate=0.0083333333 data.test_images=1000 training.batch_size=16 training.samples_per_epoch=800"
-def e8_224                 experiment=e8_trainable_224_1000 $R224 seed=0,1,2
-def e11_224                experiment=e11_simple_head_224 $R224 seed=0,1,2
-def e10_224_no_dropout_10  experiment=e10_bottleneck10_224 $R224 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.0]'
-def e10_224_dropout_all    experiment=e10_bottleneck10_224 $R224 seed=0,1,2 'model.head.dropout=[0.5,0.5,0.5]'
+def e8_224                 experiment=e8_trainable_224_1000 $R224 $SEEDS8
+def e11_224                experiment=e11_simple_head_224 $R224 $SEEDS8
+def e10_224_no_dropout_10  experiment=e10_bottleneck10_224 $R224 $SEEDS8 'model.head.dropout=[0.5,0.5,0.0]'
+def e10_224_dropout_all    experiment=e10_bottleneck10_224 $R224 $SEEDS8 'model.head.dropout=[0.5,0.5,0.5]'
 # E7: the frozen base at 224x224, head 4096-4096 -> 1000, the study's SGD and Adam, 5 seeds each: 2,000
 # training images (cutoff 1/24: 2,000 train / 500 val), the study's 20 epochs of batch 64 (640 steps), the
 # first 2,000 test digits. The base's outputs (7x7x512 an image) come from the feature store: computed once for
@@ -77,7 +77,7 @@ def e7_224_adam  experiment=e7_frozen_224_1000 $R224F $ADAM seed=0,1,2,3,4
 # instead of /255, the digit still padded top-left into the middle channel, Adam 1e-4.
 def e7_224_vgg16_adam  experiment=e7_frozen_224_1000 $R224F $ADAM data.preprocess=vgg16 seed=0,1,2,3,4
 # E8's second try in the study: dropout 0.9 and r = 0.6 instead of 0.5 (here 480 training images instead of 400).
-def e8_224_dropout09       experiment=e8_trainable_224_1000 $R224 seed=0,1,2 model.head.dropout=0.9 data.cutoff_rate=0.01
+def e8_224_dropout09       experiment=e8_trainable_224_1000 $R224 $SEEDS8 model.head.dropout=0.9 data.cutoff_rate=0.01
 
 # E6 as a failure test: at the study's 120 (r=0.0025) and 168 (r=0.0035) training images and their neighbours
 # 80 and 240, five training subsets (data.split_seed 0-4; 0 is the pool's own order, the study's) x 2 seeds,
