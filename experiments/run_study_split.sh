@@ -29,6 +29,10 @@ E4="experiment=e4_frozen_48 $V $LEAN"
 # top-left with gray in the middle channel, head 4096-4096): SGD with the study's momentum at four rates, Adam at two.
 def e4_lr_sgd   $E4 $SGD training.optimizer.lr=1e-5,1e-4,1e-3,1e-2 seed=0,1,2
 def e4_lr_adam  $E4 $ADAM training.optimizer.lr=1e-5,1e-4 seed=0,1,2
+# ... seeds 3-5 of both, so each arm has the six replicates a difference's interval needs (docs/statistics.md).
+# A sweep of its own: a longer seed list would renumber the jobs of the sweeps above and their records.
+def e4_lr_sgd_more   $E4 $SGD training.optimizer.lr=1e-5,1e-4,1e-3,1e-2 seed=3,4,5
+def e4_lr_adam_more  $E4 $ADAM training.optimizer.lr=1e-5,1e-4 seed=3,4,5
 # The 2^5 factorial: optimizer (the study's SGD 1e-5 | Adam 1e-4) x length (150 | 1,500 steps) x input scaling
 # (/255 | VGG16's) x placement and channels (top-left pad, gray in the middle channel | centred, gray in all
 # three) x head (4096-4096 | linear), 3 seeds a cell; one sweep per optimizer and placement.
@@ -80,25 +84,27 @@ def e7_224_vgg16_adam  experiment=e7_frozen_224_1000 $R224F $ADAM data.preproces
 def e8_224_dropout09       experiment=e8_trainable_224_1000 $R224 $SEEDS8 model.head.dropout=0.9 data.cutoff_rate=0.01
 
 # E6 as a failure test: at the study's 120 (r=0.0025) and 168 (r=0.0035) training images and their neighbours
-# 80 and 240, five training subsets (data.split_seed 0-4; 0 is the pool's own order, the study's) x 2 seeds,
-# so the intervals carry which images were drawn; one sweep per subset. Equal steps at every size (150).
+# 80 and 240, six training subsets (data.split_seed 0-5; 0 is the pool's own order, the study's) x 2 seeds,
+# so the intervals carry which images were drawn (a subset's mean is one replicate: six, the fewest at which a
+# difference's interval covers, docs/statistics.md); one sweep per subset. Equal steps at every size (150).
 E6="experiment=e6_sample_size $V $MP $LEAN"
 FAIL_SIZES="data.cutoff_rate=0.0016666667,0.0025,0.0035,0.005"
-for k in 0 1 2 3 4; do def e6_subset$k $E6 $FAIL_SIZES data.split_seed=$k seed=0,1; done
+for k in 0 1 2 3 4 5; do def e6_subset$k $E6 $FAIL_SIZES data.split_seed=$k seed=0,1; done
 # ... the largest size, 1,600 images: the critical point's reference (95% of its mean), same subsets and seeds.
-def e6_subsets_1600 $E6 data.cutoff_rate=0.0333333333 data.split_seed=0,1,2,3,4 seed=0,1
-# "fails whatever the learning rate": Adam at four other rates at 120 images, three subsets.
+def e6_subsets_1600 $E6 data.cutoff_rate=0.0333333333 data.split_seed=0,1,2,3,4,5 seed=0,1
+# "fails whatever the learning rate": Adam at four other rates at 120 images, five subsets (three, then two more).
 def e6_lr_120 $E6 data.cutoff_rate=0.0025 training.optimizer.lr=1e-5,3e-5,3e-4,1e-3 data.split_seed=0,1,2 seed=0
+def e6_lr_120_more $E6 data.cutoff_rate=0.0025 training.optimizer.lr=1e-5,3e-5,3e-4,1e-3 data.split_seed=3,4 seed=0
 # E3, the study's scratch CNN (28x28x1, Adam 1e-3), at the same sizes, subsets and steps: the from-scratch
 # baseline that can train.
 E3="experiment=e3_scratch_cnn data.source=mnist training.epochs=3 training.samples_per_epoch=1600 training.batch_size=32 $LEAN"
-for k in 0 1 2 3 4; do def e3_subset$k $E3 $FAIL_SIZES,0.0333333333 data.split_seed=$k seed=0,1; done
+for k in 0 1 2 3 4 5; do def e3_subset$k $E3 $FAIL_SIZES,0.0333333333 data.split_seed=$k seed=0,1; done
 
 # The study's central claim, transfer vs forgetting, by how much of the base trains: freeze all, blocks 1-4,
 # 1-3, 1-2, 1, none; E5's setting (head 4096-4096 -> 10, 1,600 images, 150 steps); original task (HED edges on
 # 8 photos) and CKA per block against the pretrained base. One sweep per seed (all six depths each).
 DEPTH="experiment=e5_trainable_48 $V $MP analysis.feature_maps.enabled=false model.freeze=all,block4,block3,block2,block1,none"
-for s in 0 1 2 3 4; do def depth_s$s $DEPTH seed=$s; done
+for s in 0 1 2 3 4 5; do def depth_s$s $DEPTH seed=$s; done
 
 # E9 at 48x48: all 48,000 training images vs a 4,000-image cut of the same pool, at equal steps (one epoch of
 # 4,800 samples = 150 steps each) and at equal epochs (one pass each: 125 vs 1,500 steps; 21-25 minutes a run
