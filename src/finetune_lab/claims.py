@@ -15,25 +15,25 @@ claims, each a mapping of these keys (others are refused, each with one line nam
                                           largest size's mean test accuracy; with `reference_size: N`, of
                                           the mean at N training images: runs at larger sizes are left out
                                           and counted, and without two runs at N the claim is not run
-                          trend           Somers' D of the metric on the run's level of `order` (the share of
-                                          pairs of runs at different levels that rise with the level, minus
-                                          those that fall; +1: every run beats every run of each earlier
-                                          level); order: {key: model.freeze, levels: [all, ..., none]}
+                          trend           the steps between adjacent levels of `order` (each the later level's
+                                          mean minus the earlier's), the rule holding for every step:
+                                          {above: 0} rises at every step, {equivalent: m} is flat within m;
+                                          order: {key: model.freeze, levels: [block4, ..., none]} (leave out
+                                          a level whose value is fixed by construction)
                           effect          an effect of a 2^k factorial design over the runs (finetune_lab.stats
                                           .factorial_effect): `factors` maps each config key to its [low, high]
                                           levels and `effect` lists one factor (a main effect: the mean over the
                                           cells at its high level minus the mean over those at its low level,
                                           each cell's mean counting once) or several (their interaction, the
-                                          +-1 product contrast / 2^(k-1)), e.g.
+                                          difference of simple effects: for two factors, the effect of one at
+                                          the other's high level minus at its low level), e.g.
                                             factors: {training.optimizer.name: [sgd, adam],
                                                       data.preprocess: [unit, vgg16]}
                                             effect: [training.optimizer.name, data.preprocess]
                                           A run at neither level of a factor is left out and counted; every
                                           cell needs two runs. `where` may fix other keys, never a factor.
-  method                  the interval: t (default for mean and difference; Welch's for a difference) or
-                          bootstrap (percentile, 10,000 resamples; the only one for critical_point and trend,
-                          resampling runs within each size / level; for effect: t from the pooled within-cell
-                          variance, or bootstrap resampling runs within each cell)
+  planned                 the replicates per arm (per side, size, level or cell) the study plans: until every arm
+                          has them the claim is `not run (k of n)`, so no verdict rests on a sweep half done
   for_each                a config key, e.g. training.optimizer.lr: the claim is decided on its own at each value
                           of the key its runs have, and holds only where it holds at every one (confirmed at
                           every level; refuted at some level; finetune_lab.rules.combine); a run without the key
@@ -43,8 +43,11 @@ claims, each a mapping of these keys (others are refused, each with one line nam
                           disagree where both are decided, otherwise which is undecided or not run
   rule                    the claimed region (finetune_lab.rules): {above: t, margin: m}, {below: t, margin: m},
                           {no_worse: m}, {equivalent: m}, {within: [a, b]}
-A claim whose runs are missing or too few (two per side, per size, per level or per cell at least; for
-for_each, at each of its levels) is `not run`, never guessed.
+The interval follows from the statistic and the metric (finetune_lab.stats): Welch's t for differences,
+effects, trend steps and a critical point's sizes against its target; for a mean, t on the logit scale where the
+metric has a range (accuracies, CKA, correlations), else t. Where the runs of an arm come from several data
+subsets (`data.split_seed`), the replicates are the subsets' means. A claim whose replicates are fewer than its
+method covers at (stats.FEWEST, shown by tests/test_coverage.py) or than it plans is `not run`, never guessed.
 """
 from __future__ import annotations
 
@@ -56,11 +59,8 @@ from . import rules
 from .errors import UserError
 
 STATISTICS = ("mean", "difference", "critical_point", "trend", "effect")
-# Interval methods per statistic, the default first.
-METHODS = {"mean": ("t", "bootstrap"), "difference": ("t", "bootstrap"), "critical_point": ("bootstrap",),
-           "trend": ("bootstrap",), "effect": ("t", "bootstrap")}
 CLAIM_KEYS = ("id", "experiment", "claim", "runs", "baseline", "where", "baseline_where", "statistic", "metric",
-              "method", "order", "fraction", "reference_size", "factors", "effect", "for_each", "repeats", "rule")
+              "order", "fraction", "reference_size", "factors", "effect", "for_each", "repeats", "planned", "rule")
 # Keys that go with one statistic only.
 ONLY_WITH = {"baseline": "difference", "order": "trend", "fraction": "critical_point",
              "reference_size": "critical_point", "factors": "effect",
@@ -102,6 +102,9 @@ def check_claim(claim: dict) -> None:
     for key in ("id", "claim", "runs", "statistic", "rule"):
         if key not in claim:
             raise ClaimsError(f"claim {name}: `{key}` is missing")
+    if "method" in claim:
+        raise ClaimsError(f"claim {name}: `method` is not a claim key: the interval follows from the statistic and "
+                          "the metric (finetune-lab-verdicts --help)")
     if unknown := [key for key in claim if key not in CLAIM_KEYS]:
         raise ClaimsError(f"claim {name}: `{unknown[0]}` is not a claim key: one of {', '.join(CLAIM_KEYS)}")
     statistic = claim["statistic"]
@@ -125,9 +128,10 @@ def check_claim(claim: dict) -> None:
                                           and claim["reference_size"] > 0):
         raise ClaimsError(f"claim {name}: reference_size={claim['reference_size']!r} is not allowed: a number of "
                           "training images, a whole number above 0, e.g. 1600")
-    if method(claim) not in METHODS[statistic]:
-        raise ClaimsError(f"claim {name}: method={claim['method']!r} is not allowed for statistic={statistic}: "
-                          f"{' or '.join(METHODS[statistic])}")
+    if "planned" in claim and not (isinstance(claim["planned"], int) and not isinstance(claim["planned"], bool)
+                                   and claim["planned"] >= 2):
+        raise ClaimsError(f"claim {name}: planned={claim['planned']!r} is not allowed: the replicates per arm the "
+                          "study plans, a whole number of 2 or more")
     if statistic == "trend":
         check_order(name, claim["order"])
     if statistic == "effect":
@@ -172,11 +176,6 @@ def check_for_each(name: str, claim: dict) -> None:
     if not isinstance(key, str) or not METRIC_PATTERN.fullmatch(key) or key in taken:
         raise ClaimsError(f"claim {name}: for_each={key!r} is not allowed: one config key, e.g. training.optimizer.lr, "
                           "that `where`, `baseline_where`, `factors` and `order` leave free")
-
-
-def method(claim: dict) -> str:
-    """The claim's interval method: its `method`, or its statistic's default."""
-    return claim.get("method", METHODS[claim["statistic"]][0])
 
 
 def metric(claim: dict) -> str:

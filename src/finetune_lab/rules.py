@@ -3,9 +3,9 @@
 Rules (YAML), and the region each claims:
   {above: t, margin: m}   S > t + m        m, the smallest effect that counts, defaults to 0
   {below: t, margin: m}   S < t - m
-  {no_worse: m}           Δ > -m           difference or effect only: the runs are at most m worse than the
+  {no_worse: m}           Δ > -m           difference, effect or trend: the runs are at most m worse than the
                                            baseline (the high level than the low one)
-  {equivalent: m}         -m < Δ < m       difference or effect only: within m either way (an effect that
+  {equivalent: m}         -m < Δ < m       difference, effect or trend: within m either way (an effect that
                                            does not matter)
   {within: [a, b]}        a <= S <= b
 
@@ -19,10 +19,11 @@ interval cleared (for two boundaries, the larger tail to confirm, the smaller to
 is TOST): it is below 0.05 exactly when the 95% interval clears them, so that Holm's correction can be applied
 to the verdicts. (One tie is left: a t-interval end exactly on a `within` bound is inside, and its p is 0.05.)
 
-A claim decided at each level of a key (`for_each`) holds only where it holds at every level (intersection-union,
-`combine`): confirmed when every level is confirmed, with the largest of their p; refuted when some level is
-refuted, with the smallest refuting p times the number of levels (Bonferroni: any one of them could have refuted
-it); inconclusive otherwise, with the smaller of those two p (both 0.05 or more).
+A claim decided from several comparisons at once (each level of a key with `for_each`, each step of a trend, the
+two sides of a critical point's range) holds only where every comparison holds (intersection-union, `combine`):
+confirmed when every comparison is confirmed, with the largest of their p; refuted when the smallest refuting p
+times the number of comparisons is below 0.05 (Bonferroni: any one of them could have refuted it, so a comparison
+refuted at its own 95% alone is not enough); inconclusive otherwise, with the smaller of those two p.
 """
 from __future__ import annotations
 
@@ -30,11 +31,12 @@ import math
 from dataclasses import dataclass
 from numbers import Real
 
-from .stats import Estimate
+from .stats import ALPHA, Estimate
 
+FRAGILE = 0.005   # a decided verdict whose interval ends this close to a boundary it cleared is marked fragile
 KINDS = ("above", "below", "no_worse", "equivalent", "within")
 COMPARISON_ONLY = ("no_worse", "equivalent")   # rules about a change from one setting to another
-COMPARISONS = ("difference", "effect")         # the statistics that are such a change
+COMPARISONS = ("difference", "effect", "trend")  # the statistics that are such a change (a trend: its steps)
 
 
 @dataclass(frozen=True)
@@ -113,19 +115,16 @@ def p_value(verdict: str, claimed: Region, estimate: Estimate) -> float:
     return min(1.0, 2 * tail)
 
 
-def combine(claimed: Region, estimates: list[Estimate]) -> tuple[str, float]:
-    """(verdict, p) of a claim decided at each level, from each level's estimate (see the module's doc)."""
-    verdicts = [decide(e.ci_lo, e.ci_hi, claimed) for e in estimates]
-    confirming = max(p_value("confirmed", claimed, e) for e in estimates)
-
-    def bonferroni(levels: list[Estimate]) -> float:
-        return min(1.0, len(estimates) * min(p_value("refuted", claimed, e) for e in levels))
-
-    if all(v == "confirmed" for v in verdicts):
+def combine(parts: list[tuple[Region, Estimate]]) -> tuple[str, float]:
+    """(verdict, p) of a claim decided from several comparisons, each an estimate and the region it must lie in
+    (see the module's doc)."""
+    confirming = max(p_value("confirmed", claimed, e) for claimed, e in parts)
+    refuting = min(1.0, len(parts) * min(p_value("refuted", claimed, e) for claimed, e in parts))
+    if all(decide(e.ci_lo, e.ci_hi, claimed) == "confirmed" for claimed, e in parts):
         return "confirmed", confirming
-    if "refuted" in verdicts:
-        return "refuted", bonferroni([e for e, v in zip(estimates, verdicts) if v == "refuted"])
-    return "inconclusive", min(confirming, bonferroni(estimates))
+    if refuting < ALPHA:
+        return "refuted", refuting
+    return "inconclusive", min(confirming, refuting)
 
 
 def describe(claimed: Region, symbol: str, signed: bool) -> str:

@@ -10,7 +10,8 @@ from . import claims, rules, stats, tables
 
 # How a statistic is written in the rule and statistic columns, and whether its numbers carry a sign.
 SYMBOLS = {"mean": ("mean", False), "difference": ("Δ", True), "critical_point": ("size", False),
-           "trend": ("D", True), "effect": ("effect", True)}
+           "trend": ("step", True), "effect": ("effect", True)}
+DIGITS = 4   # decimals of an interval end: enough to see a boundary case (rules.FRAGILE)
 COLUMNS = (("experiment", "exp."), ("id_shown", "id"), ("claim", "claim"),
            ("data", "data (source, split, test n)"), ("input", "input"), ("weights", "weights"), ("head", "head"),
            ("optimizer", "optimizer"), ("schedule", "schedule"), ("seeds", "seeds"),
@@ -24,11 +25,11 @@ def describe_rule(claim: dict) -> str:
 
 
 def numbers(statistic: str, value: float, lo: float, hi: float) -> str:
-    """A statistic and its interval, e.g. "+0.412 (+0.380–+0.440)"; a critical size as a whole number."""
+    """A statistic and its interval, e.g. "+0.412 (+0.3801–+0.4402)"; a critical size as a whole number."""
     if statistic == "critical_point":
-        return f"{value:.0f} ({lo:.0f}–{hi:.0f})"
-    form = "{:+.3f}" if SYMBOLS[statistic][1] else "{:.3f}"
-    return f"{form.format(value)} ({form.format(lo)}–{form.format(hi)})"
+        return f"{value:.0f}"
+    sign = "+" if SYMBOLS[statistic][1] else ""
+    return f"{value:{sign}.3f} ({lo:{sign}.{DIGITS}f}–{hi:{sign}.{DIGITS}f})"
 
 
 def measured(row: dict) -> str:
@@ -39,8 +40,10 @@ def measured(row: dict) -> str:
         return f"— ({'; '.join([n, *notes, *details])})"
     of = "" if row["metric"] == claims.DEFAULT_METRIC else f" of {row['metric']}"
     of += f" of {row['contrast']}" if row["statistic"] == "effect" else ""
-    if "for_each" in row:
-        head = f"{symbol}{of} at each {row['for_each']} [{each_shown(row)}]"
+    if "parts" in row:
+        what = f"at each {row['for_each']}" if "for_each" in row else (
+            f"{row['point']:,} from" if row["statistic"] == "critical_point" else "at each step")
+        head = f"{symbol}{of} {what} [{parts_shown(row)}]"
     else:
         head = f"{symbol}{of} {numbers(row['statistic'], row['value'], row['ci_lo'], row['ci_hi'])}"
     runs = n + (f" ({'; '.join(notes)})" if notes else "")
@@ -49,44 +52,55 @@ def measured(row: dict) -> str:
 
 def runs_shown(row: dict) -> tuple[str, list[str], list[str]]:
     """The runs behind a row: n (vs the baseline's); notes on the runs left out (without the metric, at other
-    levels or cells, without the for_each key); details: a trend's levels (their means, or while not run their
-    counts), an effect's cells, the levels of a for_each claim that have too few runs."""
-    n = f"n={row['n']}" + (f" vs {row['baseline_n']}" if row["statistic"] == "difference" else "")
-    notes = [f"{row['missing']} without the metric"] if row["missing"] else []
+    levels or cells, without the for_each key) and on replicates that are subset means; details: a trend's
+    levels (their means, or while not run their counts), an effect's cells, why a claim is not run (too few
+    replicates for its method, or fewer than it plans)."""
+    n = f"n={row['n']}" + (f" vs {row['baseline_n']}" if "baseline_n" in row else "")
+    notes = [f"{row['missing']} without the metric"] if row.get("missing") else []
+    notes += [f"replicates: the means of {row['subsets']} data subsets"] if row.get("subsets") else []
     notes += [f"{row['other_levels']} at other levels"] if row.get("other_levels") else []
     notes += [f"{row['above_reference']} above the reference size {row['reference_size']:,}"
               ] if row.get("above_reference") else []
     notes += [f"none at the reference size {row['reference_size']:,}"
               ] if "reference_size" in row and row["reference_size"] not in row["sizes"] else []
     notes += [f"{row['without_key']} without {row['for_each']}"] if row.get("without_key") else []
-    if "for_each" in row:
-        name = row["for_each"].rsplit(".", 1)[-1]
-        short = [f"{name} {level['level']}" for level in row["each"] if level["verdict"] == "not run"]
-        return n, notes, ([f"too few runs at {', '.join(short)} [{each_shown(row)}]"] if short else
-                          [] if row["each"] else [f"no run has {row['for_each']}"])
+    details = []
     if row["statistic"] == "effect":
         fewest, most = row["replicates"]
-        cells = f"{row['cells']} cells x {fewest}" + (f"–{most}" if most != fewest else "")
-        lacking = f"{row['cells_short']} of {row['cells']} cells with fewer than 2 runs"
-        return n, notes, [cells, lacking] if row["verdict"] == "not run" else [cells]
-    if row["statistic"] != "trend":
-        return n, notes, []
+        details.append(f"{row['cells']} cells x {fewest}" + (f"–{most}" if most != fewest else ""))
+    if row["statistic"] == "trend" and "levels" in row:
+        if row["verdict"] == "not run":
+            details.append(f"by {row['order_key']}: " + ", ".join(f"{lv['level']} n={lv['n']}" for lv in row["levels"]))
+        else:
+            details.append(f"by {row['order_key']}: " + ", ".join(f"{lv['level']} {lv['mean']:.3f}"
+                                                                  for lv in row["levels"]))
     if row["verdict"] == "not run":
-        counts = ", ".join(f"{level['level']} n={level['n']}" for level in row["levels"])
-        return n, notes, [f"by {row['order_key']}: {counts}, 2 per level needed"]
-    means = ", ".join(f"{level['level']} {level['mean']:.3f}" for level in row["levels"])
-    return n, notes, [f"by {row['order_key']}: {means}"]
+        details += [why_not_run(row)]
+        details += [f"[{parts_shown(row)}]"] if row.get("parts") and "for_each" in row else []
+    return n, notes, [d for d in details if d]
 
 
-def each_shown(row: dict) -> str:
-    """A for_each claim's levels, e.g. "lr 1e-05: +0.41 (+0.33–+0.49) confirmed, n=3; lr 3e-05: ..."."""
-    name = row["for_each"].rsplit(".", 1)[-1]  # the key's last part, e.g. lr
+def why_not_run(row: dict) -> str:
+    """Why a row is not run, e.g. "not run (3 of 8 planned)", "needs 6 replicates per arm for Welch t"."""
+    least, planned = row.get("replicates_least"), row.get("planned")
+    if planned and least is not None and least < planned:
+        return f"not run ({least} of {planned} planned per arm)"
+    if "fewest" in row and least is not None and least < row["fewest"]:
+        per = "per cell" if row["statistic"] == "effect" else "per arm"
+        have = "" if least is None else f", {least} at the fewest"
+        return f"needs {row['fewest']} replicates {per} for its interval{have}"
+    return ""
+
+
+def parts_shown(row: dict) -> str:
+    """A claim's comparisons, e.g. "lr 1e-05: +0.41 (+0.3300–+0.4900) confirmed, n=3; lr 3e-05: ..."."""
     parts = []
-    for level in row["each"]:
-        n = f"n={level['n']}" + (f" vs {level['baseline_n']}" if "baseline_n" in level else "")
-        decided = (f"{numbers(row['statistic'], level['value'], level['ci_lo'], level['ci_hi'])} {level['verdict']}, "
-                   if level["verdict"] != "not run" else "")
-        parts.append(f"{name} {level['level']}: {decided}{n}")
+    for part in row["parts"]:
+        symbol = "" if row["statistic"] not in ("critical_point",) else "Δ "
+        kind = "difference" if row["statistic"] in ("critical_point", "trend") else row["statistic"]
+        decided = (f"{symbol}{numbers(kind, part['value'], part['ci_lo'], part['ci_hi'])} {part['verdict']}, "
+                   if part["verdict"] != "not run" else "")
+        parts.append(f"{part['label']}: {decided}{part['n_shown']}")
     return "; ".join(parts)
 
 
@@ -94,6 +108,14 @@ def holm_shown(row: dict) -> str:
     if row["holm"] == "—":
         return "—"
     return f"{row['holm']} ({_p(row['p'])}, {_p(row['p_holm'])})"
+
+
+def verdict_shown(row: dict) -> str:
+    """The verdict in bold; "fragile" where an interval end lies within 0.005 of its boundary; the claims that
+    read the same runs."""
+    word = f"**{row['verdict']}**" + (" (fragile)" if row.get("fragile") else "")
+    twins = row.get("same_evidence") or []
+    return word + (f"; same runs as {', '.join(f'`{t}`' for t in twins)}" if twins else "")
 
 
 def _p(p: float) -> str:
@@ -106,12 +128,6 @@ def legend(rows: list[dict]) -> str:
     clear = [row for row in decided if row["verdict"] in ("confirmed", "refuted")]
     kept = sum(row["holm"] == "yes" for row in clear)
     level = f"{stats.LEVEL:.0%}"
-    needed = "two per side, per size, per level or per cell" if any(
-        row["statistic"] == "effect" for row in rows) else "two per side, per size or per level"
-    each = (["A claim decided at each level of a key (\"at each …\") holds only where it holds at every level: "
-             "confirmed when every level's interval is confirmed, refuted when some level's is refuted (its p is "
-             "that level's times the number of levels), inconclusive otherwise.", ""]
-            if any("for_each" in row for row in rows) else [])
     return "\n".join([
         f"This table decides {len(decided)} of its {len(rows)} claims ({len(rows) - len(decided)} not run), each "
         f"from the {level} interval of the statistic its row names, against the region its `rule` column claims:",
@@ -120,25 +136,42 @@ def legend(rows: list[dict]) -> str:
         "- **refuted**: the interval lies wholly outside it;",
         "- **inconclusive**: the interval reaches both; an interval end exactly on a `>` or `<` boundary counts as "
         "both (a `≤ … ≤` range holds its ends);",
-        f"- **not run**: the claim's runs are missing or too few ({needed}); the row counts them.",
+        "- **not run**: the claim's replicates are missing, fewer than it plans, or fewer than its interval method "
+        "covers at; the row says which;",
+        f"- **(fragile)**: decided, but an interval end lies within {rules.FRAGILE:g} of the boundary it cleared.",
+        "",
+        "Intervals (docs/statistics.md): a mean of an accuracy (or another metric with a range) is read on the logit "
+        "scale (`logit t`), so its interval stays inside the range; a difference, a factorial effect, each step of "
+        "a trend and each side of a critical point's range get Welch's t-interval. Each method is used only at the "
+        "replicates per arm where a coverage simulation (`python -m finetune_lab.coverage`, tests/test_coverage.py) "
+        f"shows that it covers: {', '.join(f'{m} from {n}' for m, n in stats.FEWEST.items())} per arm, two per "
+        f"cell in a factorial design of {stats.MANY_CELLS} cells or more. Runs of one arm trained on different data "
+        "subsets count as one replicate per subset (their mean).",
         "",
         "A margin is the smallest effect that counts and moves the boundary: `above 0, margin 0.02` claims "
         "Δ > +0.02, so it is confirmed only when the whole interval lies above +0.02 and refuted when it lies "
         "below +0.02 (any effect smaller than the margin). `no_worse` claims Δ > −margin, `equivalent` "
-        "|Δ| < margin.",
+        "|Δ| < margin. An interaction of two factors is the difference of one factor's effects at the other's two "
+        "levels, on the scale its claim's words read.",
         "",
-        *each,
+        "A claim decided from several comparisons (at each level of a key, at each step of a trend, on either side "
+        "of a critical point's range) holds only where every comparison holds: confirmed when every comparison's "
+        "interval is confirmed; refuted when the smallest refuting p times the number of comparisons is below "
+        f"{stats.ALPHA:g}; inconclusive otherwise.",
+        "",
         f"Multiplicity: at {level} each, some of {len(decided)} verdicts may be chance. Each decided claim has a "
         f"p-value for its verdict (below {stats.ALPHA:g} exactly when its interval clears the boundary), and "
         f"Holm's step-down correction over all {len(decided)} keeps the chance of any false confirmed or refuted "
         f"verdict in the table at or below {stats.ALPHA:g}: {kept} of the {len(clear)} confirmed or refuted verdicts "
-        "survive it (last column: yes / no, with the p-value and the Holm-adjusted p-value).",
+        "survive it (last column: yes / no, with the p-value and the Holm-adjusted p-value). Claims that read the "
+        "very same runs for the same statistic are named in the verdict column: their verdicts are not separate "
+        "evidence.",
         ""])
 
 
 def markdown(rows: list[dict]) -> str:
     """The legend, the table (one row per claim, its cells escaped by finetune_lab.tables) and the repeats."""
-    cells = [{**row, "id_shown": f"`{row['id']}`", "measured": measured(row), "verdict": f"**{row['verdict']}**",
+    cells = [{**row, "id_shown": f"`{row['id']}`", "measured": measured(row), "verdict": verdict_shown(row),
               "holm_shown": holm_shown(row)} for row in rows]
     frame = pd.DataFrame([[str(row[key]) for key, _ in COLUMNS] for row in cells],
                          columns=[title for _, title in COLUMNS])
@@ -147,7 +180,8 @@ def markdown(rows: list[dict]) -> str:
 
 def repeated(rows: list[dict]) -> str:
     """For each claim that repeats another at another setting, whether their verdicts agree: they agree or
-    disagree only where both are decided (confirmed or refuted); an inconclusive one is named as undecided."""
+    disagree only where both are decided (confirmed or refuted) and both survive Holm; an inconclusive one is
+    named as undecided, a decided one that does not survive Holm as such."""
     by_id = {row["id"]: row for row in rows}
     pairs = [(row, by_id[row["repeats"]]) for row in rows if row.get("repeats")]
     if not pairs:
@@ -155,11 +189,15 @@ def repeated(rows: list[dict]) -> str:
     lines = ["", "Claims put at two settings (the second repeats the first):", ""]
     for row, first in pairs:
         verdicts = (first["verdict"], row["verdict"])
+        weak = [r for r in (first, row) if r["holm"] != "yes"]
         if "not run" in verdicts:
             word = "not comparable yet (one is not run)"
         elif "inconclusive" in verdicts:
             undecided = " and ".join(f"`{r['id']}`" for r in (first, row) if r["verdict"] == "inconclusive")
             word = f"neither agree nor disagree: {undecided} undecided"
+        elif weak:
+            word = ("neither agree nor disagree: " + " and ".join(f"`{r['id']}`" for r in weak)
+                    + " not surviving Holm")
         else:
             word = "agree" if verdicts[0] == verdicts[1] else "**disagree**"
         lines.append(f"- `{first['id']}` {first['verdict']}, `{row['id']}` {row['verdict']}: {word}")

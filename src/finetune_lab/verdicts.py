@@ -110,39 +110,98 @@ def seeds(runs) -> str:
 # ----- one claim -----
 
 def evaluate(claim: dict, root: str) -> dict:
-    """The row of one claim: settings, statistic with interval (or, with for_each, each level's), verdict and the
-    verdict's p-value."""
+    """The row of one claim: settings, statistic with interval (or the comparisons it is decided from: each level
+    of a for_each claim, each step of a trend, each side of a critical point), verdict and the verdict's p."""
     runs, not_done = collect(root, claim["runs"], claim.get("where"))
     baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")))
                                if "baseline" in claim else ([], []))
     for option, keys in (("factor", list(claim.get("factors", {}))), ("for_each", [claim.get("for_each")])):
         if runs + baseline and keys != [None]:  # a misspelt key would leave every run out: say so instead
             check_keys(runs + baseline, keys, f"claim {claim['id']}: {option}")
+    claimed = rules.region(claim["rule"], claim["statistic"])
     row = {"id": claim["id"], "experiment": claim.get("experiment", ""), "claim": claim["claim"],
            "runs": len(runs), "baseline_runs": len(baseline), "not_completed": len(not_done) + len(base_not_done),
            "seeds": seeds(runs + baseline), "rule": describe_rule(claim), **settings(runs, baseline),
-           "statistic": claim["statistic"], "metric": claims.metric(claim), "repeats": claim.get("repeats")}
+           "statistic": claim["statistic"], "metric": claims.metric(claim), "repeats": claim.get("repeats"),
+           "planned": claim.get("planned"), "region_lo": claimed.lo, "region_hi": claimed.hi,
+           "evidence": evidence(claim, runs, baseline)}
     if claim["statistic"] == "effect":
         row["contrast"] = measure.contrast_words(claim["factors"], claim["effect"])
     if "for_each" in claim:
-        return {**row, **each_level(claim, runs, baseline)}
-    estimate, shown = measure.statistic(claim, runs, baseline)
-    return {**row, **shown, **judged(claim, estimate)}
+        row = {**row, **each_level(claim, runs, baseline)}
+    else:
+        result, shown = measure.statistic(claim, runs, baseline)
+        row = {**row, **shown, **(from_parts(claimed, result) if isinstance(result, list)
+                                  else judged(claimed, result))}
+    return {**row, **planned(claim, row)}
 
 
-def judged(claim: dict, estimate: stats.Estimate | None) -> dict:
-    """value, interval, method, verdict and its p, from the claim's estimate (`not run` without one)."""
+def evidence(claim: dict, runs: list, baseline: list) -> tuple:
+    """What a claim's statistic is read from: its runs, its baseline's, and every key that selects among them or
+    names the statistic; two claims with equal evidence differ only in their words and rule."""
+    chosen = {key: claim[key] for key in ("statistic", "metric", "order", "fraction", "reference_size", "factors",
+                                          "effect", "for_each") if key in claim}
+    return (frozenset(run.path for run in runs), frozenset(run.path for run in baseline), repr(sorted(chosen.items())))
+
+
+def planned(claim: dict, row: dict) -> dict:
+    """`replicates_least`, the fewest replicates of any arm; a claim short of its `planned` replicates is `not run`
+    whatever its interval says."""
+    least = arm_counts(row)
+    if claim.get("planned") is None or least is None or least >= claim["planned"] or row["verdict"] == "not run":
+        return {"replicates_least": least}
+    return {"replicates_least": least, "verdict": "not run", "p": math.nan, "fragile": False}
+
+
+def arm_counts(row: dict) -> int | None:
+    """The fewest replicates of any arm (side, size, level or cell) of a row."""
+    if "parts" in row and "for_each" in row:
+        counts = [c for part in row["parts"] for c in part["counts"]]
+    elif "levels" in row:
+        counts = [level["n"] for level in row["levels"]]
+    elif "sizes" in row:
+        counts = list(row["sizes"].values())
+    elif row["statistic"] == "effect":
+        counts = [row["replicates"][0]]
+    else:
+        counts = [row.get("replicates", row["n"]), *([row["baseline_replicates"]] if "baseline_replicates" in row
+                                                     else [])]
+    return min(counts) if counts else None
+
+
+def judged(claimed: rules.Region, estimate: stats.Estimate | None) -> dict:
+    """value, interval, method, verdict, its p and whether it is fragile, from the claim's estimate (`not run`
+    without one)."""
     if estimate is None:
         return {"value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "method": None, "verdict": "not run",
-                "p": math.nan}
-    claimed = rules.region(claim["rule"], claim["statistic"])
+                "p": math.nan, "fragile": False}
     verdict = rules.decide(estimate.ci_lo, estimate.ci_hi, claimed)
     return {"value": estimate.value, "ci_lo": estimate.ci_lo, "ci_hi": estimate.ci_hi, "method": estimate.method,
-            "verdict": verdict, "p": rules.p_value(verdict, claimed, estimate)}
+            "verdict": verdict, "p": rules.p_value(verdict, claimed, estimate),
+            "fragile": verdict != "inconclusive" and fragile(estimate, claimed)}
+
+
+def fragile(estimate: stats.Estimate, claimed: rules.Region) -> bool:
+    """Whether an interval end lies within rules.FRAGILE of a finite boundary of the region."""
+    ends, bounds = (estimate.ci_lo, estimate.ci_hi), [b for b in (claimed.lo, claimed.hi) if math.isfinite(b)]
+    return any(abs(end - bound) < rules.FRAGILE for end in ends for bound in bounds)
+
+
+def from_parts(claimed: rules.Region, parts: list[measure.Part] | None) -> dict:
+    """A claim decided from several comparisons (rules.combine): `parts`, each with its label, runs, interval and
+    own verdict; `not run` while any comparison has too few replicates."""
+    shown = [{"label": part.label, "n_shown": part.n, "counts": [],
+              **judged(part.region or claimed, part.estimate)} for part in parts or []]
+    out = {"parts": shown, "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    if not parts or any(part.estimate is None for part in parts):
+        return {**out, "method": None, "verdict": "not run", "p": math.nan, "fragile": False}
+    verdict, p = rules.combine([(part.region or claimed, part.estimate) for part in parts])
+    return {**out, "method": " | ".join(dict.fromkeys(part.estimate.method for part in parts)), "verdict": verdict,
+            "p": p, "fragile": verdict != "inconclusive" and any(level["fragile"] for level in shown)}
 
 
 def each_level(claim: dict, runs: list, baseline: list) -> dict:
-    """A for_each claim: the claim decided at each value of its key among the runs (`each`: the level, its runs,
+    """A for_each claim: the claim decided at each value of its key among the runs (`parts`: the level, its runs,
     value, interval and verdict), and the verdict and p of all levels together (rules.combine); `not run` while
     any level has too few runs. Runs without the key are left out and counted (`without_key`)."""
     key = claim["for_each"]
@@ -153,33 +212,41 @@ def each_level(claim: dict, runs: list, baseline: list) -> dict:
             levels.append(run.config[key])
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
     levels.sort(key=(lambda v: v) if numeric else (lambda v: natural_key(str(v))))
-    each, estimates = [], []
+    parts, counts, totals = [], [], {"n": 0, "missing": 0, "baseline_n": 0}
+    name = key.rsplit(".", 1)[-1]  # the key's last part, e.g. lr
     for level in levels:
         at = [[run for run in group if same(run.config.get(key), level)] for group in (runs, baseline)]
         estimate, shown = measure.statistic(claim, *at)
-        keep = {name: shown[name] for name in ("n", "baseline_n", "missing") if name in shown}
-        each.append({"level": str(level), **keep, **judged(claim, estimate)})
-        estimates.append(estimate)
-    out = {"for_each": key, "each": each, "without_key": len(runs) + len(baseline) - len(present),
-           **{name: sum(level.get(name, 0) for level in each) for name in ("n", "missing")},
-           **({"baseline_n": sum(level["baseline_n"] for level in each)} if "baseline" in claim else {}),
-           "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
-    if not each or None in estimates:
-        return {**out, "method": None, "verdict": "not run", "p": math.nan}
-    verdict, p = rules.combine(rules.region(claim["rule"], claim["statistic"]), estimates)
-    return {**out, "method": " | ".join(dict.fromkeys(e.method for e in estimates)), "verdict": verdict, "p": p}
+        for total in totals:
+            totals[total] += shown.get(total, 0)
+        n = f"n={shown['n']}" + (f" vs {shown['baseline_n']}" if "baseline_n" in shown else "")
+        parts.append(measure.Part(f"{name} {level}", estimate, None, n))
+        counts.append([shown.get("replicates", shown["n"]), *([shown["baseline_replicates"]]
+                                                               if "baseline_replicates" in shown else [])])
+        fewest = shown["fewest"]
+    out = from_parts(rules.region(claim["rule"], claim["statistic"]), parts)
+    for part, count in zip(out["parts"], counts):
+        part["counts"] = count
+    if "baseline" not in claim:
+        totals.pop("baseline_n")
+    return {**out, **totals, "for_each": key, "without_key": len(runs) + len(baseline) - len(present),
+            **({"fewest": fewest} if levels else {})}
 
 
 def with_holm(rows: list[dict]) -> list[dict]:
-    """The rows with `p_holm`, Holm's adjusted p over every decided row (all but `not run`), and `holm`: whether
-    a confirmed or refuted verdict survives it at family level 0.05 (yes / no; — for the others)."""
+    """The rows with `p_holm`, Holm's adjusted p over every decided row (all but `not run`), `holm`: whether a
+    confirmed or refuted verdict survives it at family level 0.05 (yes / no; — for the others), and
+    `same_evidence`: the other claims that read the very same runs for the same statistic."""
     decided = [i for i, row in enumerate(rows) if row["verdict"] != "not run"]
     adjusted = dict(zip(decided, stats.holm([rows[i]["p"] for i in decided]))) if decided else {}
     out = []
     for i, row in enumerate(rows):
         p_holm = float(adjusted.get(i, math.nan))
         survives = ("yes" if p_holm < stats.ALPHA else "no") if row["verdict"] in ("confirmed", "refuted") else "—"
-        out.append({**row, "p_holm": p_holm, "holm": survives})
+        read = row.get("evidence")
+        twins = [other["id"] for other in rows if other is not row and read and other.get("evidence") == read
+                 and (read[0] or read[1])]
+        out.append({**row, "p_holm": p_holm, "holm": survives, "same_evidence": twins})
     return out
 
 
