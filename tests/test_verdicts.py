@@ -242,8 +242,13 @@ def _claims(tmp_path, claims):
 
 
 def _table(lines):
-    """The table's rows, header and separator left out."""
-    return [line for line in lines if line.startswith("| ")][1:]
+    """The full table's rows (below the summary), header and separator left out."""
+    return [line for line in lines[lines.index(verdict_table.FULL_HEADING):] if line.startswith("| ")][1:]
+
+
+def _legend(text):
+    """The legend above the full table."""
+    return text.split(verdict_table.FULL_HEADING + "\n\n")[1].split("\n| ")[0]
 
 
 TREND = {"key": "model.freeze", "levels": ["all", "block4", "none"]}
@@ -321,7 +326,7 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path, capsys):
     # confirmed at p 0.038 on its own, but 11 claims are decided: Holm's adjusted p is 0.038 x 2 or more
     assert rows[4].endswith("| no (0.038, 0.076) |")
     assert "| — |" in rows[5]  # inconclusive: counted in Holm's 11, never surviving
-    legend = text.split("\n| ")[0]
+    legend = _legend(text)
     assert legend.startswith("This table decides 11 of its 13 claims (2 not run), each from the 95% interval")
     assert "(two per side, per size or per level)" in legend and "at every level" not in legend
     assert f"{sum('| yes (' in row for row in rows)} of the 10 confirmed or refuted verdicts survive it" in legend
@@ -339,7 +344,7 @@ def test_the_example_claims_file_decides_every_claim(root, capsys):
     rows = _table(out.out.splitlines())
     assert len(rows) == 16 and not any("**not run**" in row for row in rows)
     assert "16 claims: 15 confirmed, 1 inconclusive" in out.err  # the gap: two runs of three have train_eval
-    legend = out.out.split("\n| ")[0]  # with effects and for_each claims, it says what they need and how they combine
+    legend = _legend(out.out)  # with effects and for_each claims, it says what they need and how they combine
     assert "(two per side, per size, per level or per cell)" in legend and "holds only where it holds at every level" in legend
 
 
