@@ -345,7 +345,8 @@ def forest_figure(rows: list[dict]):
     survives Holm's correction) against its claimed region (shaded), coloured by verdict; a claim not run is
     named on its line without an interval. One panel a scale (forest_panel). `drawn`: for each line, its
     claim id, level (None but for a for_each claim's levels), panel, verdict and the interval drawn (lo, hi,
-    value; None where none was)."""
+    value; None where none was). `rows`: finetune_lab.verdicts' rows (the claimed region as region_lo /
+    region_hi, an end infinite where open; holm from verdicts.with_holm, else every dot is hollow)."""
     panels = _forest_lines(rows)
     sizes = [len(lines) for lines in panels.values()]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 + 0.21 * sum(sizes) + 0.62 * len(panels)),
