@@ -249,8 +249,13 @@ def _claims(tmp_path, claims):
 
 
 def _table(lines):
-    """The table's rows, header and separator left out."""
-    return [line for line in lines if line.startswith("| ")][1:]
+    """The full table's rows (below the summary), header and separator left out."""
+    return [line for line in lines[lines.index(verdict_table.FULL_HEADING):] if line.startswith("| ")][1:]
+
+
+def _legend(text):
+    """The legend above the full table."""
+    return text.split(verdict_table.FULL_HEADING + "\n\n")[1].split("\n| ")[0]
 
 
 TREND = {"key": "model.freeze", "levels": ["all", "block4", "none"]}
@@ -331,7 +336,7 @@ def test_the_table_is_computed_from_the_runs(root, tmp_path, capsys):
     # confirmed at p 0.038 on its own, but 11 claims are decided: Holm's adjusted p is 0.038 x 4 here
     assert rows[4].endswith("| no (0.038, 0.15) |")
     assert "| — |" in rows[5]  # inconclusive: counted in Holm's 11, never surviving
-    legend = text.split("\n| ")[0]
+    legend = _legend(text)
     assert legend.startswith("This table decides 11 of its 13 claims (2 not run), each from the 95% interval")
     assert f"{sum('| yes (' in row for row in rows)} of the 8 confirmed or refuted verdicts survive it" in legend
     for word in ("**confirmed**", "**refuted**", "**inconclusive**", "**not run**", "margin", "Holm"):
@@ -350,7 +355,7 @@ def test_the_example_claims_file_decides_every_claim(root, capsys):
     # inconclusive: the gap (two runs of three have train_eval), the critical point (120 images reach 0.95 x
     # 1,600's mean by +0.015, two runs a side) and the rise from block4 to none (+0.333, against a margin of 0.3)
     assert "15 claims: 12 confirmed, 3 inconclusive" in out.err
-    legend = out.out.split("\n| ")[0]  # with several comparisons a claim holds only where every one holds
+    legend = _legend(out.out)  # with several comparisons a claim holds only where every one holds
     assert "holds only where every comparison holds" in legend and "logit" in legend
 
 

@@ -3,7 +3,9 @@
 Of one run: learning curves, the confusion matrix, feature-map grids, first-layer filters, the base's change by
 layer, the original task's edges before and after, the trade-off curve. Of many runs (finetune-lab-report):
 test accuracy vs training-set size with each group's critical point, test accuracy vs original-task agreement
-with each group's means, and learning curves overlaid; a group has the same colour in each of them.
+with each group's means, and learning curves overlaid; a group has the same colour in each of them. Of a verdict
+table (finetune-lab-verdicts, from its rows alone, so another report can draw it too): the forest plot of its
+claims' intervals against their claimed regions.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 from .runs import natural_key  # noqa: E402
@@ -282,3 +284,122 @@ def learning_curves_overlaid(curves: list[tuple[str, dict]], path: str) -> str:
     axes[0].set_yscale("log")
     _legend(axes[0])
     return _save(fig, path, dpi=110, crop=True)
+
+
+# ----- verdicts (finetune-lab-verdicts); `rows`: finetune_lab.verdicts' rows -----
+
+VERDICT_COLORS = {"confirmed": "#1a9850", "refuted": "#d73027", "inconclusive": "#e08214", "not run": "#8c8c8c"}
+REGION_COLOR = "#4393c3"
+
+
+def forest_panel(row: dict) -> tuple[int, str]:
+    """The panel a claim is drawn in, as (its place among the kinds of panel, its title): claims on one scale
+    share one, so a metric's level and a change in it are never on one axis, nor are two metrics. A trend's steps
+    and a critical point's sizes against its target are changes in the metric."""
+    metric = row.get("metric", "test_accuracy")
+    if row["statistic"] == "mean":
+        return 0, f"mean of {metric}"
+    return 1, f"change in {metric} (Δ: a difference, an effect, a trend's steps, a size against its target)"
+
+
+def _forest_lines(rows: list[dict]) -> dict[str, list[dict]]:
+    """Each panel's lines from the top (panels in forest_panel's order, claims in the rows' order): one a claim,
+    and for a claim decided at each level of a key, a line naming the key with the verdict of all levels, then
+    one a level."""
+    panels: dict[tuple[int, str], list[dict]] = {}
+    for row in rows:
+        lines = panels.setdefault(forest_panel(row), [])
+        base = {"id": row["id"], "region": (row["region_lo"], row["region_hi"]), "holm": row.get("holm", "—")}
+        if not row.get("parts"):
+            lines.append({**base, "label": row["id"], "level": None, "verdict": row["verdict"],
+                          **{k: row[k] for k in ("value", "ci_lo", "ci_hi")}})
+            continue
+        what = (f"at each {row['for_each'].rsplit('.', 1)[-1]}" if "for_each" in row else
+                "at each step" if row["statistic"] == "trend" else "either side of its range")
+        lines.append({**base, "label": row["id"], "level": None, "verdict": row["verdict"], "value": math.nan,
+                      "ci_lo": math.nan, "ci_hi": math.nan, "note": f"{what}: {row['verdict']}",
+                      "region": (math.nan, math.nan)})   # each part's line shades the region it claims
+        lines += [{**base, "label": part["label"], "level": part["label"], "verdict": part["verdict"], "holm": "—",
+                   "region": (part["region_lo"], part["region_hi"]),
+                   **{k: part[k] for k in ("value", "ci_lo", "ci_hi")}} for part in row["parts"]]
+    return {title: panels[key] for key in sorted(panels, key=lambda key: key[0]) for title in [key[1]]}
+
+
+def _forest_limits(lines: list[dict], log: bool, zero: bool) -> tuple[float, float]:
+    """The x range that holds every interval and every finite region bound (and 0 for a change), padded."""
+    values = [x for line in lines for x in (line["ci_lo"], line["ci_hi"], *line["region"]) if math.isfinite(x)]
+    values += [0.0] if zero else []
+    if log:
+        values = [x for x in values if x > 0] or [1.0]
+        return min(values) / 1.4, max(values) * 1.4
+    if not values:
+        return -1.0, 1.0
+    low, high = min(values), max(values)
+    pad = 0.06 * (high - low) if high > low else max(abs(low) * 0.1, 0.05)
+    return low - pad, high + pad
+
+
+def forest_figure(rows: list[dict]):
+    """(figure, drawn): one line a claim, its 95% interval (a bar) and estimate (a dot, filled where the verdict
+    survives Holm's correction) against its claimed region (shaded), coloured by verdict; a claim not run is
+    named on its line without an interval. One panel a scale (forest_panel). `drawn`: for each line, its
+    claim id, level (None but for a for_each claim's levels), panel, verdict and the interval drawn (lo, hi,
+    value; None where none was). `rows`: finetune_lab.verdicts' rows (the claimed region as region_lo /
+    region_hi, an end infinite where open; holm from verdicts.with_holm, else every dot is hollow)."""
+    panels = _forest_lines(rows)
+    sizes = [len(lines) for lines in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 + 0.21 * sum(sizes) + 0.62 * len(panels)),
+                             height_ratios=sizes, layout="constrained", squeeze=False)
+    drawn = []
+    for ax, (panel, lines) in zip(axes[:, 0], panels.items()):
+        log = panel.startswith("critical size")
+        zero = not log and not panel.startswith("mean")
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        left, right = _forest_limits(lines, log, zero)
+        ax.set_xlim(left, right)
+        ax.set_ylim(len(lines) - 0.5, -0.5)
+        if zero:
+            ax.axvline(0, color="black", linewidth=0.6, alpha=0.5)
+        for y, line in enumerate(lines):
+            color = VERDICT_COLORS.get(line["verdict"], "black")
+            lo, hi = line["region"]
+            ax.fill_betweenx([y - 0.5, y + 0.5], max(lo, left), min(hi, right), color=REGION_COLOR, alpha=0.18,
+                             linewidth=0)
+            shown = {"id": line["id"], "level": line["level"], "panel": panel, "verdict": line["verdict"],
+                     "lo": None, "hi": None, "value": None}
+            if math.isfinite(line["ci_lo"]) and math.isfinite(line["ci_hi"]):
+                ax.plot([line["ci_lo"], line["ci_hi"]], [y, y], color=color, linewidth=2.4, solid_capstyle="butt")
+                ax.plot([line["value"]], [y], "o", markersize=5, color=color, markeredgewidth=1.2,
+                        markerfacecolor=color if line["holm"] == "yes" else "white")
+                shown.update(lo=line["ci_lo"], hi=line["ci_hi"], value=line["value"])
+            else:
+                ax.text(0.01, y, line.get("note", line["verdict"]), color=color, fontsize=7.5, va="center",
+                        style="italic", transform=ax.get_yaxis_transform())
+            drawn.append(shown)
+        ax.set_yticks(range(len(lines)), [line["label"] if line["level"] is None else f"    {line['label']}"
+                                          for line in lines], fontsize=7.5)
+        for label, line in zip(ax.get_yticklabels(), lines):
+            label.set_color(VERDICT_COLORS.get(line["verdict"], "black"))
+        ax.tick_params(axis="y", length=0)
+        ax.tick_params(axis="x", labelsize=7.5)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_title(panel, fontsize=8.5, loc="left")
+    handles = [plt.Line2D([], [], color=c, linewidth=2.4, label=v) for v, c in VERDICT_COLORS.items()]
+    handles += [plt.Rectangle((0, 0), 1, 1, color=REGION_COLOR, alpha=0.18, label="claimed region"),
+                plt.Line2D([], [], marker="o", linestyle="", color="black", label="estimate: survives Holm"),
+                plt.Line2D([], [], marker="o", linestyle="", color="black", markerfacecolor="white",
+                           label="does not (or undecided)")]
+    fig.legend(handles=handles, loc="outside upper center", ncol=4, fontsize=7.5, frameon=False, title_fontsize=9,
+               title="each claim's 95% interval (bar) and estimate (dot) against the region it claims (shaded)")
+    return fig, drawn
+
+
+def forest_plot(rows: list[dict], path: str) -> list[dict]:
+    """forest_figure written to `path` (PNG); returns its `drawn`."""
+    fig, drawn = forest_figure(rows)
+    _save(fig, path, dpi=110, crop=True)
+    return drawn

@@ -1,6 +1,9 @@
-"""The verdict table of `finetune-lab-verdicts` in markdown: a legend (what the verdict words mean, how many
-claims the table decides, how many survive Holm), then one row per claim as finetune_lab.verdicts.evaluate made
-it: the setting, the statistic with its interval and the runs behind it, the claimed region, the verdict.
+"""The verdict table of `finetune-lab-verdicts` in markdown. At a glance first: how many claims are confirmed,
+refuted, inconclusive or not run, a summary table (one short row per claim: its statistic with the interval,
+the claimed region, the verdict, Holm) and a link to the forest plot (finetune_lab.plots.forest_plot). Then each
+claim in full: a legend (what the verdict words mean, how many claims the table decides, how many survive Holm)
+and one row per claim as finetune_lab.verdicts.evaluate made it: the setting, the statistic with its interval
+and the runs behind it, the claimed region, the verdict.
 """
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ COLUMNS = (("experiment", "exp."), ("id_shown", "id"), ("claim", "claim"),
            ("optimizer", "optimizer"), ("schedule", "schedule"), ("seeds", "seeds"),
            ("measured", "statistic (95% interval), method, runs"), ("rule", "rule (claimed region)"),
            ("verdict", "verdict"), ("holm_shown", "survives Holm (p, adjusted p)"))
+SUMMARY_COLUMNS = (("id_shown", "id"), ("claim_short", "claim"), ("statistic_shown", "statistic (95% interval)"),
+                   ("rule", "rule (claimed region)"), ("verdict", "verdict"), ("holm_short", "Holm (adjusted p)"))
+VERDICTS = ("confirmed", "refuted", "inconclusive", "not run")
+FULL_HEADING = "## Each claim in full"
 
 
 def describe_rule(claim: dict) -> str:
@@ -110,12 +117,15 @@ def holm_shown(row: dict) -> str:
     return f"{row['holm']} ({_p(row['p'])}, {_p(row['p_holm'])})"
 
 
+def verdict_word(row: dict) -> str:
+    """The verdict in bold, "(fragile)" where an interval end lies within rules.FRAGILE of its boundary."""
+    return f"**{row['verdict']}**" + (" (fragile)" if row.get("fragile") else "")
+
+
 def verdict_shown(row: dict) -> str:
-    """The verdict in bold; "fragile" where an interval end lies within 0.005 of its boundary; the claims that
-    read the same runs."""
-    word = f"**{row['verdict']}**" + (" (fragile)" if row.get("fragile") else "")
+    """`verdict_word`, and the claims that read the same runs."""
     twins = row.get("same_evidence") or []
-    return word + (f"; same runs as {', '.join(f'`{t}`' for t in twins)}" if twins else "")
+    return verdict_word(row) + (f"; same runs as {', '.join(f'`{t}`' for t in twins)}" if twins else "")
 
 
 def _p(p: float) -> str:
@@ -169,13 +179,76 @@ def legend(rows: list[dict]) -> str:
         ""])
 
 
-def markdown(rows: list[dict]) -> str:
-    """The legend, the table (one row per claim, its cells escaped by finetune_lab.tables) and the repeats."""
+def markdown(rows: list[dict], plot: str | None = None) -> str:
+    """At a glance (`summary`; `plot`: the forest plot's path as the file links it), then each claim in full: the
+    legend, the table (one row per claim, its cells escaped by finetune_lab.tables) and the repeats."""
     cells = [{**row, "id_shown": f"`{row['id']}`", "measured": measured(row), "verdict": verdict_shown(row),
               "holm_shown": holm_shown(row)} for row in rows]
-    frame = pd.DataFrame([[str(row[key]) for key, _ in COLUMNS] for row in cells],
-                         columns=[title for _, title in COLUMNS])
-    return legend(rows) + "\n" + tables.markdown(frame) + "\n" + repeated(rows)
+    return (summary(rows, plot) + f"\n{FULL_HEADING}\n\n" + legend(rows) + "\n" + _frame(cells, COLUMNS) + "\n"
+            + repeated(rows))
+
+
+def _frame(cells: list[dict], columns) -> str:
+    """`cells` as a markdown table of `columns` ((key, title) pairs), escaped by finetune_lab.tables."""
+    frame = pd.DataFrame([[str(row[key]) for key, _ in columns] for row in cells],
+                         columns=[title for _, title in columns])
+    return tables.markdown(frame)
+
+
+# ----- at a glance -----
+
+def counts(rows: list[dict]) -> str:
+    """How many claims have each verdict, e.g. "52 claims: 20 confirmed, 14 refuted, 2 not run"."""
+    found = [row["verdict"] for row in rows]
+    return f"{len(rows)} claims: " + ", ".join(f"{found.count(verdict)} {verdict}" for verdict in VERDICTS
+                                                if verdict in found)
+
+
+def short_claim(text: str, width: int = 90) -> str:
+    """The claim's words cut at a word boundary to at most `width` characters, "…" where cut."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    if text[width - 1] != " " and " " in cut:  # the last word is cut: leave it out
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.(") + "…"
+
+
+def statistic_shown(row: dict) -> str:
+    """The summary's statistic cell: e.g. "Δ +0.209 (+0.171–+0.246)", "Δ of train_test_gap …", "size 240
+    (240–1600)"; a claim decided at each level of a key counts its levels' verdicts (the plot draws each);
+    "—" while not run."""
+    symbol = SYMBOLS[row["statistic"]][0]
+    of = "" if row["metric"] == claims.DEFAULT_METRIC else f" of {row['metric']}"
+    if row.get("parts") or "for_each" in row:
+        levels = [part["verdict"] for part in row.get("parts", [])]
+        found = ", ".join(f"{levels.count(v)} {v}" for v in VERDICTS if v in levels)
+        what = (f"{symbol}{of} at each {row['for_each'].rsplit('.', 1)[-1]}" if "for_each" in row else
+                f"{symbol}{of} at each step" if row["statistic"] == "trend" else
+                f"critical size {row.get('point', '?'):,}; either side of its range")
+        return f"{what}: {found or 'no level'}"
+    if row["verdict"] == "not run":
+        return "—"
+    return f"{symbol}{of} {numbers(row['statistic'], row['value'], row['ci_lo'], row['ci_hi'])}"
+
+
+def summary(rows: list[dict], plot: str | None = None) -> str:
+    """How many claims have each verdict and survive Holm, a short table (one row per claim: id, claim, statistic
+    with its interval, claimed region, verdict, Holm) and, with `plot`, the forest plot as an image link."""
+    clear = [row for row in rows if row["verdict"] in ("confirmed", "refuted")]
+    kept = sum(row["holm"] == "yes" for row in clear)
+    cells = [{**row, "id_shown": f"`{row['id']}`", "claim_short": short_claim(row["claim"]),
+              "statistic_shown": statistic_shown(row), "verdict": verdict_word(row),
+              "holm_short": row["holm"] if row["holm"] == "—" else f"{row['holm']} ({_p(row['p_holm'])})"}
+             for row in rows]
+    image = ([f"![Forest plot: each claim's 95% interval against its claimed region, coloured by verdict]({plot})",
+              ""] if plot else [])
+    return "\n".join([
+        "## At a glance", "",
+        f"{counts(rows)}; {kept} of the {len(clear)} confirmed or refuted verdicts survive Holm's correction over "
+        f"the table. What the words mean, and each claim's setting and runs, are below (*{FULL_HEADING[3:]}*).", "",
+        _frame(cells, SUMMARY_COLUMNS), "", *image])
 
 
 def repeated(rows: list[dict]) -> str:

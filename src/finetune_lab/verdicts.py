@@ -1,4 +1,5 @@
-"""`finetune-lab-verdicts CLAIMS.yaml [--root DIR] [--out FILE]`: the verdict table, made from run folders.
+"""`finetune-lab-verdicts CLAIMS.yaml [--root DIR] [--out FILE] [--plot PNG]`: the verdict table, made from run
+folders.
 
 Each claim of a study is declared once in a YAML file: which sweeps hold its runs (and, for a comparison,
 which hold the baseline), which statistic of which metric decides, and the region the claim puts that
@@ -6,7 +7,9 @@ statistic in. This command reads the run folders (finetune_lab.runs, as finetune
 a legend and one row per claim: the setting the runs really had (data source and split, input size, weights,
 head, optimizer, seeds, test-set size, from their configs and metrics), the statistic with its 95% interval,
 the claimed region, the verdict, and whether the verdict survives Holm's correction over the table's claims,
-so a rerun on other hardware regenerates every verdict from its own runs.
+so a rerun on other hardware regenerates every verdict from its own runs. Above them, at a glance: the counts of
+each verdict, a short table (a row per claim: statistic, claimed region, verdict, Holm) and the forest plot (each
+claim's interval against its claimed region, coloured by verdict), a PNG written beside --out (or to --plot).
 
 The claims file's format is in finetune_lab/claims.py (keys, metrics, statistics, interval methods), the
 rules' regions and the decision in finetune_lab/rules.py, how each statistic is computed from the runs in
@@ -19,12 +22,12 @@ import math
 import os
 import sys
 
-from . import claims, measure, rules, stats
+from . import claims, measure, plots, rules, stats
 from .claims import load_claims
 from .config import cell
 from .errors import exit_on_user_error
 from .runs import check_keys, find_runs, load_run, natural_key, same, select
-from .verdict_table import describe_rule, markdown
+from .verdict_table import counts, describe_rule, markdown
 
 # The settings every row states (read from each run by `setting`).
 SETTING_COLUMNS = ("data", "input", "weights", "head", "optimizer", "schedule")
@@ -118,7 +121,7 @@ def evaluate(claim: dict, root: str) -> dict:
     for option, keys in (("factor", list(claim.get("factors", {}))), ("for_each", [claim.get("for_each")])):
         if runs + baseline and keys != [None]:  # a misspelt key would leave every run out: say so instead
             check_keys(runs + baseline, keys, f"claim {claim['id']}: {option}")
-    claimed = rules.region(claim["rule"], claim["statistic"])
+    claimed = rules.region(claim["rule"], claim["statistic"])  # as numbers too, for the forest plot
     row = {"id": claim["id"], "experiment": claim.get("experiment", ""), "claim": claim["claim"],
            "runs": len(runs), "baseline_runs": len(baseline), "not_completed": len(not_done) + len(base_not_done),
            "seeds": seeds(runs + baseline), "rule": describe_rule(claim), **settings(runs, baseline),
@@ -190,8 +193,9 @@ def fragile(estimate: stats.Estimate, claimed: rules.Region) -> bool:
 def from_parts(claimed: rules.Region, parts: list[measure.Part] | None) -> dict:
     """A claim decided from several comparisons (rules.combine): `parts`, each with its label, runs, interval and
     own verdict; `not run` while any comparison has too few replicates."""
-    shown = [{"label": part.label, "n_shown": part.n, "counts": [],
-              **judged(part.region or claimed, part.estimate)} for part in parts or []]
+    shown = [{"label": part.label, "n_shown": part.n, "counts": [], "region_lo": (part.region or claimed).lo,
+              "region_hi": (part.region or claimed).hi, **judged(part.region or claimed, part.estimate)}
+             for part in parts or []]
     out = {"parts": shown, "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
     if not parts or any(part.estimate is None for part in parts):
         return {**out, "method": None, "verdict": "not run", "p": math.nan, "fragile": False}
@@ -258,19 +262,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("claims", help="the claims file (YAML), e.g. experiments/claims.yaml")
     parser.add_argument("--root", help="the folder the claims' sweep names are under (default: the file's `root`)")
     parser.add_argument("--out", help="also write the table (markdown) to this file")
+    parser.add_argument("--plot", help="write the forest plot (PNG) to this file, linked from the table; default: "
+                                       "beside --out, the same name ending in .png (none without --out)")
     args = parser.parse_args(argv)
     root, declared = load_claims(args.claims)
     rows = with_holm([evaluate(claim, args.root or root or ".") for claim in declared])
-    table = markdown(rows)
+    plot = args.plot or (os.path.splitext(args.out)[0] + ".png" if args.out else None)
+    if plot:
+        plots.forest_plot(rows, plot)
+    # linked from where the table is: beside it, or the current folder when it is only printed
+    linked = os.path.relpath(plot, os.path.dirname(os.path.abspath(args.out)) if args.out else None) if plot else None
+    table = markdown(rows, linked)
     if args.out:
         with open(args.out, "w") as f:
             f.write(table)
     sys.stdout.write(table)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-    print(f"{len(rows)} claims: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-          + f"; {sum(row['holm'] == 'yes' for row in rows)} survive Holm", file=sys.stderr)
+    print(f"{counts(rows)}; {sum(row['holm'] == 'yes' for row in rows)} survive Holm"
+          + (f"; forest plot: {plot}" if plot else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":
