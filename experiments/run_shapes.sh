@@ -24,6 +24,11 @@ def tradeoff   experiment=study_tradeoff $PAIR analysis.feature_maps.enabled=fal
 # E6: the trainable base on 1/8, 1/4 and 1/2 of the training pool (48, 96, 192 images) at the full pool's
 # steps (5 epochs of 384 samples); the full pool is the trade-off's freeze=none.
 def e6_sizes   experiment=study_e6_sizes $PAIR $LEAN data.cutoff_rate=0.125,0.25,0.5 training.samples_per_epoch=384 seed=0,1
+# More seeds for each of the three, to the six replicates per arm a verdict's interval needs (docs/statistics.md);
+# sweeps of their own, so that the jobs above keep their numbers and records.
+def e4_frozen_more  experiment=study_e4_frozen $PAIR $LEAN seed=3,4,5
+def tradeoff_more   experiment=study_tradeoff $PAIR analysis.feature_maps.enabled=false model.freeze=all,stages:2,none seed=3,4,5
+def e6_sizes_more   experiment=study_e6_sizes $PAIR $LEAN data.cutoff_rate=0.125,0.25,0.5 training.samples_per_epoch=384 seed=2,3,4,5
 
 case "${1:-}" in --list|--show) ;; *) [ -d "$DATA" ] || python experiments/make_shapes.py "$DATA" --per-class 120 ;; esac
 main "$@"
