@@ -134,6 +134,93 @@ def test_a_sweeps_training_rate_leaves_out_heads_trained_on_stored_features(tmp_
     assert sweep_times.sweep_row(str(tmp_path / "alone"))["rate"] == f"{alone:.1f} at 48px, head on stored features"
 
 
+def _verdict_row(claim_id: str, verdict: str, method: str | None = "Welch t", statistic: str = "difference",
+                 rule: str = "Δ > +0.02", value: float = 0.1, lo: float = 0.05, hi: float = 0.15, **extra) -> dict:
+    """A row as finetune_lab.verdicts.evaluate and with_holm make it, for verdict_table.markdown."""
+    decided = verdict in ("confirmed", "refuted")
+    return {"id": claim_id, "experiment": "E0", "claim": f"the claim {claim_id}", "data": "d", "input": "i",
+            "weights": "w", "head": "h", "optimizer": "o", "schedule": "s", "seeds": "0,1,2", "statistic": statistic,
+            "metric": "test_accuracy", "rule": rule, "verdict": verdict, "method": method, "value": value,
+            "ci_lo": lo, "ci_hi": hi, "n": 8, "baseline_n": 8, "p": 0.01 if decided else 0.2,
+            "p_holm": 0.03 if decided else 0.5, "holm": "yes" if decided else "—", "fragile": False,
+            "same_evidence": [], **extra}
+
+
+def _not_run(claim_id: str, least: int, **extra) -> dict:
+    return _verdict_row(claim_id, "not run", method=None, replicates_least=least, fewest=6, **extra)
+
+
+def test_verdicts_moved_lists_each_claim_whose_verdict_moved_and_why(tmp_path, monkeypatch):
+    """Two tables written by verdict_table.markdown: the old one as tables before the rewrite were (no summary
+    at a glance, a trend's statistic Somers' D), the new one as the command writes it now."""
+    from finetune_lab import verdict_table
+
+    effect = {"statistic": "effect", "rule": "|effect| < 0.02", "contrast": "a × b (x − y) × (u − v)",
+              "cells": 32, "replicates": (3, 3)}
+    old_rows = [
+        _verdict_row("kept", "confirmed"),
+        _verdict_row("boot", "confirmed", method="percentile bootstrap, 10,000 resamples", lo=0.033, hi=0.334),
+        _verdict_row("few", "confirmed", n=3, baseline_n=3),
+        _verdict_row("planned", "refuted", lo=-0.2, hi=-0.1),
+        _verdict_row("inter", "confirmed", method="t (pooled within-cell variance)", value=-0.001, lo=-0.015,
+                     hi=0.014, **effect),
+        _verdict_row("near", "refuted", lo=-0.011, hi=0.018),
+        _verdict_row("depth", "confirmed", "stratified percentile bootstrap (runs within levels), 10,000 resamples",
+                     statistic="trend", rule="D > +0.2", value=0.8, lo=0.7, hi=0.9),
+        _verdict_row("gone", "inconclusive")]
+    new_rows = [
+        _verdict_row("kept", "confirmed", same_evidence=["twin"]),
+        _verdict_row("boot", "inconclusive", lo=0.004, hi=0.3613),
+        _not_run("few", 3, n=3, baseline_n=3),
+        _not_run("planned", 3, planned=8),
+        _verdict_row("inter", "inconclusive", "Welch t over cells", value=-0.001, lo=-0.0312, hi=0.0288, **effect),
+        _verdict_row("near", "refuted", lo=-0.0114, hi=0.0186, fragile=True),
+        _not_run("depth_rises", 5, planned=6, statistic="trend", rule="step > 0"),
+        _verdict_row("fresh", "confirmed")]
+    with monkeypatch.context() as patch:
+        patch.setitem(verdict_table.SYMBOLS, "trend", ("D", True))
+        old = verdict_table.markdown(old_rows).split(verdict_table.FULL_HEADING, 1)[1]
+    (tmp_path / "old.md").write_text(old)
+    (tmp_path / "new.md").write_text(verdict_table.markdown(new_rows))
+    out = tmp_path / "moved.md"
+    experiments_script("verdicts_moved").main([str(tmp_path / "old.md"), str(tmp_path / "new.md"), "--out", str(out)])
+    moved = {line.split(" | ")[0].strip("| `"): line.split(" | ") for line in out.read_text().splitlines()
+             if line.startswith("| `")}
+    assert list(moved) == ["boot", "few", "planned", "inter", "near", "depth_rises", "fresh", "gone"]
+    what = {claim: cells[-1] for claim, cells in moved.items()}
+    assert moved["boot"][1:3] == ["**confirmed**", "**inconclusive**"]
+    assert what["boot"].startswith("method: percentile bootstrap → Welch t; interval: +0.100 (+0.0330–+0.3340)")
+    assert "replicates: 3, fewer than the 6 per arm Welch t covers at" in what["few"]
+    assert "planned replicates not in yet (3 of 8)" in what["planned"]
+    assert what["inter"].startswith("method: t (pooled within-cell variance) → Welch t over cells; interaction on "
+                                    "the prose scale")
+    assert moved["near"][2] == "**refuted** (fragile)" and what["near"].endswith("of the boundary it cleared |")
+    assert moved["depth_rises"][1] == "**confirmed**" and moved["depth_rises"][3].startswith("D +0.800")
+    for words in ("replaces `depth`", "rule: D > +0.2 → step > 0", "trend: Somers' D → adjacent steps",
+                  "method: stratified percentile bootstrap (runs within levels) → Welch t",
+                  "planned replicates not in yet (5 of 6)"):
+        assert words in what["depth_rises"]
+    assert what["fresh"].startswith("new claim") and moved["fresh"][1] == "—"
+    assert what["gone"] == "no longer in the table |" and moved["gone"][2] == "—"
+
+
+def test_the_committed_verdicts_moved_is_what_the_script_makes_of_the_two_tables(tmp_path, monkeypatch):
+    """experiments/verdicts_moved.md is generated, never typed: the old table from git, as update_tables.sh reads
+    it, and the committed one."""
+    import subprocess
+
+    name = "5a4eac7:experiments/verdicts_study_split.md"
+    old = subprocess.run(["git", "-C", str(ROOT), "show", name], capture_output=True, text=True)
+    if old.returncode:
+        pytest.skip(f"git show {name}: {old.stderr.strip()}")
+    (tmp_path / "old.md").write_text(old.stdout)
+    out = tmp_path / "moved.md"
+    monkeypatch.chdir(ROOT)  # the new table is named as the script is given it
+    experiments_script("verdicts_moved").main([str(tmp_path / "old.md"), "experiments/verdicts_study_split.md",
+                                               "--old-name", name, "--out", str(out)])
+    assert out.read_text() == (ROOT / "experiments" / "verdicts_moved.md").read_text()
+
+
 @pytest.mark.parametrize("study, name", [(p.parent.name, p.name) for p in (ROOT / "experiments" / "runs").glob("*/*")])
 def test_every_committed_record_is_a_finished_run_of_a_declared_sweep(study, name):
     import subprocess
