@@ -108,8 +108,8 @@ for s in 0 1 2 3 4 5; do def depth_s$s $DEPTH seed=$s; done
 
 # E9 at 48x48: all 48,000 training images vs a 4,000-image cut of the same pool, at equal steps (one epoch of
 # 4,800 samples = 150 steps each) and at equal epochs (one pass each: 125 vs 1,500 steps; 21-25 minutes a run
-# over the 48,000 on a 2-core AVX512-BF16 CPU).
-E9="experiment=e9_trainable_224_more_data $V $MP $LEAN seed=0,1,2 training.epochs=1"
+# over the 48,000 on a 2-core AVX512-BF16 CPU). Six seeds a side, the fewest a difference's interval covers at.
+E9="experiment=e9_trainable_224_more_data $V $MP $LEAN seed=0,1,2,3,4,5 training.epochs=1"
 def e9_pool4000         $E9 training.samples_per_epoch=4800 data.cutoff_rate=0.0833333333
 def e9_full             $E9 training.samples_per_epoch=4800 data.cutoff_rate=1.0
 def e9_pool4000_1epoch  $E9 training.samples_per_epoch=null data.cutoff_rate=0.0833333333
