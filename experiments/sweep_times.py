@@ -19,7 +19,7 @@ import statistics
 
 import pandas as pd
 
-from finetune_lab import tables
+from finetune_lab import machine, tables
 from finetune_lab.runs import find_runs, load_run
 
 
@@ -29,7 +29,7 @@ def sweep_row(folder: str) -> dict | None:
     if not done:
         return None
     walls = [run.metrics["wall_seconds"] for run in done]
-    cpus = sorted({_cpu(run.metrics) for run in done})
+    cpus = sorted({machine.recorded_cpu(run.metrics) for run in done})
     precisions = sorted({str(run.config.get("training.precision", "fp32")) for run in done})
     return {"sweep": os.path.basename(folder), "runs": len(done), "of": len(runs),
             "hours": sum(walls) / 3600, "median_min": statistics.median(walls) / 60, "rate": _rate(done),
@@ -47,14 +47,6 @@ def _rate(runs: list) -> str:
     sizes = "/".join(sorted({f"{run.config.get('data.input_size', '?')}px" for run in chosen}))
     rate = statistics.median(run.metrics["train_images_per_second"] for run in chosen)
     return f"{rate:.1f} at {sizes}" + ("" if through else ", head on stored features")
-
-
-def _cpu(metrics: dict) -> str:
-    cpu = (metrics.get("provenance") or {}).get("cpu") or {}
-    flags = cpu.get("flags") or []
-    isa = "AMX" if any(f.startswith("amx") for f in flags) else "AVX512-BF16" if "avx512_bf16" in flags else (
-        "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "?")
-    return f"{cpu.get('model', '?')}, {cpu.get('cores', '?')} cores, {isa}"
 
 
 def table(root: str) -> str:

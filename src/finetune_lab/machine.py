@@ -60,6 +60,16 @@ def cpu(cpuinfo: str | None = None) -> dict:
             "native_bf16": has_native_bf16(flags)}
 
 
+def recorded_cpu(metrics: dict) -> str:
+    """The CPU a run's metrics.json records (provenance.cpu) in words: model, cores and the fastest instruction
+    set it had for VGG16 (AMX, AVX512-BF16, AVX-512, AVX2), e.g. "AMD EPYC, 2 cores, AVX512-BF16"."""
+    cpu = (metrics.get("provenance") or {}).get("cpu") or {}
+    flags = cpu.get("flags") or []
+    isa = "AMX" if any(f.startswith("amx") for f in flags) else "AVX512-BF16" if "avx512_bf16" in flags else (
+        "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "?")
+    return f"{cpu.get('model', '?')}, {cpu.get('cores', '?')} cores, {isa}"
+
+
 def describe() -> dict:
     """The CPU, the software stack and the accelerators the Keras backend sees (starts the backend)."""
     from . import backend

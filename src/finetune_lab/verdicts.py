@@ -1,5 +1,5 @@
-"""`finetune-lab-verdicts CLAIMS.yaml [--root DIR] [--out FILE] [--plot PNG]`: the verdict table, made from run
-folders.
+"""`finetune-lab-verdicts CLAIMS.yaml [--root DIR] [--out FILE] [--plot PNG] [--plan [FILE]]`: the verdict table,
+made from run folders, and the plan of the replicates that would decide each claim it leaves undecided.
 
 Each claim of a study is declared once in a YAML file: which sweeps hold its runs (and, for a comparison,
 which hold the baseline), which statistic of which metric decides, and the region the claim puts that
@@ -10,6 +10,11 @@ the claimed region, the verdict, and whether the verdict survives Holm's correct
 so a rerun on other hardware regenerates every verdict from its own runs. Above them, at a glance: the counts of
 each verdict, a short table (a row per claim: statistic, claimed region, verdict, Holm) and the forest plot (each
 claim's interval against its claimed region, coloured by verdict), a PNG written beside --out (or to --plot).
+With --plan: for each claim left inconclusive, not run or fragile, the replicates per arm that would decide it
+with 80% power at the effect and spread its runs show, and the extra runs and hours that would take at their
+arms' recorded wall times (finetune_lab/planner.py), e.g.
+  finetune-lab-verdicts experiments/claims.yaml --plan              # the plan instead of the table
+  finetune-lab-verdicts experiments/claims.yaml --out T.md --plan P.md
 
 The claims file's format is in finetune_lab/claims.py (keys, metrics, statistics, interval methods), the
 rules' regions and the decision in finetune_lab/rules.py, how each statistic is computed from the runs in
@@ -25,7 +30,7 @@ import sys
 from . import claims, measure, plots, rules, stats
 from .claims import load_claims
 from .config import cell
-from .errors import exit_on_user_error
+from .errors import UserError, exit_on_user_error
 from .runs import check_keys, find_runs, load_run, natural_key, same, select
 from .verdict_table import counts, describe_rule, markdown
 
@@ -35,18 +40,35 @@ SETTING_COLUMNS = ("data", "input", "weights", "head", "optimizer", "schedule")
 
 # ----- runs -----
 
-def collect(root: str, sweeps, where: dict | None = None) -> tuple[list, list]:
+def collect(root: str, sweeps, where: dict | None = None, loaded: dict | None = None) -> tuple[list, list]:
     """(completed runs, the others) under root/<sweep> for each named sweep whose config matches `where`
-    (config key -> value); a missing sweep adds nothing."""
+    (config key -> value); a missing sweep adds nothing. `loaded` (run folder -> run) keeps the runs read, so
+    that claims sharing sweeps read each run once."""
     wanted = {key: [cell(value)] for key, value in (where or {}).items()}
+    loaded = {} if loaded is None else loaded
     done, other = [], []
-    for sweep in [sweeps] if isinstance(sweeps, str) else sweeps:
+    for sweep in sweep_names(sweeps):
         path = os.path.join(root, sweep)
         if not os.path.isdir(path):
             continue
-        for run in select([load_run(p) for p in find_runs([path])], wanted):
+        folders = find_runs([path])
+        loaded.update({p: load_run(p) for p in folders if p not in loaded})
+        for run in select([loaded[p] for p in folders], wanted):
             (done if run.status == "completed" and run.row()["test_accuracy"] is not None else other).append(run)
     return done, other
+
+
+def sweep_names(sweeps) -> list[str]:
+    """A claim's `runs` or `baseline`, one sweep name or a list of them, as a list."""
+    return [sweeps] if isinstance(sweeps, str) else list(sweeps)
+
+
+def claim_runs(claim: dict, root: str, loaded: dict | None = None) -> tuple[list, list, list, list]:
+    """(its completed runs, the others, its baseline's completed runs, the others) of a claim (`collect`)."""
+    runs, not_done = collect(root, claim["runs"], claim.get("where"), loaded)
+    baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")),
+                                       loaded) if "baseline" in claim else ([], []))
+    return runs, not_done, baseline, base_not_done
 
 
 def setting(run, column: str) -> str:
@@ -112,12 +134,11 @@ def seeds(runs) -> str:
 
 # ----- one claim -----
 
-def evaluate(claim: dict, root: str) -> dict:
+def evaluate(claim: dict, root: str, loaded: dict | None = None) -> dict:
     """The row of one claim: settings, statistic with interval (or the comparisons it is decided from: each level
-    of a for_each claim, each step of a trend, each side of a critical point), verdict and the verdict's p."""
-    runs, not_done = collect(root, claim["runs"], claim.get("where"))
-    baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")))
-                               if "baseline" in claim else ([], []))
+    of a for_each claim, each step of a trend, each side of a critical point), verdict and the verdict's p.
+    `loaded`: the runs read so far (`collect`)."""
+    runs, not_done, baseline, base_not_done = claim_runs(claim, root, loaded)
     for option, keys in (("factor", list(claim.get("factors", {}))), ("for_each", [claim.get("for_each")])):
         if runs + baseline and keys != [None]:  # a misspelt key would leave every run out: say so instead
             check_keys(runs + baseline, keys, f"claim {claim['id']}: {option}")
@@ -210,12 +231,7 @@ def each_level(claim: dict, runs: list, baseline: list) -> dict:
     any level has too few runs. Runs without the key are left out and counted (`without_key`)."""
     key = claim["for_each"]
     present = [run for run in runs + baseline if run.config.get(key) is not None]
-    levels: list = []
-    for run in present:
-        if not any(same(run.config[key], level) for level in levels):
-            levels.append(run.config[key])
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
-    levels.sort(key=(lambda v: v) if numeric else (lambda v: natural_key(str(v))))
+    levels = levels_of(present, key)
     parts, counts, totals = [], [], {"n": 0, "missing": 0, "baseline_n": 0}
     name = key.rsplit(".", 1)[-1]  # the key's last part, e.g. lr
     for level in levels:
@@ -235,6 +251,16 @@ def each_level(claim: dict, runs: list, baseline: list) -> dict:
         totals.pop("baseline_n")
     return {**out, **totals, "for_each": key, "without_key": len(runs) + len(baseline) - len(present),
             **({"fewest": fewest} if levels else {})}
+
+
+def levels_of(runs: list, key: str) -> list:
+    """The values of `key` among the runs that have it, each once, in order (numbers by value, else naturally)."""
+    levels: list = []
+    for run in runs:
+        if run.config.get(key) is not None and not any(same(run.config[key], level) for level in levels):
+            levels.append(run.config[key])
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+    return sorted(levels, key=(lambda v: v) if numeric else (lambda v: natural_key(str(v))))
 
 
 def with_holm(rows: list[dict]) -> list[dict]:
@@ -264,9 +290,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     parser.add_argument("--plot", help="write the forest plot (PNG) to this file, linked from the table; default: "
                                        "beside --out, the same name ending in .png (none without --out)")
+    parser.add_argument("--plan", nargs="?", const="-", metavar="FILE",
+                        help="the plan (finetune_lab/planner.py): for each claim that is inconclusive, not run or "
+                             "fragile, the replicates per arm that would decide it with 80%% power at the effect "
+                             "and spread its runs show, the extra runs and their hours from the runs' recorded "
+                             "times. --plan alone prints the plan instead of the table (--out and --plot still "
+                             "write theirs); --plan FILE writes it to FILE and prints the table as without it")
     args = parser.parse_args(argv)
     root, declared = load_claims(args.claims)
-    rows = with_holm([evaluate(claim, args.root or root or ".") for claim in declared])
+    if args.plan not in (None, "-") and args.out and os.path.abspath(args.plan) == os.path.abspath(args.out):
+        raise UserError(f"--plan {args.plan} is the --out file: the plan needs a file of its own")
+    loaded: dict = {}   # each run folder read once, for every claim and the plan
+    rows = with_holm([evaluate(claim, args.root or root or ".", loaded) for claim in declared])
     plot = args.plot or (os.path.splitext(args.out)[0] + ".png" if args.out else None)
     if plot:
         plots.forest_plot(rows, plot)
@@ -276,9 +311,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         with open(args.out, "w") as f:
             f.write(table)
-    sys.stdout.write(table)
+    planned = None
+    if args.plan:
+        from . import planner   # it reads this module's runs: imported here, not above
+        planned = planner.plan(declared, rows, args.root or root or ".", loaded)
+        text = planner.markdown(planned)
+        if args.plan != "-":
+            with open(args.plan, "w") as f:
+                f.write(text)
+    sys.stdout.write(text if args.plan == "-" else table)
     print(f"{counts(rows)}; {sum(row['holm'] == 'yes' for row in rows)} survive Holm"
-          + (f"; forest plot: {plot}" if plot else ""), file=sys.stderr)
+          + (f"; forest plot: {plot}" if plot else "")
+          + (f"; plan: {len(planned)} claims" + (f" in {args.plan}" if args.plan != "-" else "")
+             if planned is not None else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":
