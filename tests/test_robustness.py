@@ -160,6 +160,8 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
     run = only_run(tmp_path)
+    assert stderr.strip().splitlines()[-1] == (f"finetune-lab: run folder outputs/runs/{run.name}/ interrupted; "
+                                               f"finetune-lab-resume outputs/runs/{run.name}/ continues it")
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted" and status["resume"] == f"finetune-lab-resume {run}"
     (attempt,) = status["attempts"]
