@@ -141,7 +141,9 @@ def run_line(run_dir: str, metrics: dict) -> str:
 
 def interrupted_line(run_dir: str | None, sweep_dir: str | None = None) -> str:
     """The last line of a command stopped by Ctrl-C or SIGTERM: the folder left interrupted and how to go on."""
-    if run_dir is None:
+    if run_dir is None and sweep_dir is None:
+        return "interrupted before any run started"
+    if run_dir is None:  # its jobs run in other processes (a launcher)
         return (f"sweep folder {shown(sweep_dir)} interrupted; the same sweep command with output.resume=true "
                 f"carries it on")
     line = f"run folder {shown(run_dir)} interrupted; finetune-lab-resume {shown(run_dir)} continues it"
@@ -157,9 +159,10 @@ def bug_line(run_dir: str | None) -> str:
 
 
 class SweepSummary(Callback):
-    """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder
-    (and in the tracker, with logger=mlflow, which is also opened once before the jobs start). A job refused
-    because its folder holds another run counts as `refused` (its folder keeps the status of that run)."""
+    """After a multirun: the jobs counted by status, in sweep_summary.json in the sweep folder (and in the
+    tracker, with logger=mlflow, which is also opened once before the jobs start) and for main()'s last line. A
+    job refused because its folder holds another run counts as `refused` (its folder keeps the status of that
+    run)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         _ending["sweep"] = config.hydra.sweep.dir
@@ -217,7 +220,7 @@ def main() -> None:
     if "summary" in _ending:
         jobs, counts, bad = _ending["summary"]
         if bad:
-            print(f"{PROG}: {len(bad)} job(s) did not complete: " + ", ".join(bad), file=sys.stderr)
+            print(f"{PROG}: {len(bad)} job(s) did not complete: " + ", ".join(map(shown, bad)), file=sys.stderr)
         sweep = _ending["sweep"]
         print(f"{PROG}: sweep folder {shown(sweep)} ({jobs} jobs: {counts}; summary "
               f"{shown(sweep)}{SWEEP_SUMMARY})", file=sys.stderr if bad else sys.stdout)
