@@ -11,6 +11,7 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import backend, config, files, rundir, sources, tracking
 from .runs import natural_key
-from .errors import OutOfSpace, UserError, fail, one_line
+from .errors import OutOfSpace, UserError, fail, one_line, out_of_space
 
 log = logging.getLogger("finetune_lab")
 
@@ -152,10 +153,19 @@ def interrupted_line(run_dir: str | None, sweep_dir: str | None = None) -> str:
     return line
 
 
-def bug_line(run_dir: str | None) -> str:
-    """The last line after the traceback of an error that is finetune-lab's own (a bug)."""
+def unexpected(prog: str, run_dir: str | None) -> NoReturn:
+    """End the command on an error the run did not turn into its own ending: a full disk before the run
+    started (its folder's config or status could not be written) in one line; else finetune-lab's own error (a
+    bug) with its traceback, and a last line that names the folder."""
+    exc = sys.exc_info()[1]
+    space = out_of_space(exc)
+    if space:
+        fail(prog, f"{space[0]} writing {space[1] or run_dir}: the run could not start; run it again once space "
+                   "is back")
+    traceback.print_exc()
     where = f"run folder {shown(run_dir)} failed: " if run_dir else ""
-    return f"{where}an error in finetune-lab itself (the traceback above); please report it"
+    print(f"{prog}: {where}an error in finetune-lab itself (the traceback above); please report it", file=sys.stderr)
+    sys.exit(1)
 
 
 class SweepSummary(Callback):
@@ -200,6 +210,7 @@ def main() -> None:
     """`finetune-lab [overrides]` and `finetune-lab -m [sweep overrides]`. The last line names the run's folder
     (or the sweep's, and its summary file), however the command ends."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, so they can be reported in one line
+    logging.raiseExceptions = False  # a log line that cannot be written (a full disk) is dropped, no traceback
     _ending.clear()
     try:
         hydra_entry()
@@ -214,9 +225,7 @@ def main() -> None:
         fail(PROG, f"cannot create the output folder {exc.filename}: {exc.strerror}; "
                    "choose another with hydra.run.dir=... (or hydra.sweep.dir=... for -m)")
     except Exception:
-        traceback.print_exc()
-        print(f"{PROG}: {bug_line(_ending.get('run'))}", file=sys.stderr)
-        sys.exit(1)
+        unexpected(PROG, _ending.get("run"))
     if "summary" in _ending:
         jobs, counts, bad = _ending["summary"]
         if bad:
@@ -242,6 +251,7 @@ def resume_main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="finetune-lab-resume", description=resume_main.__doc__)
     parser.add_argument("run_dir", help="the folder of the run to resume (it holds .hydra/config.yaml)")
     run_dir = parser.parse_args(argv).run_dir
+    logging.raiseExceptions = False  # as in main()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
                         handlers=[logging.StreamHandler(), logging.FileHandler(os.path.join(run_dir, "resume.log"))]
                         if os.path.isdir(run_dir) else None)
@@ -256,7 +266,5 @@ def resume_main(argv: list[str] | None = None) -> None:
         print(f"{parser.prog}: {interrupted_line(run_dir)}", file=sys.stderr)
         sys.exit(130)
     except Exception:
-        traceback.print_exc()
-        print(f"{parser.prog}: {bug_line(run_dir)}", file=sys.stderr)
-        sys.exit(1)
+        unexpected(parser.prog, run_dir)
     print(f"{parser.prog}: {run_line(run_dir, metrics)}")
