@@ -171,8 +171,8 @@ def test_a_single_run_that_diverges_exits_1_with_its_status_line(tmp_path):
     (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"finetune-lab: run {run_dir} diverged: loss became NaN; training stopped "
-        "(TerminateOnNaN)"]
+        f"finetune-lab: run folder outputs/runs/{run_dir.name}/ (diverged: loss became NaN; training stopped "
+        "(TerminateOnNaN))"]
 
 
 @pytest.mark.e2e

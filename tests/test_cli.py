@@ -33,6 +33,32 @@ def test_the_console_holds_only_the_runs_log_and_keras_progress(tiny_cli):
 
 
 @pytest.mark.e2e
+def test_a_run_ends_with_a_line_naming_its_folder(tiny_cli, tiny_run):
+    """The run's own last line (before the IMPORTED line of the test's wrapper) names the real folder, relative
+    to where the command ran, with its status and test accuracy; each stage after training says what it does."""
+    cwd, result = tiny_cli
+    *lines, imported = result.stdout.strip().splitlines()
+    assert imported.startswith("IMPORTED")
+    accuracy = json.loads((tiny_run / "metrics.json").read_text())["test"]["accuracy"]
+    assert lines[-1] == (f"finetune-lab: run folder outputs/runs/{tiny_run.name}/ (completed, test accuracy "
+                         f"{accuracy:.4f})")
+    assert (cwd / lines[-1].split()[3]).resolve() == tiny_run.resolve()
+    for stage in ("training set evaluation: 64 images", "test evaluation: 20 images", "feature maps of 2 layers after",
+                  "saving the model", "layer change:", "original task (hed_bsds500):"):
+        assert any(stage in line for line in lines), stage
+
+
+@pytest.mark.e2e
+def test_a_sweep_ends_with_a_line_naming_its_folder_and_summary(one_process_sweep):
+    sweep, result = one_process_sweep
+    last = result.stderr.strip().splitlines()[-1]  # some jobs did not complete: on stderr
+    shown = f"outputs/multirun/{sweep.name}/"
+    assert last == (f"finetune-lab: sweep folder {shown} (5 jobs: 3 completed, 1 diverged, 1 failed; summary "
+                    f"{shown}sweep_summary.json)")
+    assert (sweep / "sweep_summary.json").is_file()
+
+
+@pytest.mark.e2e
 def test_a_tiny_run_writes_every_file(tiny_run):
     for name in EXPECTED_FILES:
         assert (tiny_run / name).is_file(), name
@@ -108,9 +134,10 @@ def test_train_eval_is_the_training_set_scored_in_inference_mode(tiny_run):
 @pytest.mark.e2e
 def test_a_refused_config_is_one_line_and_leaves_a_failed_run_not_a_half_written_one(tmp_path):
     result = run_cli(["data.cutoff_rate=1.5"], tmp_path)
-    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "finetune-lab: error: data.cutoff_rate=1.5 is not allowed: a fraction in (0, 1]"]
     (run_dir,) = list((tmp_path / "outputs" / "runs").iterdir())
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "finetune-lab: error: data.cutoff_rate=1.5 is not allowed: a fraction in (0, 1]; "
+        f"run folder outputs/runs/{run_dir.name}/ (failed)"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "cutoff_rate" in metrics["error"]
 

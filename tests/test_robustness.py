@@ -160,6 +160,8 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
     run = only_run(tmp_path)
+    assert stderr.strip().splitlines()[-1] == (f"finetune-lab: run folder outputs/runs/{run.name}/ interrupted; "
+                                               f"finetune-lab-resume outputs/runs/{run.name}/ continues it")
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted" and status["resume"] == f"finetune-lab-resume {run}"
     (attempt,) = status["attempts"]
@@ -220,3 +222,84 @@ def test_a_killed_sweep_carries_on_when_its_command_is_run_again(killed_sweep):
     changed = killed_sweep.changed
     assert changed.returncode == 1 and "holds another job (training.epochs: 2 -> 3)" in changed.stderr + changed.stdout
     assert (sweep / "1" / "metrics.json").read_bytes() == second  # after the two commands with output.resume
+
+
+@pytest.mark.parametrize("error, expected", [
+    (OSError(28, "No space left on device"), ("no space left", None)),
+    (OSError(122, "Disk quota exceeded", "outputs/runs/x/history.csv"),
+     ("disk quota exceeded", "outputs/runs/x/history.csv")),
+    # h5py keeps the C library's errno and names the file only in its message
+    (OSError(27, "Can't synchronously write data (file write failed: time = Thu Dec  3 14:18:06 2026\n, filename = "
+                 "'run/backup/.next.weights.h5', file descriptor = 7, errno = 27, error message = 'File too large')"),
+     ("file size limit exceeded", "run/backup/.next.weights.h5")),
+    (RuntimeError("UnknownError: run/tensorboard/events.out; No space left on device"), ("no space left", None)),
+    (OSError("524288 requested and 262112 written"),  # numpy's short write, no errno
+     ("a short write (no space, a quota or a file-size limit)", None)),
+])
+def test_a_write_refused_for_want_of_space_is_recognised_with_its_file(error, expected):
+    from finetune_lab.errors import out_of_space
+
+    assert out_of_space(error) == expected
+    try:  # also as the cause of another error (a library that wraps it)
+        try:
+            raise error
+        except Exception as inner:
+            raise ValueError("could not save the weights") from inner
+    except ValueError as outer:
+        assert out_of_space(outer) == expected
+
+
+@pytest.mark.parametrize("error", [OSError(2, "No such file or directory", "x"), PermissionError(13, "denied"),
+                                   ValueError("File too small"), OSError("Unable to open file (truncated file)")])
+def test_other_errors_are_not_taken_for_a_full_disk(error):
+    from finetune_lab.errors import out_of_space
+
+    assert out_of_space(error) is None
+
+
+# A file-size limit (RLIMIT_FSIZE) that every log, record and picture of a smoke run passes under, and that its
+# model (VGG16's weights, ~59 MB; a frozen base's head alone: ~2 MB) does not
+FILE_SIZE_LIMIT = 8_000_000
+
+
+def run_under_file_size_limit(args, cwd):
+    """The command line in a fresh process whose files cannot grow past FILE_SIZE_LIMIT bytes."""
+    import os
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+    return subprocess.run([sys.executable, "-m", "finetune_lab", *args], cwd=cwd, preexec_fn=limit,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("overrides, written, kept", [
+    ([], "backup/", 0),  # the first epoch's checkpoint: the whole model with its optimizer state
+    (["model.freeze=all", "output.save_model=true", "training.feature_store=null", "training.epochs=2"],
+     "model.keras", 2),  # training done (the head's checkpoint is small), the model file after evaluation
+], ids=["backup", "model"])
+def test_a_full_disk_interrupts_the_run_in_one_line_and_resume_completes_it(tmp_path, overrides, written, kept):
+    args = ["debug=smoke", "training.samples_per_epoch=16", *overrides]
+    result = run_under_file_size_limit(args, tmp_path)
+    (run,) = list((tmp_path / "outputs" / "debug" / "runs").iterdir())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"finetune-lab: error: file size limit exceeded writing {run}/") and written in line
+    assert line.endswith(f"the run is interrupted, its finished epochs kept ({kept} of {kept or 1}); "
+                         f"finetune-lab-resume {run} continues it once space is back")
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "interrupted" and status["resume"] == f"finetune-lab-resume {run}"
+    assert not (run / "metrics.json").exists() and len(history_rows(run)) == kept
+
+    resumed = run_cli([str(run)], tmp_path, module="finetune_lab.resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    finished = metrics(run)
+    assert finished["status"] == "completed" and [a["status"] for a in finished["attempts"]] == ["interrupted",
+                                                                                                "completed"]
+    assert len(history_rows(run)) == finished["epochs_run"] == (kept or 1)  # the kept epochs not trained again
+    assert not (run / "backup").exists()  # dropped once the run's record is written
+    assert resumed.stdout.strip().splitlines()[-1] == (
+        f"finetune-lab-resume: run folder outputs/debug/runs/{run.name}/ (completed, test accuracy "
+        f"{finished['test']['accuracy']:.4f})")

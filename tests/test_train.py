@@ -37,7 +37,7 @@ def test_the_random_state_is_written_before_the_checkpoint():
 
     cbs = train.callbacks("run", OmegaConf.create({"early_stopping": {"enabled": False}}))
     kinds = [type(cb) for cb in cbs]
-    assert kinds.index(train.RandomStateBackup) < kinds.index(keras.callbacks.BackupAndRestore)
+    assert kinds.index(train.RandomStateBackup) < kinds.index(train.Backup)
 
 
 def swallow_an_interrupt_at_batch_1(batch, logs=None):
@@ -68,3 +68,43 @@ def test_a_swallowed_interrupt_still_stops_training_at_the_next_batch():
     finally:
         train.STOP.clear()
     assert seen == [0]  # batch 1's HonourStop raised before the later callbacks ran; no further batch
+
+
+def test_a_backup_write_that_fails_for_want_of_space_leaves_the_last_checkpoint_whole(tmp_path, monkeypatch):
+    """A checkpoint whose write fails (here a file-size limit: EFBIG after a part of the file) leaves the previous
+    epoch's checkpoint as it was, nothing half-written beside it; a later run restores that epoch."""
+    import errno
+
+    import numpy as np
+
+    def model():
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        m.compile(optimizer="adam", loss="mse")
+        m.optimizer.build(m.trainable_variables)
+        return m
+
+    backup_dir = tmp_path / train.BACKUP_DIR
+    first = model()
+    backup = train.Backup(str(backup_dir))
+    backup.set_model(first)
+    backup.on_epoch_end(0)
+    saved = [w.copy() for w in first.get_weights()]
+
+    def partly_written(filepath, overwrite=True):
+        with open(filepath, "wb") as f:
+            f.write(b"\x89HDF\r\n" + b"\0" * 100)
+        raise OSError(errno.EFBIG, "File too large")
+
+    first.set_weights([w + 1 for w in saved])
+    monkeypatch.setattr(first, "save_weights", partly_written)
+    with pytest.raises(OSError):
+        backup.on_epoch_end(1)
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+    assert train.finished_epochs(str(tmp_path)) == 1
+
+    second = model()
+    restored = train.Backup(str(backup_dir))
+    restored.set_model(second)
+    restored.on_train_begin()
+    assert all(np.array_equal(a, b) for a, b in zip(second.get_weights(), saved))
+    assert second._initial_epoch == 1

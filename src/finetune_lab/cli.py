@@ -9,7 +9,9 @@ import logging
 import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -21,19 +23,21 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import backend, config, files, rundir, sources, tracking
 from .runs import natural_key
-from .errors import UserError, fail, one_line
+from .errors import OutOfSpace, UserError, fail, one_line, out_of_space
 
 log = logging.getLogger("finetune_lab")
 
 PROG = "finetune-lab"
+SWEEP_SUMMARY = "sweep_summary.json"
 REFUSED = ".refused"  # in a sweep folder: one file per job refused because its folder holds another run
 EXIT_SWEEP_FAILURES = 1
 EXIT_RUN_NOT_COMPLETED = 1  # a single run that diverged
 
 config.register_schema()
-_sweep_failures: list[str] = []
-_run_errors: list[UserError] = []  # a single run's user error, reported by main() in one line
-_run_endings: list[str] = []  # a single run that ended other than completed (diverged), reported by main()
+# What the command's last line names, filled in as it runs (main() reads it): "run" the folder of the single run,
+# or of the sweep's job running in this process; "metrics" the single run's metrics.json; "error" its user
+# error; "sweep" the sweep's folder; "summary" (jobs, their counts as a line, the folders that did not complete)
+_ending: dict = {}
 
 
 def carry_on(cfg: DictConfig, hydra_cfg, run_dir: str) -> bool | str:
@@ -89,6 +93,7 @@ def hydra_entry(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     run_dir = hydra_cfg.runtime.output_dir
+    _ending["run"] = run_dir
     try:
         resume = carry_on(cfg, hydra_cfg, run_dir)
     except UserError as exc:  # the folder holds another run: nothing is written to it
@@ -104,22 +109,73 @@ def hydra_entry(cfg: DictConfig) -> float | None:
     try:
         metrics = run_job(cfg, run_dir, hydra_cfg.sweep.dir if multirun else None, resume=resume)
     except UserError as exc:  # recorded in the run folder already; not raised, so Hydra adds nothing to it
-        if multirun:
-            log.error("job %s failed: %s", hydra_cfg.job.num, exc)  # the sweep goes on; the summary counts it
+        if multirun:  # the sweep goes on; the summary counts it
+            log.error("job %s %s: %s", hydra_cfg.job.num, _ended_as(exc), exc)
         else:
-            _run_errors.append(exc)
+            _ending["error"] = exc
         return None
-    if not multirun and metrics["status"] != "completed":  # a sweep counts its jobs in SweepSummary
-        _run_endings.append(f"run {run_dir} {metrics['status']}: {metrics.get('error', '')}".rstrip(": "))
+    if not multirun:  # a sweep counts its jobs in SweepSummary
+        _ending["metrics"] = metrics
     return metrics.get("val", {}).get("accuracy")
 
 
+def _ended_as(exc: UserError) -> str:
+    """How a run that raised `exc` ended: interrupted (no space: resumable) or failed."""
+    return "interrupted" if isinstance(exc, OutOfSpace) else "failed"
+
+
+def shown(folder: str) -> str:
+    """A folder as the console names it: relative to the working folder when inside it, with a final slash."""
+    path = os.path.abspath(folder)
+    here = os.getcwd()
+    inside = os.path.commonpath([path, here]) == here
+    return os.path.join(os.path.relpath(path, here) if inside else path, "")
+
+
+def run_line(run_dir: str, metrics: dict) -> str:
+    """The last line of a run that finished: its folder, its status and test accuracy or error."""
+    status = metrics["status"]
+    if status == "completed":
+        return f"run folder {shown(run_dir)} (completed, test accuracy {metrics['test']['accuracy']:.4f})"
+    return f"run folder {shown(run_dir)} ({status}: {metrics.get('error', '')})".replace(": )", ")")
+
+
+def interrupted_line(run_dir: str | None, sweep_dir: str | None = None) -> str:
+    """The last line of a command stopped by Ctrl-C or SIGTERM: the folder left interrupted and how to go on."""
+    if run_dir is None and sweep_dir is None:
+        return "interrupted before any run started"
+    if run_dir is None:  # its jobs run in other processes (a launcher)
+        return (f"sweep folder {shown(sweep_dir)} interrupted; the same sweep command with output.resume=true "
+                f"carries it on")
+    line = f"run folder {shown(run_dir)} interrupted; finetune-lab-resume {shown(run_dir)} continues it"
+    if sweep_dir:
+        line += f", the same sweep command with output.resume=true the whole sweep ({shown(sweep_dir)})"
+    return line
+
+
+def unexpected(prog: str, run_dir: str | None) -> NoReturn:
+    """End the command on an error the run did not turn into its own ending: a full disk before the run
+    started (its folder's config or status could not be written) in one line; else finetune-lab's own error (a
+    bug) with its traceback, and a last line that names the folder."""
+    exc = sys.exc_info()[1]
+    space = out_of_space(exc)
+    if space:
+        fail(prog, f"{space[0]} writing {space[1] or run_dir}: the run could not start; run it again once space "
+                   "is back")
+    traceback.print_exc()
+    where = f"run folder {shown(run_dir)} failed: " if run_dir else ""
+    print(f"{prog}: {where}an error in finetune-lab itself (the traceback above); please report it", file=sys.stderr)
+    sys.exit(1)
+
+
 class SweepSummary(Callback):
-    """After a multirun: one line that counts the jobs by status, and sweep_summary.json in the sweep folder
-    (and in the tracker, with logger=mlflow, which is also opened once before the jobs start). A job refused
-    because its folder holds another run counts as `refused` (its folder keeps the status of that run)."""
+    """After a multirun: the jobs counted by status, in sweep_summary.json in the sweep folder (and in the
+    tracker, with logger=mlflow, which is also opened once before the jobs start) and for main()'s last line. A
+    job refused because its folder holds another run counts as `refused` (its folder keeps the status of that
+    run)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        _ending["sweep"] = config.hydra.sweep.dir
         shutil.rmtree(os.path.join(config.hydra.sweep.dir, REFUSED), ignore_errors=True)  # this sweep's own only
         HydraConfig.instance().set_config(config)  # as for a job: ${hydra:...} in logger.* resolves
         try:  # tables and experiment made here, once, not by parallel jobs racing for a new store
@@ -138,22 +194,24 @@ class SweepSummary(Callback):
         counts: dict[str, int] = {}
         for state in statuses.values():
             counts[state] = counts.get(state, 0) + 1
-        rundir.write_json_atomic(os.path.join(sweep_dir, "sweep_summary.json"),
+        rundir.write_json_atomic(os.path.join(sweep_dir, SWEEP_SUMMARY),
                                  {"jobs": statuses, "counts": counts,
                                   **({"refused": {job: r["reason"] for job, r in refused.items()}} if refused else {})})
         bad = [name for name, state in statuses.items() if state != "completed"]
-        _sweep_failures.extend(os.path.join(sweep_dir, name) for name in bad)
         try:
             tracking.log_sweep(config.logger, sweep_dir, counts)
         except UserError as exc:
             log.error("%s", exc)
-        line = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        print(f"sweep {sweep_dir}: {len(jobs)} jobs: {line}", file=sys.stderr if bad else sys.stdout)
+        _ending["summary"] = (len(jobs), ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+                              [os.path.join(sweep_dir, name) for name in bad])
 
 
 def main() -> None:
-    """`finetune-lab [overrides]` and `finetune-lab -m [sweep overrides]`."""
+    """`finetune-lab [overrides]` and `finetune-lab -m [sweep overrides]`. The last line names the run's folder
+    (or the sweep's, and its summary file), however the command ends."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, so they can be reported in one line
+    logging.raiseExceptions = False  # a log line that cannot be written (a full disk) is dropped, no traceback
+    _ending.clear()
     try:
         hydra_entry()
     except UserError as exc:
@@ -161,21 +219,31 @@ def main() -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         fail(PROG, one_line(exc))
     except KeyboardInterrupt:
-        print("finetune-lab: interrupted; the run folder says so, and finetune-lab-resume FOLDER continues it",
-              file=sys.stderr)
+        print(f"{PROG}: {interrupted_line(_ending.get('run'), _ending.get('sweep'))}", file=sys.stderr)
         sys.exit(130)
     except (PermissionError, NotADirectoryError, FileExistsError) as exc:  # the output folder cannot be made
         fail(PROG, f"cannot create the output folder {exc.filename}: {exc.strerror}; "
                    "choose another with hydra.run.dir=... (or hydra.sweep.dir=... for -m)")
-    if _run_errors:
-        fail(PROG, str(_run_errors[0]))
-    if _run_endings:
-        print(f"finetune-lab: {_run_endings[0]}", file=sys.stderr)
-        sys.exit(EXIT_RUN_NOT_COMPLETED)
-    if _sweep_failures:
-        print(f"finetune-lab: {len(_sweep_failures)} job(s) did not complete: " + ", ".join(_sweep_failures),
-              file=sys.stderr)
-        sys.exit(EXIT_SWEEP_FAILURES)
+    except Exception:
+        unexpected(PROG, _ending.get("run"))
+    if "summary" in _ending:
+        jobs, counts, bad = _ending["summary"]
+        if bad:
+            print(f"{PROG}: {len(bad)} job(s) did not complete: " + ", ".join(map(shown, bad)), file=sys.stderr)
+        sweep = _ending["sweep"]
+        print(f"{PROG}: sweep folder {shown(sweep)} ({jobs} jobs: {counts}; summary "
+              f"{shown(sweep)}{SWEEP_SUMMARY})", file=sys.stderr if bad else sys.stdout)
+        if bad:
+            sys.exit(EXIT_SWEEP_FAILURES)
+    if "error" in _ending:
+        exc = _ending["error"]
+        fail(PROG, str(exc) if isinstance(exc, OutOfSpace) else f"{exc}; run folder {shown(_ending['run'])} (failed)")
+    if "metrics" in _ending:
+        metrics = _ending["metrics"]
+        completed = metrics["status"] == "completed"
+        print(f"{PROG}: {run_line(_ending['run'], metrics)}", file=sys.stdout if completed else sys.stderr)
+        if not completed:
+            sys.exit(EXIT_RUN_NOT_COMPLETED)
 
 
 def resume_main(argv: list[str] | None = None) -> None:
@@ -183,6 +251,7 @@ def resume_main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="finetune-lab-resume", description=resume_main.__doc__)
     parser.add_argument("run_dir", help="the folder of the run to resume (it holds .hydra/config.yaml)")
     run_dir = parser.parse_args(argv).run_dir
+    logging.raiseExceptions = False  # as in main()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
                         handlers=[logging.StreamHandler(), logging.FileHandler(os.path.join(run_dir, "resume.log"))]
                         if os.path.isdir(run_dir) else None)
@@ -190,6 +259,12 @@ def resume_main(argv: list[str] | None = None) -> None:
         cfg = rundir.load_run_config(run_dir)
         from .runner import run
 
-        run(cfg, run_dir, resume=True)
+        metrics = run(cfg, run_dir, resume=True)
     except UserError as exc:
         fail(parser.prog, str(exc))
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: {interrupted_line(run_dir)}", file=sys.stderr)
+        sys.exit(130)
+    except Exception:
+        unexpected(parser.prog, run_dir)
+    print(f"{parser.prog}: {run_line(run_dir, metrics)}")

@@ -3,6 +3,7 @@ reading a JSON file that may be missing or half-written, writing rows as CSV, an
 see the old one or the complete new one, never a part."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -52,7 +53,7 @@ def write_atomic(path: str, write, binary: bool = True) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
+        with naming(path), os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -60,4 +61,16 @@ def write_atomic(path: str, write, binary: bool = True) -> None:
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def naming(path: str):
+    """An OSError raised inside that names no file (a failed write or flush) names `path`, so the line that
+    reports it (a full disk: errors.out_of_space) can say which file it was."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = path
         raise

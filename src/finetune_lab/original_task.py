@@ -325,6 +325,8 @@ def analyse(cfg, model: keras.Model, probe: Probe | None, x_test: np.ndarray, tr
         if pretrained is None:
             out["layer_change"] = {"skipped": "model.weights=null: no pretrained base to compare with"}
         else:
+            log.info("layer change: relative weight change per layer, CKA of each stage's output on %d test "
+                     "images (pretrained vs fine-tuned base); figure layer_change.png", min(len(x_test), lc.max_images))
             images = np.asarray(transform(x_test[:lc.max_images]))
             out["layer_change"] = layer_change(pretrained, base, images, lc.max_images)
             plots.layer_change(out["layer_change"], os.path.join(run_dir, "layer_change.png"))
@@ -332,6 +334,8 @@ def analyse(cfg, model: keras.Model, probe: Probe | None, x_test: np.ndarray, tr
         if probe.kind is None:
             section = {"skipped": probe.skipped}
         else:
+            log.info("original task (%s): the fine-tuned base under its original head vs the pretrained network "
+                     "on %d probe photos", cfg.model.weights, len(probe.names))
             task = probe.task(cfg)
             new = task.outputs(weighted_layers(base))
             section = {**task.info(), "images": probe.names, **task.compare(new)}

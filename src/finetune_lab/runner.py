@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from . import (augment, backend, cache, data, evaluate, features, files, machine, model as models, original_task,
                plots, rundir, sources, train)
-from .errors import UserError
+from .errors import OutOfSpace, UserError, out_of_space
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +37,42 @@ def run(cfg, run_dir: str, resume: bool = False) -> dict:
         every = [*earlier, {"status": ending, "wall_seconds": round(time.time() - started, 1)}]
         return {"wall_seconds": round(sum(a["wall_seconds"] or 0 for a in every), 1), "attempts": every}
 
+    def interrupted(**why) -> None:
+        rundir.mark(run_dir, "interrupted", resume=f"finetune-lab-resume {run_dir}", **why, **attempts("interrupted"))
+
     try:
-        with _sigterm_as_interrupt(), backend.released_after():
+        with _signals_as_interrupt(), backend.released_after():
             metrics = _run(cfg, run_dir, resume)
+            metrics.update(attempts(metrics["status"]))
+            metrics["memory"] = machine.peak_memory(own_peak)
+            rundir.finish(run_dir, metrics)
     except Exception as exc:
-        rundir.record_failure(run_dir, exc, **attempts("failed"), provenance=environment())
-        raise
+        space = out_of_space(exc)
+        if space is None:
+            rundir.record_failure(run_dir, exc, **attempts("failed"), provenance=environment())
+            raise
+        message = _out_of_space_message(run_dir, cfg.training.epochs, *space)  # resumable, not failed
+        with contextlib.suppress(OSError):  # where not even status.json can be written it reads `killed`
+            interrupted(reason=message)
+        raise OutOfSpace(message) from None
     except BaseException:  # Ctrl-C or SIGTERM: resumable, not failed
-        rundir.mark(run_dir, "interrupted", resume=f"finetune-lab-resume {run_dir}", **attempts("interrupted"))
+        interrupted()
         raise
-    metrics.update(attempts(metrics["status"]))
-    metrics["memory"] = machine.peak_memory(own_peak)
-    rundir.finish(run_dir, metrics)
+    train.drop_backup(run_dir)
     return metrics
 
 
+def _out_of_space_message(run_dir: str, epochs: int, cause: str, path: str | None) -> str:
+    kept = train.finished_epochs(run_dir)
+    return (f"{cause} writing {path or 'into ' + run_dir}: the run is interrupted, its finished epochs kept "
+            f"({kept} of {epochs}); finetune-lab-resume {run_dir} continues it once space is back")
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a scheduler's stop, `kill`) ends the run like Ctrl-C, so its folder says `interrupted`."""
+def _signals_as_interrupt():
+    """SIGTERM (a scheduler's stop, `kill`) ends the run like Ctrl-C, so its folder says `interrupted`; SIGXFSZ
+    (a file-size limit reached) is ignored, as Python does by default, so the write fails with EFBIG and the run
+    is interrupted like one that finds no space, instead of being killed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -64,11 +82,13 @@ def _sigterm_as_interrupt():
         raise KeyboardInterrupt(f"signal {signum}")
 
     train.STOP.clear()
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt),
+                signal.SIGXFSZ: signal.signal(signal.SIGXFSZ, signal.SIG_IGN)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _run(cfg, run_dir: str, resume: bool) -> dict:
@@ -104,6 +124,9 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
     names, image_shape = digits.class_names, digits.x_test.shape[1:]
     units, batch = cfg.model.output_units or len(names), cfg.training.batch_size
     model, weights_provenance = models.build(cfg, units)
+    source, file = weights_provenance.get("source") or "none (random initialisation)", weights_provenance.get("file")
+    log.info("model %s: weights %s%s, model.freeze=%s, %s trainable parameters", model.name, source,
+             f" ({file})" if file else "", cfg.model.freeze, f"{models.parameter_counts(model)['trainable']:,}")
     base = model.get_layer(cfg.model.base)
     digit_input = data.digit_input(cfg.data, cfg.seed, cfg.model.base)  # uint8 images -> model input, in the step
     on_digits = data.on_digits(model, digit_input, image_shape)
@@ -114,6 +137,7 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
     probe_image = transform(split.x_test[image_index:image_index + 1])[0]
     maps_dir = os.path.join(run_dir, "feature_maps")
     if maps_cfg.enabled:
+        log.info("feature maps of %d layers before training, test image %d", len(maps_cfg.layers), image_index)
         maps_before = features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "before",
                                           maps_cfg.max_channels)
 
@@ -139,6 +163,7 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
         linear_probe = train.linear_probe(on_digits, base, lp_batches, steps, val, cfg.training, cfg.model.freeze)
     fitted = train.fit(fit_model, train_batches, steps, epoch_size, val, cfg.training, run_dir)
     history = rundir.read_history(run_dir)
+    log.info("figures: learning curves")
     plots.learning_curves(history, os.path.join(run_dir, "learning_curves.png"))
 
     metrics = {
@@ -161,23 +186,29 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
         metrics["error"] = "loss became NaN; training stopped (TerminateOnNaN)"
         return metrics
 
+    if cfg.analysis.train_eval.enabled:
+        log.info("training set evaluation: %d images, inference mode",
+                 min(counts["train"], cfg.analysis.train_eval.max_images))
     metrics["train_eval"] = _evaluate_training_set(fit_model, x_train, split.y_train, units, batch,
                                                    cfg.analysis.train_eval)
+    log.info("test evaluation: %d images", counts["test"])
     probs = (on_digits.predict(data.as_dataset(split.x_test, batch), batch_size=batch, verbose=0) if x_test is None
              else cache.predict(fit_model, x_test, batch))  # the head on the stored test features
     metrics["test"] = evaluate.summarize(split.y_test, probs, names)
+    log.info("test accuracy %.4f (95%% CI %.4f-%.4f, n=%d); figures: confusion matrix",
+             metrics["test"]["accuracy"], *metrics["test"]["ci95"], counts["test"])
     files.write_csv(os.path.join(run_dir, "predictions.csv"), evaluate.predictions_table(split.y_test, probs, names))
     plots.confusion_matrix(metrics["test"]["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"),
                            f"test accuracy {metrics['test']['accuracy']:.4f} (n={counts['test']})", list(names))
     if maps_cfg.enabled:
+        log.info("feature maps of %d layers after training, and their differences", len(maps_cfg.layers))
         maps_after = features.save_grids(base, list(maps_cfg.layers), probe_image, maps_dir, "after",
                                          maps_cfg.max_channels)
         features.save_diff_grids(maps_before, maps_after, maps_dir, maps_cfg.max_channels)
     if cfg.output.save_model:
+        log.info("saving the model: model.keras")
         save_model(model, os.path.join(run_dir, "model.keras"))
     metrics.update(original_task.analyse(cfg, model, probe, split.x_test, transform, run_dir))
-    log.info("test accuracy %.4f (95%% CI %.4f-%.4f, n=%d)", metrics["test"]["accuracy"],
-             *metrics["test"]["ci95"], counts["test"])
     return metrics
 
 
@@ -220,7 +251,8 @@ def save_model(model: keras.Model, path: str) -> None:
     """Architecture and weights, without optimizer state (resume uses the backup folder instead)."""
     copy = keras.Model.from_config(model.get_config())  # uncompiled: carries no optimizer
     copy.set_weights(model.get_weights())
-    copy.save(path)
+    with files.naming(path):  # Keras' zip writer names no file when a write fails
+        copy.save(path)
 
 
 def _last(history: dict, prefix: str) -> dict:

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from . import files
-from .errors import UserError, exit_on_user_error
+from .errors import UserError, exit_on_user_error, out_of_space
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class FeatureStore:
         try:
             self.save(k, fields, array, time.perf_counter() - start)
         except OSError as exc:
+            if out_of_space(exc):
+                raise  # the disk the run writes to is likely full too: the run is interrupted (runner.run)
             log.warning("feature store %s: entry %s not written (%s); the run goes on without it",
                         self.folder, k[:SHORT], exc)
         return array, k, False
@@ -110,7 +112,7 @@ class FeatureStore:
         tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.folder)
         try:
             data = os.path.join(tmp, DATA)
-            with open(data, "wb") as f:
+            with files.naming(data), open(data, "wb") as f:
                 np.save(f, np.ascontiguousarray(array, np.float32))
                 f.flush()
                 os.fsync(f.fileno())

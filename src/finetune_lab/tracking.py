@@ -15,7 +15,7 @@ import os
 from omegaconf import DictConfig, OmegaConf
 
 from . import config, files, rundir, sources
-from .errors import UserError
+from .errors import OutOfSpace, UserError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def track(mlflow, cfg: DictConfig, run_dir: str, sweep_dir: str | None = None):
     state = "failed"
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, OutOfSpace):  # the folder is left interrupted, resumable
         state = "interrupted"
         raise
     finally:

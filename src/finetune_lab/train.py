@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import threading
 import time
@@ -135,6 +136,40 @@ class RandomStateBackup(keras.callbacks.Callback):
         self.ledger.append([[int(x) for x in keras.ops.convert_to_numpy(v.value)] for v in self._states()])
 
 
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, kept until the run's record is written (drop_backup) rather than deleted when
+    training ends, so a run interrupted while it evaluates resumes without training again; and written so that a
+    write that fails (no space, a quota, a file-size limit) or is killed leaves the last finished epoch's
+    checkpoint whole: the epoch's weights and metadata go to files beside it, each renamed over its own once both
+    are complete (weights first: a kill between the two renames runs that epoch again)."""
+
+    NEXT = ".next"
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, delete_checkpoint=False)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights = os.path.join(self.backup_dir, self.NEXT + ".weights.h5")  # Keras asks for the .weights.h5 ending
+        metadata = self._training_metadata_path + self.NEXT
+        try:
+            self.model.save_weights(weights, overwrite=True)
+            write_atomic(metadata, lambda f: json.dump({"epoch": self._current_epoch,
+                                                        "batch": self._last_batch_seen}, f), binary=False)
+        except BaseException:
+            for partial in (weights, metadata):
+                if os.path.exists(partial):
+                    os.unlink(partial)
+            raise
+        os.replace(weights, self._weights_path)
+        os.replace(metadata, self._training_metadata_path)
+
+
+def drop_backup(run_dir: str) -> None:
+    """The backup of a run whose record is written: no longer needed to resume it."""
+    shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
+
+
 def finished_epochs(run_dir: str) -> int:
     """Epochs already done by an interrupted run, from the backup that BackupAndRestore keeps."""
     meta = read_json(os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")) or {}
@@ -144,7 +179,7 @@ def finished_epochs(run_dir: str) -> int:
 def callbacks(run_dir: str, training_cfg) -> list[keras.callbacks.Callback]:
     cbs = [
         RandomStateBackup(os.path.join(run_dir, BACKUP_DIR)),  # before the checkpoint: see its docstring
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True),
+        Backup(os.path.join(run_dir, BACKUP_DIR)),
         keras.callbacks.CSVLogger(os.path.join(run_dir, rundir.HISTORY), append=True),
         keras.callbacks.TerminateOnNaN(),
         EpochLog(),
@@ -164,14 +199,22 @@ def fit(model: keras.Model, train_batches, steps: int, images_per_epoch: int, va
     `val` ((inputs, one-hot labels) or None); return what happened: epochs run in this attempt, seconds in
     training steps and images/s over every attempt's epochs (TrainClock), and whether the loss went NaN."""
     clock = TrainClock(os.path.join(run_dir, BACKUP_DIR))
-    history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
-                        epochs=training_cfg.epochs, steps_per_epoch=steps, shuffle=False,
-                        callbacks=[clock, *callbacks(run_dir, training_cfg)],  # the clock's file before the checkpoint
-                        verbose=1 if sys.stdout.isatty() else 2)  # shuffle=False: batches come in the seed's order
-    epochs = len(history.history.get("loss", []))
+    every = [clock, *callbacks(run_dir, training_cfg)]  # the clock's file before the checkpoint
+    done, epochs = finished_epochs(run_dir), training_cfg.epochs
+    if done >= epochs:  # an earlier attempt trained them all, then was stopped
+        log.info("training: all %d epoch(s) were trained by an earlier attempt; its weights come from the backup",
+                 epochs)
+        keras.callbacks.CallbackList([cb for cb in every if isinstance(cb, (TrainClock, Backup))],
+                                     model=model).on_train_begin()
+        history = {}
+    else:
+        log.info("training: %d epoch(s) of %d steps%s", epochs, steps, f", from epoch {done + 1}" if done else "")
+        history = model.fit(train_batches, validation_data=val, validation_batch_size=training_cfg.batch_size,
+                            epochs=epochs, steps_per_epoch=steps, shuffle=False, callbacks=every,
+                            verbose=1 if sys.stdout.isatty() else 2).history  # shuffle=False: the seed's order
     images = clock.epochs * images_per_epoch
-    return {"epochs_this_session": epochs, "train_seconds": clock.seconds, "diverged": _nan_in(history.history),
-            "images_per_second": images / clock.seconds if clock.seconds else None}
+    return {"epochs_this_session": len(history.get("loss", [])), "train_seconds": clock.seconds,
+            "diverged": _nan_in(history), "images_per_second": images / clock.seconds if clock.seconds else None}
 
 
 def _nan_in(history: dict) -> bool:
