@@ -4,9 +4,12 @@ with a status line, and each job's SLURM id and, where it ended without a result
 process is, so that a job SLURM requeued resumes its own run. Importing it imports neither submitit nor Hydra."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
+import signal
 import subprocess
 import time
 
@@ -61,7 +64,7 @@ class _Once(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if "sacct" not in record.getMessage():
             return True
-        first, _Once.seen = not _Once.seen, True
+        first, self.seen = not self.seen, True
         return first
 
 
@@ -75,7 +78,9 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from omegaconf import OmegaConf
 
-    logging.getLogger("submitit").addFilter(_Once())
+    submitit_log = logging.getLogger("submitit")
+    if not any(isinstance(f, _Once) for f in submitit_log.filters):  # once a process (a sweep may launch again)
+        submitit_log.addFilter(_Once())
     params = dict(launcher.params)
     executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
                                      slurm_max_num_timeout=params.pop("max_num_timeout"))
@@ -95,24 +100,61 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
     record.update({str(num): {"job_id": job.job_id} for num, job in zip(nums, jobs)})
     _write_jobs(sweep_dir, record)
     log.info("sweep %s: %d SLURM jobs submitted: %s", sweep_dir, len(jobs), ", ".join(j.job_id for j in jobs))
-    endings = wait(jobs, sweep_dir)
-    for num, job, ending in zip(nums, jobs, endings):
+    returns = []
+    for num, job, overrides, ending in zip(nums, jobs, job_overrides, wait(jobs, sweep_dir)):
+        returned, ending = (_no_result(overrides), ending) if ending else _job_return(job, overrides)
+        returns.append(returned)
         if ending:
             record[str(num)]["ending"] = ending
     _write_jobs(sweep_dir, record)
-    return [_job_return(job, overrides) if not ending else _no_result(overrides)
-            for job, overrides, ending in zip(jobs, job_overrides, endings)]
+    return returns
 
 
 def _job_return(job, overrides):
-    """What the job returned (Hydra's JobReturn); a job that raised outside the task (submitit's own error, e.g.
-    not requeued after too many time-outs) as a job without a result, its error logged in one line."""
+    """(what the job returned: Hydra's JobReturn, None) or, for a job that raised outside the task (submitit's own
+    error), (a JobReturn without a result, its ending): `timeout` for a job not requeued after max_num_timeout
+    time limits, else `failed`; its error logged in one line."""
     try:
-        return job.results()[0]
+        return job.results()[0], None
     except Exception as exc:  # submitit's FailedJobError / UncompletedJobError: the task never returned
         lines = [line for line in str(exc).splitlines() if line.strip() and not line.startswith("-")]
-        log.error("SLURM job %s ended without a result: %s", job.job_id, lines[-1] if lines else type(exc).__name__)
-        return _no_result(overrides)
+        reason = next((line for line in lines if "not requeued" in line), lines[-1] if lines else type(exc).__name__)
+        reason = re.sub(r"^[\w.]+(Error|Exception): ", "", reason.strip())  # the message, not its class
+        log.error("SLURM job %s ended without a result: %s", job.job_id, reason)
+        return _no_result(overrides), "timeout" if "timed-out" in reason else "failed"
+
+
+@contextlib.contextmanager
+def stopped_when_not_requeued():
+    """Inside a SLURM job: submitit's checkpoint signal (SIGUSR2, signal_delay_s before the time limit) requeues
+    the job, or, after max_num_timeout time limits, ends it by raising its UncompletedJobError wherever the job
+    is, which inside a run would record the run as failed. Here that stops the run as a signal does (its folder
+    `interrupted`, to be resumed by output.resume=true), and the error is raised once the run has stopped, so that
+    submitit records the job as ended without a result."""
+    from submitit import JobEnvironment
+
+    usr = JobEnvironment._usr_sig()
+    checkpoint, refused = signal.getsignal(usr), []
+    if not callable(checkpoint):
+        yield
+        return
+
+    def handler(signum, frame):
+        try:
+            checkpoint(signum, frame)
+        except Exception as exc:  # not requeued
+            refused.append(exc)
+            raise KeyboardInterrupt(str(exc)) from exc
+
+    signal.signal(usr, handler)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if refused:
+            raise refused[0] from None
+        raise
+    finally:
+        signal.signal(usr, checkpoint)
 
 
 def _no_result(overrides):
