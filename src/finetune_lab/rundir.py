@@ -70,7 +70,8 @@ def status(run_dir: str) -> str:
 
 
 def _alive(state: dict) -> bool:
-    if state.get("slurm_job") and state["slurm_job"] == slurm.job_id() and state.get("pid") != os.getpid():
+    if state.get("slurm_job") and state["slurm_job"] == slurm.job_id() and (
+            state.get("host"), state.get("pid")) != (socket.gethostname(), os.getpid()):
         return False  # an earlier attempt of this very SLURM job, requeued: SLURM ended it before requeueing
     if state.get("host") != socket.gethostname():
         return True  # cannot tell from here
