@@ -1,3 +1,4 @@
+import contextlib
 import importlib.resources
 import importlib.util
 import os
@@ -163,8 +164,23 @@ def compose():
     return compose_config
 
 
-# The session fixtures that make real runs, each made once per pytest-xdist worker that asks for it.
-SHARED_RUNS = ("tiny_cli", "one_process_sweep", "parallel_sweep", "late_device_sweep")
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A one-node SLURM cluster on this machine (tests/slurm_cluster.py), SLURM_CONF set while it lives; the test
+    is skipped, with the reason, where it cannot be had (no SLURM and no root or apt-get to install it)."""
+    import slurm_cluster
+
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(slurm_cluster.running(tmp_path_factory.mktemp("slurm")))
+        except slurm_cluster.Unavailable as exc:
+            pytest.skip(f"no local SLURM cluster: {exc}")
+        yield cluster
+
+
+# The session fixtures that make real runs (or, `slurm`, start a cluster), each made once per pytest-xdist worker
+# that asks for it.
+SHARED_RUNS = ("tiny_cli", "one_process_sweep", "parallel_sweep", "late_device_sweep", "slurm")
 
 
 def pytest_itemcollected(item):

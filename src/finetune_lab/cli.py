@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import backend, config, files, rundir, sources, tracking
+from . import backend, config, files, rundir, slurm, sources, tracking
 from .runs import natural_key
 from .errors import OutOfSpace, UserError, fail, one_line, out_of_space
 
@@ -49,7 +49,8 @@ def carry_on(cfg: DictConfig, hydra_cfg, run_dir: str) -> bool | str:
     if state == "empty":
         rundir.save_config(run_dir, cfg, hydra_cfg)
         return False
-    if not cfg.output.resume:
+    requeued = rundir.requeued(run_dir)  # this SLURM job's own run, before SLURM requeued the job
+    if not cfg.output.resume and not requeued:
         raise UserError(f"{run_dir} already holds a {state} run; it is never overwritten (output.resume=true "
                         f"carries on a sweep in the same hydra.sweep.dir; finetune-lab-resume continues one run)")
     changed = config.differences(os.path.join(run_dir, rundir.CONFIG), cfg)
@@ -61,7 +62,8 @@ def carry_on(cfg: DictConfig, hydra_cfg, run_dir: str) -> bool | str:
     if state in ("completed", "failed", "diverged"):
         log.info("job %s: %s already (%s), skipped", hydra_cfg.job.get("num", ""), state, run_dir)
         return "skip"
-    log.info("job %s: %s, resumed from its backup (%s)", hydra_cfg.job.get("num", ""), state, run_dir)
+    log.info("job %s: %s%s, resumed from its backup (%s)", hydra_cfg.job.get("num", ""), state,
+             " and requeued by SLURM" if requeued else "", run_dir)
     return True
 
 
@@ -191,18 +193,21 @@ class SweepSummary(Callback):
         refused_dir = Path(sweep_dir, REFUSED)
         refused = {p.stem: files.read_json(str(p)) for p in refused_dir.glob("*.json")} if refused_dir.is_dir() else {}
         statuses.update(dict.fromkeys(refused, "refused"))
+        scheduled = slurm.read_jobs(sweep_dir)  # hydra/launcher=slurm: job ids, and jobs that ended without a result
+        statuses = slurm.with_endings(statuses, scheduled)
         counts: dict[str, int] = {}
         for state in statuses.values():
             counts[state] = counts.get(state, 0) + 1
         rundir.write_json_atomic(os.path.join(sweep_dir, SWEEP_SUMMARY),
                                  {"jobs": statuses, "counts": counts,
+                                  **({"job_ids": {n: j["job_id"] for n, j in scheduled.items()}} if scheduled else {}),
                                   **({"refused": {job: r["reason"] for job, r in refused.items()}} if refused else {})})
         bad = [name for name, state in statuses.items() if state != "completed"]
         try:
             tracking.log_sweep(config.logger, sweep_dir, counts)
         except UserError as exc:
             log.error("%s", exc)
-        _ending["summary"] = (len(jobs), ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+        _ending["summary"] = (len(statuses), ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
                               [os.path.join(sweep_dir, name) for name in bad])
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import backend, config
+from . import backend, config, slurm
 from .errors import UserError, one_line
 from .files import read_json, write_atomic
 
@@ -70,6 +70,9 @@ def status(run_dir: str) -> str:
 
 
 def _alive(state: dict) -> bool:
+    if state.get("slurm_job") and state["slurm_job"] == slurm.job_id() and (
+            state.get("host"), state.get("pid")) != (socket.gethostname(), os.getpid()):
+        return False  # an earlier attempt of this very SLURM job, requeued: SLURM ended it before requeueing
     if state.get("host") != socket.gethostname():
         return True  # cannot tell from here
     try:
@@ -131,9 +134,17 @@ def _newest_write(run_dir: str) -> float:
 
 
 def mark(run_dir: str, state: str, **extra) -> None:
+    scheduled = slurm.job_id()
     write_json_atomic(os.path.join(run_dir, STATUS), {
         "status": state, "pid": os.getpid(), "host": socket.gethostname(),
-        "time": time.strftime(TIME_FORMAT), **extra})
+        **({"slurm_job": scheduled} if scheduled else {}), "time": time.strftime(TIME_FORMAT), **extra})
+
+
+def requeued(run_dir: str) -> bool:
+    """Whether the folder's run was started by this very SLURM job, which SLURM has since requeued (a time
+    limit, a preemption, scontrol requeue): the job resumes its own run."""
+    scheduled = slurm.job_id()
+    return bool(scheduled) and (read_json(os.path.join(run_dir, STATUS)) or {}).get("slurm_job") == scheduled
 
 
 def finish(run_dir: str, metrics: dict) -> None:
