@@ -7,7 +7,7 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from finetune_lab import planner, rules, stats, verdicts
+from finetune_lab import measure, planner, rules, stats, verdicts
 from test_verdicts import _claims, _run, few_replicates, root  # noqa: F401  (fixtures: the fake sweeps)
 
 AT = 3   # replicates per arm now in the designs below: fewer than any k they are simulated at
@@ -21,11 +21,11 @@ def _exactly(mean, sd, n=AT):
 
 def _difference(delta, sd, rule, base=0.5):
     """A difference design of two arms AT replicates each, observed Δ = delta and sd `sd` in each arm."""
-    arms = {"runs": planner.Arm(_exactly(base + delta, sd), [None] * AT),
-            "baseline": planner.Arm(_exactly(base, sd), [None] * AT)}
-    comparison = planner.Comparison(("runs", "baseline"), (1.0, -1.0), rules.region(rule, "difference"),
-                                    clip=(0.0, 1.0))
-    return planner.Design(arms, [comparison], bounds=(0.0, 1.0), fewest=6)
+    arms = {"runs": measure.Arm(_exactly(base + delta, sd), [None] * AT),
+            "baseline": measure.Arm(_exactly(base, sd), [None] * AT)}
+    comparison = measure.Comparison("difference", ("runs", "baseline"), (1.0, -1.0), rules.region(rule, "difference"),
+                                    bounds=(0.0, 1.0))
+    return measure.Design(arms, [comparison], bounds=(0.0, 1.0), fewest=6)
 
 
 def _needed(design, start=6):
@@ -60,12 +60,12 @@ def test_a_claim_of_several_comparisons_is_refuted_only_after_the_bonferroni_fac
     """Four levels of a for_each claim, one of them clearly below the claimed region: the draws decide by refuting
     it, at 1 - 0.05/4 for that level; with every level on its boundary, nothing decides."""
     region = rules.region({"above": 0.5}, "mean")
-    arms = {f"lr {i}": planner.Arm(_exactly(0.5 if i else 0.42, 0.03), [None] * AT) for i in range(4)}
-    comparisons = [planner.Comparison((name,), (1.0,), region, logit=(0.0, 1.0)) for name in arms]
-    one_low = planner.Simulation(planner.Design(arms, comparisons, (0.0, 1.0), 6), seed=1)
+    arms = {f"lr {i}": measure.Arm(_exactly(0.5 if i else 0.42, 0.03), [None] * AT) for i in range(4)}
+    comparisons = [measure.Comparison(name, (name,), (1.0,), region, (0.0, 1.0), mean=True) for name in arms]
+    one_low = planner.Simulation(measure.Design(arms, comparisons, (0.0, 1.0), 6), seed=1)
     assert one_low.power(6) > 0.8
-    arms["lr 0"] = planner.Arm(_exactly(0.5, 0.03), [None] * AT)
-    on_the_boundary = planner.Simulation(planner.Design(arms, comparisons, (0.0, 1.0), 6), seed=1)
+    arms["lr 0"] = measure.Arm(_exactly(0.5, 0.03), [None] * AT)
+    on_the_boundary = planner.Simulation(measure.Design(arms, comparisons, (0.0, 1.0), 6), seed=1)
     assert on_the_boundary.power(20) < 0.2
 
 
@@ -88,14 +88,14 @@ def test_the_cost_is_the_missing_runs_at_each_arms_median_time(root):
     claim = {"id": "optimizer", "claim": "c", "runs": "adam", "baseline": "sgd", "statistic": "difference",
              "rule": {"above": 0, "margin": 0.02}}
     runs, _, baseline, _ = verdicts.claim_runs(claim, str(root))
-    found = planner.design(claim, runs, baseline)
+    found = measure.design(claim, runs, baseline)
     spent = planner.cost(found, 7)
     assert spent["extra_runs"] == 8 and spent["hours"] == pytest.approx((4 * 60 + 4 * 600) / 3600)
     assert spent["cpus"] == {"Test CPU, 2 cores, AVX-512"} and not spent["untimed"]
     assert planner.cost(found, 3)["extra_runs"] == 0
     gap = {**claim, "metric": "train_test_gap", "statistic": "mean", "rule": {"above": 0}}
     del gap["baseline"]
-    assert planner.cost(planner.design(gap, runs, []), 5)["extra_runs"] == 3   # 2 with train_eval
+    assert planner.cost(measure.design(gap, runs, []), 5)["extra_runs"] == 3   # 2 with train_eval
 
 
 def test_a_replicate_that_is_a_subsets_mean_costs_its_subsets_runs(tmp_path):
@@ -110,16 +110,16 @@ def test_a_replicate_that_is_a_subsets_mean_costs_its_subsets_runs(tmp_path):
             _timed(folder, 100)
     claim = {"id": "m", "claim": "c", "runs": "subsets", "statistic": "mean", "rule": {"above": 0.4}}
     runs, *_ = verdicts.claim_runs(claim, str(tmp_path))
-    found = planner.design(claim, runs, [])
+    found = measure.design(claim, runs, [])
     assert found.arms["runs"].have == 3 and found.arms["runs"].per_replicate == 2
     assert planner.cost(found, 5) == {"extra_runs": 4, "hours": pytest.approx(400 / 3600),
                                       "cpus": {"Test CPU, 2 cores, AVX-512"}, "untimed": []}
 
 
-def test_the_planners_arms_give_the_tables_intervals(root):
-    """The arms and comparisons the planner simulates are those the verdict table decides from: at the replicates
-    they have, their intervals are the rows' (a mean, a difference, a trend's steps, a critical point's sides, a
-    factorial effect, each level of a for_each claim)."""
+def test_the_planners_intervals_are_the_tables(root):
+    """The planner simulates the design the verdict table decides from (measure.design): at the replicates its
+    arms have, the planner's intervals (stats.welch_interval, stats.bounded_interval) are the rows' (a mean, a
+    difference, a trend's steps, a critical point's sides, a factorial effect, each level of a for_each claim)."""
     from test_verdicts import ADAM, FACTORS, TREND
 
     cases = [
@@ -135,14 +135,14 @@ def test_the_planners_arms_give_the_tables_intervals(root):
         claim = {"id": "x", "claim": "c", **case}
         row = verdicts.evaluate(claim, str(root))
         runs, _, baseline, _ = verdicts.claim_runs(claim, str(root))
-        found = planner.design(claim, runs, baseline)
-        samples = {name: arm.values[None, :] for name, arm in found.arms.items()}
+        found = planner.compared(measure.design(claim, runs, baseline))
+        samples = {name: np.asarray(arm.values, dtype=float)[None, :] for name, arm in found.arms.items()}
         shown = row.get("parts") or [row]
         assert len(found.comparisons) == len(shown) and not found.lacks, case
         for comparison, part in zip(found.comparisons, shown):
             lo, hi = planner.interval(comparison, samples, stats.LEVEL)
             assert (lo[0], hi[0]) == pytest.approx((part["ci_lo"], part["ci_hi"]), abs=1e-9), case
-            assert planner.verdicts_of(comparison, samples, stats.LEVEL)[0] == part["verdict"], case
+            assert planner.verdicts_of(comparison, samples, stats.LEVEL, found.claimed)[0] == part["verdict"], case
 
 
 def test_the_command_line_plan_lists_every_undecided_claim(root, tmp_path, capsys):

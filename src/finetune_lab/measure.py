@@ -1,15 +1,24 @@
-"""A claim's statistic from its runs: each run's number for the claim's metric, then the mean, difference,
-factorial effect, trend steps or critical point the claim names (finetune_lab.stats), and what a verdict row
-shows of the runs behind it (how many, how many were left out and why, the sizes, levels or cells).
+"""What a claim reads from its runs: its design (`design`) and the statistic decided from it (`statistic`).
+
+The design: each run's number for the claim's metric; the runs grouped into named arms (the runs and the baseline of
+a difference; the levels of a trend; the sizes of a critical point, its reference among them; the 2^k cells of a
+factorial effect; for a for_each claim, those of each level); each arm's replicates; the comparisons the claim is
+decided from, each an interval over named arms with its region; the fewest replicates per arm its method needs;
+what it lacks for any number at all; and what a verdict row shows of the runs behind it (how many, how many were
+left out and why, the sizes, levels or cells). `statistic` computes each comparison's interval from the arms'
+replicates (finetune_lab.stats); finetune_lab.planner simulates the same arms and comparisons, so that the plan's
+intervals are the table's.
 
 The replicate of an arm is a run, or, where the arm's runs were trained on different subsets of the data
 (several `data.split_seed` values), a subset: the runs of one subset are averaged first, so that seeds sharing
-their training images are not counted as independent draws. Each interval method is used only at the replicates
-per arm where stats.FEWEST says that it covers; with fewer, the claim is not decided.
+their training images are not counted as independent draws (a factorial cell's replicates are its runs). Each
+interval method is used only at the replicates per arm where stats.FEWEST says that it covers; with fewer, the
+claim is not decided.
 
-A trend and a critical point are decided from several comparisons at once (`Part`s), each a Welch interval:
-a trend from the step between each pair of adjacent levels, a critical point from the sizes on either side of
-its claimed range against the target (finetune_lab.rules.combine joins them).
+A mean is the mean of one arm; a difference and a factorial effect are a contrast of arm means, sum_j w_j x
+mean(arm j), with Welch's interval. A trend and a critical point are decided from several comparisons at once
+(`Part`s), each a Welch interval: a trend from the step between each pair of adjacent levels, a critical point
+from the sizes on either side of its claimed range against the target (finetune_lab.rules.combine joins them).
 
 The claims file's keys are in finetune_lab/claims.py.
 """
@@ -18,18 +27,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import claims, rules, stats
 from .claims import ClaimsError
 from .config import cell
-from .runs import same
+from .runs import natural_key, same
 
 # Where a metric is in metrics.json, when its name is not its path; the gap is train minus test accuracy.
 METRIC_PATHS = {claims.DEFAULT_METRIC: "test.accuracy"}
 GAP = (claims.GAP_METRIC, "train_eval.accuracy", "test.accuracy")  # name, minuend, subtrahend
 SUBSET_KEY = "data.split_seed"
 LEAST = 2  # runs per side, size, level or cell for any number at all
+SEVERAL = ("trend", "critical_point")   # the statistics decided from several comparisons (`Part`s)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,60 @@ class Part:
     estimate: stats.Estimate | None
     region: rules.Region | None = None
     n: str = ""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm's replicates (a run's value each, or a data subset's mean: `subsets` of them; 0 when each is a run)
+    and the runs behind them (those with the claim's metric)."""
+
+    values: list[float]
+    runs: list
+    subsets: int = 0
+
+    @property
+    def have(self) -> int:
+        return len(self.values)
+
+    @property
+    def per_replicate(self) -> float:
+        """Runs per replicate: 1, or the runs of a data subset where replicates are subset means."""
+        return len(self.runs) / self.have if self.have else 1.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One interval a claim is decided from: sum_j w_j x mean(arm j) over the named `arms`, Welch's interval clipped
+    to the values the contrast can take where `bounds` (the metric's range) is given; with `mean`, the mean of its
+    one arm instead (stats.mean: on the logit scale where `bounds` is given). It is decided against `region` (None:
+    the claim's own); `over` names what its replicates are in the estimate's method ("subset means", "cells"); `n`,
+    its runs in words."""
+
+    label: str
+    arms: tuple[str, ...]
+    weights: tuple[float, ...]
+    region: rules.Region | None = None
+    bounds: tuple[float, float] | None = None
+    mean: bool = False
+    over: str = ""
+    n: str = ""
+
+
+@dataclass
+class Design:
+    """A claim as its runs give it: its arms by name, the comparisons it is decided from, the metric's range, the
+    fewest replicates per arm its method covers at, what it lacks for any number at all, what its verdict row shows
+    of the runs (`shown`; for a for_each claim, each level's: verdicts.each_level), the claim's own region and the
+    runs it reads (with or without its metric)."""
+
+    arms: dict[str, Arm] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    bounds: tuple[float, float] | None = None
+    fewest: int = LEAST
+    lacks: list[str] = field(default_factory=list)
+    shown: dict = field(default_factory=dict)
+    claimed: rules.Region | None = None
+    read: int = 0
 
 
 def bounds(metric: str) -> tuple[float, float] | None:
@@ -96,6 +160,23 @@ def level_of(value, levels: list) -> int | None:
     return next((i for i, level in enumerate(levels) if same(value, cell(level))), None)
 
 
+def levels_of(runs: list, key: str) -> list:
+    """The values of `key` among the runs that have it, each once, in order (numbers by value, else naturally)."""
+    levels: list = []
+    for run in runs:
+        if run.config.get(key) is not None and not any(same(run.config[key], level) for level in levels):
+            levels.append(run.config[key])
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+    return sorted(levels, key=(lambda v: v) if numeric else (lambda v: natural_key(str(v))))
+
+
+def at_levels(claim: dict, runs: list, baseline: list) -> list[tuple]:
+    """(level, its runs, its baseline's) at each value of a for_each claim's key among the runs (`levels_of`)."""
+    key = claim["for_each"]
+    return [(level, *([run for run in group if same(run.config.get(key), level)] for group in (runs, baseline)))
+            for level in levels_of(runs + baseline, key)]
+
+
 def method_of(statistic: str, metric: str) -> str:
     """The interval method a statistic of a metric gets (stats.FEWEST's keys)."""
     if statistic == "mean":
@@ -103,127 +184,195 @@ def method_of(statistic: str, metric: str) -> str:
     return "Welch t"
 
 
-def statistic(claim: dict, runs: list, baseline: list):
-    """The claim's statistic (an Estimate, a list of `Part`s, or None when its replicates are too few for its
-    method) and what the row shows of the runs behind it: `n` (and `baseline_n`) runs with the metric, `missing`
-    runs without it, `fewest` replicates its method needs per arm, `subsets` where replicates are subset means,
-    and the `sizes`, `levels` or `cells`."""
-    kind, name = claim["statistic"], claim["id"]
-    metric = claims.metric(claim)
-    kept, mine, missing = with_metric(runs, metric, name)
-    shown = {"n": len(mine), "missing": missing, "fewest": fewest(method_of(kind, metric))}
+# ----- the design -----
+
+def design(claim: dict, runs: list, baseline: list) -> Design:
+    """The arms and comparisons the verdict of `claim` is read from; for a for_each claim, those of every level,
+    each arm named by its level (e.g. "lr 0.001: runs")."""
+    if "for_each" not in claim:
+        return group(claim, runs, baseline)
+    key = claim["for_each"]
+    out = Design(bounds=bounds(claims.metric(claim)), claimed=rules.region(claim["rule"], claim["statistic"]),
+                 read=len(runs) + len(baseline))
+    for level, at_runs, at_baseline in at_levels(claim, runs, baseline):
+        one = group(claim, at_runs, at_baseline, f"{key.rsplit('.', 1)[-1]} {level}: ")
+        out.arms.update(one.arms)
+        out.comparisons += one.comparisons
+        out.lacks += one.lacks
+        out.fewest = one.fewest
+    if not out.comparisons:
+        out.lacks.append(f"no runs with {key}")
+    return out
+
+
+def group(claim: dict, runs: list, baseline: list, prefix: str = "") -> Design:
+    """The design of one group of runs (the whole claim, or one level of a for_each claim; its arms' names start
+    with `prefix`), whatever the claim's for_each."""
+    kind, metric = claim["statistic"], claims.metric(claim)
+    kept, values, missing = with_metric(runs, metric, claim["id"])
+    method = fewest(method_of(kind, metric))
+    out = Design(bounds=bounds(metric), fewest=method, claimed=rules.region(claim["rule"], kind),
+                 read=len(runs) + len(baseline), shown={"n": len(values), "missing": missing, "fewest": method})
     if kind == "mean":
-        values, subsets = replicates(kept, mine)
-        shown.update(replicates=len(values), subsets=subsets)
-        enough = len(values) >= shown["fewest"]
-        return (_named(stats.mean(values, bounds(metric)), subsets) if enough else None), shown
-    if kind == "difference":
-        base_kept, theirs, missing_baseline = with_metric(baseline, metric, name)
-        a, sa = replicates(kept, mine)
-        b, sb = replicates(base_kept, theirs)
-        shown.update(baseline_n=len(theirs), missing=missing + missing_baseline, replicates=len(a),
-                     baseline_replicates=len(b), subsets=max(sa, sb))
-        enough = min(len(a), len(b)) >= shown["fewest"]
-        return (_named(stats.difference(a, b, bounds(metric)), max(sa, sb)) if enough else None), shown
-    if kind == "critical_point":
-        return critical(kept, mine, float(claim.get("fraction", 0.95)), claim.get("reference_size"),
-                        rules.region(claim["rule"], kind), shown)
-    if kind == "trend":
-        return trend(kept, mine, claim["order"], metric, shown)
-    return effect(kept, mine, claim["factors"], claim["effect"], metric, shown)
+        _mean(kept, values, prefix, out)
+    elif kind == "difference":
+        _difference(claim, kept, values, baseline, prefix, out)
+    elif kind == "trend":
+        _trend(claim["order"], kept, values, prefix, out)
+    elif kind == "critical_point":
+        _critical(claim, kept, values, prefix, out)
+        return out
+    else:
+        _effect(claim["factors"], claim["effect"], kept, values, prefix, out)
+    out.lacks += _short(out.arms)
+    return out
 
 
-def _named(estimate: stats.Estimate, subsets: int) -> stats.Estimate:
-    """The estimate, its method naming the subset means it was read from."""
-    if not subsets:
-        return estimate
-    return dataclasses.replace(estimate, method=f"{estimate.method} over subset means")
+def _arm(runs: list, values: list[float]) -> Arm:
+    """An arm of the runs with their values: its replicates are subset means where the runs come from several."""
+    means, subsets = replicates(runs, values)
+    return Arm(means, runs, subsets)
 
 
-def critical(runs: list, accuracies: list[float], fraction: float, reference: int | None, claimed: rules.Region,
-             shown: dict):
+def _short(arms: dict[str, Arm]) -> list[str]:
+    """The arms with fewer replicates than any number needs, in words."""
+    return [f"{name} {arm.have} of {LEAST} replicates" for name, arm in arms.items() if arm.have < LEAST]
+
+
+def _grouped(runs: list, values: list[float], key) -> dict:
+    """{key(run): (its runs, their values)}, leaving out the runs whose key is None or holds a None."""
+    groups: dict = {}
+    for run, value in zip(runs, values):
+        at = key(run)
+        if at is not None and not (isinstance(at, tuple) and None in at):
+            group_of = groups.setdefault(at, ([], []))
+            group_of[0].append(run)
+            group_of[1].append(value)
+    return groups
+
+
+def _mean(runs: list, values: list[float], prefix: str, out: Design) -> None:
+    """The mean of the runs' replicates (stats.mean)."""
+    arm = out.arms[prefix + "runs"] = _arm(runs, values)
+    out.shown.update(replicates=arm.have, subsets=arm.subsets)
+    out.comparisons.append(Comparison(prefix + "mean", (prefix + "runs",), (1.0,), None, out.bounds, mean=True,
+                                      over="subset means" if arm.subsets else ""))
+
+
+def _difference(claim: dict, runs: list, values: list[float], baseline: list, prefix: str, out: Design) -> None:
+    """The runs' mean minus the baseline's."""
+    base_kept, theirs, missing_baseline = with_metric(baseline, claims.metric(claim), claim["id"])
+    a = out.arms[prefix + "runs"] = _arm(runs, values)
+    b = out.arms[prefix + "baseline"] = _arm(base_kept, theirs)
+    subsets = max(a.subsets, b.subsets)
+    out.shown.update(baseline_n=len(theirs), missing=out.shown["missing"] + missing_baseline, replicates=a.have,
+                     baseline_replicates=b.have, subsets=subsets)
+    out.comparisons.append(Comparison(prefix + "difference", (prefix + "runs", prefix + "baseline"), (1.0, -1.0),
+                                      None, out.bounds, over="subset means" if subsets else ""))
+
+
+def _trend(order: dict, runs: list, values: list[float], prefix: str, out: Design) -> None:
+    """The steps between adjacent levels of `order`: each the later level's mean minus the earlier's, the claim's
+    region holding for every step; `levels` shows each level's mean with its interval."""
+    key, ordered = order["key"], order["levels"]
+    groups = _grouped(runs, values, lambda run: level_of(run.config.get(key), ordered))
+    names = [f"{prefix}{key.rsplit('.', 1)[-1]} {level}" for level in ordered]
+    arms = [_arm(*groups.get(i, ([], []))) for i in range(len(ordered))]
+    out.arms.update(zip(names, arms))
+    used = sum(len(arm.runs) for arm in arms)
+    out.shown.update(n=used, order_key=key, other_levels=len(values) - used,
+                     levels=[{"level": str(level), **(stats.mean_ci(arm.values) if arm.values else {"n": 0})}
+                             for level, arm in zip(ordered, arms)])
+    for (before, a, a_name), (after, b, b_name) in itertools.pairwise(zip(ordered, arms, names)):
+        out.comparisons.append(Comparison(f"{before} → {after}", (b_name, a_name), (1.0, -1.0), None, out.bounds,
+                                          n=f"n={b.have} vs {a.have}"))
+
+
+def _critical(claim: dict, runs: list, values: list[float], prefix: str, out: Design) -> None:
     """A critical point (the smallest size whose mean reaches `fraction` of the mean at `reference` images, or at
     the largest size run) decided from the sizes on either side of the claimed range: each size's mean minus
-    `fraction` x the reference's, a Welch interval. Above a: the largest size run below a falls short of the target;
-    below b: the largest size run at or under b reaches it. Runs at sizes above the reference are left out
-    (`above_reference`); replicates are subset means where the runs come from several subsets."""
-    by_size: dict[int, tuple[list, list[float]]] = {}
-    for run, accuracy in zip(runs, accuracies):
-        group = by_size.setdefault(int(run.row()["train_size"]), ([], []))
-        group[0].append(run)
-        group[1].append(accuracy)
-    above = sum(len(v[1]) for size, v in by_size.items() if reference is not None and size > reference)
-    arms = {size: replicates(*v)[0] for size, v in sorted(by_size.items())
-            if reference is None or size <= reference}
-    shown = {**shown, "n": shown["n"] - above, "sizes": {size: len(v) for size, v in arms.items()},
-             "fewest": fewest("Welch t"),
-             **({"reference_size": reference, "above_reference": above} if reference is not None else {})}
-    ref = reference if reference is not None else max(arms, default=None)
-    if len(arms) < 2 or ref not in arms or min(map(len, arms.values())) < LEAST:
-        return None, shown
-    sizes = sorted(arms)
-    shown["point"] = stats.smallest_reaching({s: sum(v) / len(v) for s, v in arms.items()}, fraction)
-    checks = []   # (size, whether it must reach the target)
-    if claimed.lo > -math.inf:
-        below = [s for s in sizes if s < claimed.lo]
-        checks += [(below[-1], False)] if below else []
-    if claimed.hi < math.inf:
-        under = [s for s in sizes if s <= claimed.hi]
-        checks += [(under[-1], True)] if under else []
-    parts = []
+    `fraction` x the reference's. Above a: the largest size run below a falls short of the target; below b: the
+    largest size run at or under b reaches it. Runs at sizes above the reference are left out (`above_reference`).
+    Its arms: the reference size, then the others in order."""
+    fraction, reference = float(claim.get("fraction", 0.95)), claim.get("reference_size")
+    groups = _grouped(runs, values, lambda run: int(run.row()["train_size"]))
+    above = sum(len(v[1]) for size, v in groups.items() if reference is not None and size > reference)
+    sizes = sorted(size for size in groups if reference is None or size <= reference)
+    arms = {size: _arm(*groups[size]) for size in sizes}
+    out.shown.update(n=out.shown["n"] - above, sizes={size: arm.have for size, arm in arms.items()},
+                     fewest=fewest("Welch t"),
+                     **({"reference_size": reference, "above_reference": above} if reference is not None else {}))
+    out.fewest = out.shown["fewest"]
+    ref = reference if reference is not None else max(sizes, default=None)
+    name = {size: f"{prefix}{size:,} images" for size in sizes}
+    out.arms.update((name[size], arms[size]) for size in sorted(sizes, key=lambda size: size != ref))
+    if len(sizes) < 2 or ref not in arms:
+        out.lacks.append(f"no runs at the reference size {ref:,}" if ref is not None and sizes else
+                         "runs at two training-set sizes at least")
+        return
+    if short := _short({name[size]: arms[size] for size in sizes}):   # nothing is decided while any size has fewer
+        out.lacks += short
+        return
+    out.shown["point"] = stats.smallest_reaching({size: sum(arm.values) / arm.have for size, arm in arms.items()},
+                                                 fraction)
+    claimed = out.claimed
+    checks = ([(max(below), False)] if (below := [s for s in sizes if s < claimed.lo]) else []) + (
+        [(max(under), True)] if (under := [s for s in sizes if s <= claimed.hi]) else [])
     for size, reaches in checks:
-        enough = min(len(arms[size]), len(arms[ref])) >= shown["fewest"]
-        estimate = stats.contrast([arms[size], arms[ref]], [1.0, -fraction]) if enough else None
         region = rules.Region(0.0, math.inf) if reaches else rules.Region(-math.inf, 0.0)
         label = f"{size:,} {'reaches' if reaches else 'falls short of'} {fraction:g} × {ref:,}"
-        parts.append(Part(label, estimate, region, f"n={len(arms[size])} vs {len(arms[ref])}"))
-    return (parts or None), shown
+        out.comparisons.append(Comparison(label, (name[size], name[ref]), (1.0, -fraction), region,
+                                          n=f"n={arms[size].have} vs {arms[ref].have}"))
+    if not checks:
+        out.lacks.append("no size run on either side of the claimed range")
 
 
-def trend(runs: list, values: list[float], order: dict, metric: str, shown: dict):
-    """The steps between adjacent levels of `order` (each the later level's mean minus the earlier's, a Welch
-    interval), the claim's region holding for every step; `levels` shows each level's mean with its interval."""
-    key, levels = order["key"], order["levels"]
-    by_level: list[tuple[list, list[float]]] = [([], []) for _ in levels]
-    for run, value in zip(runs, values):
-        at = level_of(run.config.get(key), levels)
-        if at is not None:
-            by_level[at][0].append(run)
-            by_level[at][1].append(value)
-    arms = [replicates(*group)[0] for group in by_level]
-    used = sum(len(group[1]) for group in by_level)
-    shown = {**shown, "n": used, "order_key": key, "other_levels": len(values) - used,
-             "levels": [{"level": str(level), **(stats.mean_ci(v) if v else {"n": 0})}
-                        for level, v in zip(levels, arms)]}
-    if min(map(len, arms)) < LEAST:
-        return None, shown
-    parts = []
-    for (before, a), (after, b) in itertools.pairwise(zip(levels, arms)):
-        enough = min(len(a), len(b)) >= shown["fewest"]
-        estimate = stats.difference(b, a, bounds(metric)) if enough else None
-        parts.append(Part(f"{before} → {after}", estimate, None, f"n={len(b)} vs {len(a)}"))
-    return parts, shown
-
-
-def effect(runs: list, values: list[float], factors: dict, chosen: list, metric: str, shown: dict):
-    """The factorial effect (stats.factorial_effect) of the `chosen` factors over the cells of `factors`; a run at
-    neither level of a factor is left out (`other_levels`). Shows the cells, their runs (`replicates`: fewest,
-    most) and the cells with fewer than the method needs (`cells_short`)."""
+def _effect(factors: dict, chosen: list, runs: list, values: list[float], prefix: str, out: Design) -> None:
+    """The factorial effect (stats.factorial_weights) of the `chosen` factors over the cells of `factors`, a cell's
+    replicates its runs; a run at neither level of a factor is left out (`other_levels`). Shows the cells, their
+    runs (`replicates`: fewest, most) and the cells with fewer than the method needs (`cells_short`)."""
     keys = list(factors)
-    cells: dict[tuple[int, ...], list[float]] = {code: [] for code in itertools.product((0, 1), repeat=len(keys))}
-    for run, value in zip(runs, values):
-        code = tuple(level_of(run.config.get(key), factors[key]) for key in keys)
-        if None not in code:
-            cells[code].append(value)
-    counts = [len(v) for v in cells.values()]
-    needed = fewest("Welch t", len(cells))
-    shown = {**shown, "n": sum(counts), "other_levels": len(values) - sum(counts), "cells": len(cells),
-             "fewest": needed, "replicates": (min(counts), max(counts)),
-             "cells_short": sum(n < needed for n in counts)}
-    if shown["cells_short"]:
-        return None, shown
-    estimate = stats.factorial_effect(cells, [keys.index(key) for key in chosen], bounds(metric))
-    return dataclasses.replace(estimate, method="Welch t over cells"), shown
+    codes = list(itertools.product((0, 1), repeat=len(keys)))
+    groups = _grouped(runs, values, lambda run: tuple(level_of(run.config.get(key), factors[key]) for key in keys))
+    names = [prefix + "cell " + "/".join(str(factors[k][c]) for k, c in zip(keys, code)) for code in codes]
+    for name, code in zip(names, codes):
+        cell_runs, cell_values = groups.get(code, ([], []))
+        out.arms[name] = Arm(list(cell_values), cell_runs)
+    counts = [out.arms[name].have for name in names]
+    out.fewest = fewest("Welch t", len(codes))
+    out.shown.update(n=sum(counts), other_levels=len(values) - sum(counts), cells=len(codes), fewest=out.fewest,
+                     replicates=(min(counts), max(counts)), cells_short=sum(n < out.fewest for n in counts))
+    weights = stats.factorial_weights(len(keys), [keys.index(key) for key in chosen])
+    out.comparisons.append(Comparison(prefix + "effect", tuple(names), tuple(weights), None, out.bounds, over="cells"))
+
+
+# ----- the statistic -----
+
+def statistic(claim: dict, runs: list, baseline: list):
+    """The claim's statistic from the design of its runs (`group`; a for_each claim's level is one group:
+    verdicts.each_level): an Estimate, a list of `Part`s (a trend, a critical point), or None when it lacks
+    replicates for its method; and what the row shows of the runs behind it: `n` (and `baseline_n`) runs with the
+    metric, `missing` runs without it, `fewest` replicates its method needs per arm, `subsets` where replicates are
+    subset means, and the `sizes`, `levels` or `cells`."""
+    found = group(claim, runs, baseline)
+    if found.lacks:
+        return None, found.shown
+    estimates = [estimate(found, comparison) for comparison in found.comparisons]
+    if claim["statistic"] in SEVERAL:
+        return [Part(c.label, e, c.region, c.n) for c, e in zip(found.comparisons, estimates)] or None, found.shown
+    return estimates[0], found.shown
+
+
+def estimate(found: Design, comparison: Comparison) -> stats.Estimate | None:
+    """A comparison's estimate from its arms' replicates; None where an arm has fewer than the method needs."""
+    arms = [found.arms[name].values for name in comparison.arms]
+    if min(map(len, arms)) < found.fewest:
+        return None
+    if comparison.mean:
+        out = stats.mean(arms[0], comparison.bounds)
+    else:
+        out = stats.contrast(arms, comparison.weights, comparison.bounds)
+    return dataclasses.replace(out, method=f"{out.method} over {comparison.over}") if comparison.over else out
 
 
 def contrast_words(factors: dict, chosen: list) -> str:

@@ -3,11 +3,13 @@
 with POWER (80%) at the effect and spread its runs show now, and what the runs still missing would cost, from the
 runs' own recorded wall times.
 
-Power, by simulation through the table's own code. Each arm's replicates are drawn DRAWS times from a normal with
-the arm's observed mean and sd, clipped into the metric's range where it has one (an accuracy into [0, 1]); each
-draw gets the interval the table would compute (stats.welch_interval for a difference, an effect, a trend's step
-and a critical point's side, clipped as stats.contrast clips it; stats.bounded_interval for the mean of a bounded
-metric) and rules.decide's verdict; the power at k replicates per arm is the share of draws that decide
+Power, by simulation through the table's own code. The arms and comparisons are the claim's design
+(finetune_lab.measure.design), those the table's intervals are read from; the plan simulates, counts and costs the
+arms its comparisons read. Each arm's replicates are drawn DRAWS times from a normal with the arm's observed mean
+and sd, clipped into the metric's range where it has one (an accuracy into [0, 1]); each draw gets the interval
+the table would compute (stats.welch_interval for a difference, an effect, a trend's step and a critical point's
+side, clipped as stats.contrast clips it; stats.bounded_interval for the mean of a bounded metric) and
+rules.decide's verdict; the power at k replicates per arm is the share of draws that decide
 (confirmed or refuted). A claim decided from several comparisons (each level of `for_each`, each step of a trend,
 each side of a critical point) is simulated as a whole, as rules.combine decides it: a draw decides when every
 comparison is confirmed at 95%, or when one is refuted at 1 - 0.05/m for m comparisons (its interval at that
@@ -40,17 +42,15 @@ NumPy and SciPy only (no TensorFlow), as finetune_lab.stats.
 """
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import math
 import statistics
 import zlib
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from . import claims, machine, measure, rules, stats, tables, verdicts
-from .runs import same
+from . import machine, measure, rules, stats, tables, verdicts
 from .verdict_table import statistic_shown, verdict_word
 
 POWER = 0.8     # the share of simulated draws that must decide the claim
@@ -63,153 +63,11 @@ COLUMNS = (("id", "id"), ("verdict", "verdict now"), ("statistic", "statistic no
 _DECIDE = np.frompyfunc(rules.decide, 3, 1)   # rules.decide over arrays of interval ends
 
 
-@dataclass(frozen=True)
-class Arm:
-    """One arm's replicates (a run each, or a data subset's mean) and the runs behind them."""
-
-    values: np.ndarray
-    runs: list
-
-    @property
-    def have(self) -> int:
-        return len(self.values)
-
-    @property
-    def per_replicate(self) -> float:
-        """Runs per replicate: 1, or the runs of a data subset where replicates are subset means."""
-        return len(self.runs) / self.have if self.have else 1.0
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One interval of a claim: sum_j w_j x mean(arm j), decided against `region`; `logit`, the range of a bounded
-    metric whose mean is read on the logit scale (one arm); `clip`, the metric's range, to which the interval is
-    clipped as stats.contrast clips it."""
-
-    arms: tuple[str, ...]
-    weights: tuple[float, ...]
-    region: rules.Region
-    logit: tuple[float, float] | None = None
-    clip: tuple[float, float] | None = None
-
-
-@dataclass
-class Design:
-    """A claim as the simulation sees it: its arms by name, its comparisons, the metric's range (draws are clipped
-    into it), the fewest replicates its method covers at, and what it lacks for any number at all."""
-
-    arms: dict[str, Arm] = field(default_factory=dict)
-    comparisons: list[Comparison] = field(default_factory=list)
-    bounds: tuple[float, float] | None = None
-    fewest: int = measure.LEAST
-    lacks: list[str] = field(default_factory=list)
-    read: int = 0   # the runs the claim reads (with or without its metric)
-
-    def add(self, other: "Design") -> None:
-        self.arms.update(other.arms)
-        self.comparisons += other.comparisons
-        self.lacks += other.lacks
-        self.fewest = other.fewest
-
-
-# ----- a claim's arms and comparisons, grouped as finetune_lab.measure groups them -----
-
-def design(claim: dict, runs: list, baseline: list) -> Design:
-    """The arms and comparisons the verdict of `claim` is read from (for_each: those of every level)."""
-    if "for_each" not in claim:
-        out = _design(claim, runs, baseline, "")
-    else:
-        key = claim["for_each"]
-        out = Design(bounds=measure.bounds(claims.metric(claim)))
-        for level in verdicts.levels_of(runs + baseline, key):
-            at = [[run for run in group if same(run.config.get(key), level)] for group in (runs, baseline)]
-            out.add(_design(claim, *at, f"{key.rsplit('.', 1)[-1]} {level}: "))
-        if not out.comparisons:
-            out.lacks.append(f"no runs with {key}")
-    out.read = len(runs) + len(baseline)
-    return out
-
-
-def _arm(runs: list, values: list[float]) -> Arm:
-    return Arm(np.asarray(measure.replicates(runs, values)[0], dtype=float), runs)
-
-
-def _design(claim: dict, runs: list, baseline: list, prefix: str) -> Design:
-    kind, metric = claim["statistic"], claims.metric(claim)
-    claimed, limits = rules.region(claim["rule"], kind), measure.bounds(metric)
-    kept, values, _ = measure.with_metric(runs, metric, claim["id"])
-    out = Design(bounds=limits, fewest=measure.fewest(measure.method_of(kind, metric)))
-    if kind == "mean":
-        out.arms[prefix + "runs"] = _arm(kept, values)
-        out.comparisons.append(Comparison((prefix + "runs",), (1.0,), claimed, logit=limits))
-    elif kind == "difference":
-        out.arms[prefix + "runs"] = _arm(kept, values)
-        out.arms[prefix + "baseline"] = _arm(*measure.with_metric(baseline, metric, claim["id"])[:2])
-        out.comparisons.append(Comparison((prefix + "runs", prefix + "baseline"), (1.0, -1.0), claimed, clip=limits))
-    elif kind == "trend":
-        order = claim["order"]
-        names = [f"{prefix}{order['key'].rsplit('.', 1)[-1]} {level}" for level in order["levels"]]
-        groups = _grouped(kept, values, lambda run: measure.level_of(run.config.get(order["key"]), order["levels"]))
-        out.arms.update({name: _arm(*groups.get(i, ([], []))) for i, name in enumerate(names)})
-        out.comparisons += [Comparison((after, before), (1.0, -1.0), claimed, clip=limits)
-                            for before, after in itertools.pairwise(names)]
-    elif kind == "critical_point":
-        _critical(claim, claimed, kept, values, out)
-    else:
-        keys = list(claim["factors"])
-        codes = list(itertools.product((0, 1), repeat=len(keys)))
-        groups = _grouped(kept, values, lambda run: tuple(
-            measure.level_of(run.config.get(key), claim["factors"][key]) for key in keys))
-        names = [prefix + "cell " + "/".join(str(claim["factors"][k][c]) for k, c in zip(keys, code)) for code in codes]
-        for name, code in zip(names, codes):   # a cell's replicates are its runs (measure.effect)
-            cell_runs, cell_values = groups.get(code, ([], []))
-            out.arms[name] = Arm(np.asarray(cell_values, dtype=float), cell_runs)
-        weights = stats.factorial_weights(len(keys), [keys.index(key) for key in claim["effect"]])
-        out.comparisons.append(Comparison(tuple(names), tuple(weights), claimed, clip=limits))
-        out.fewest = measure.fewest("Welch t", len(codes))
-    out.lacks += [f"{name} {arm.have} of {measure.LEAST} replicates" for name, arm in out.arms.items()
-                  if arm.have < measure.LEAST]
-    return out
-
-
-def _grouped(runs: list, values: list[float], key) -> dict:
-    """{key(run): (its runs, their values)}, leaving out the runs whose key is None or holds a None."""
-    groups: dict = {}
-    for run, value in zip(runs, values):
-        at = key(run)
-        if at is not None and not (isinstance(at, tuple) and None in at):
-            group = groups.setdefault(at, ([], []))
-            group[0].append(run)
-            group[1].append(value)
-    return groups
-
-
-def _critical(claim: dict, claimed: rules.Region, runs: list, values: list[float], out: Design) -> None:
-    """A critical point's sides (measure.critical): the largest size run below the claimed range must fall short of
-    `fraction` x the reference size's mean, the largest at or under its top must reach it."""
-    fraction, reference = float(claim.get("fraction", 0.95)), claim.get("reference_size")
-    groups = _grouped(runs, values, lambda run: int(run.row()["train_size"]))
-    sizes = sorted(s for s in groups if reference is None or s <= reference)
-    ref = reference if reference is not None else max(sizes, default=None)
-    out.fewest = measure.fewest("Welch t")
-    if len(sizes) < 2 or ref not in sizes:
-        out.lacks.append(f"no runs at the reference size {ref:,}" if ref is not None and sizes else
-                         "runs at two training-set sizes at least")
-        return
-    short = [f"{s:,} images {len(v)} of {measure.LEAST} replicates" for s in sizes
-             if len(v := measure.replicates(*groups[s])[0]) < measure.LEAST]
-    if short:   # measure.critical decides nothing while any size has fewer
-        out.lacks += short
-        return
-    checks = ([(max(below), False)] if (below := [s for s in sizes if s < claimed.lo]) else []) + (
-        [(max(under), True)] if (under := [s for s in sizes if s <= claimed.hi]) else [])
-    for size in {ref, *(size for size, _ in checks)}:
-        out.arms[f"{size:,} images"] = _arm(*groups[size])
-    for size, reaches in checks:
-        region = rules.Region(0.0, math.inf) if reaches else rules.Region(-math.inf, 0.0)
-        out.comparisons.append(Comparison((f"{size:,} images", f"{ref:,} images"), (1.0, -fraction), region))
-    if not checks:
-        out.lacks.append("no size run on either side of the claimed range")
+def compared(found: measure.Design) -> measure.Design:
+    """The design with only the arms its comparisons read (a critical point's sizes between its sides are shown in
+    its row, not compared): those the plan simulates, counts and costs."""
+    used = {name for comparison in found.comparisons for name in comparison.arms}
+    return dataclasses.replace(found, arms={name: arm for name, arm in found.arms.items() if name in used})
 
 
 # ----- power -----
@@ -217,15 +75,16 @@ def _critical(claim: dict, claimed: rules.Region, runs: list, values: list[float
 class Simulation:
     """A design's arms drawn DRAWS times from normals at their observed means and sds (`power`)."""
 
-    def __init__(self, design: Design, seed: int, draws: int = DRAWS, cap: int = CAP):
+    def __init__(self, design: measure.Design, seed: int, draws: int = DRAWS, cap: int = CAP):
         rng = np.random.default_rng(seed)
         self.design = design
+        self.values = {name: np.asarray(arm.values, dtype=float) for name, arm in design.arms.items()}
         self.noise = {name: rng.standard_normal((draws, max(cap, arm.have))) for name, arm in design.arms.items()}
 
     def sample(self, name: str, k: int) -> np.ndarray:
         """Draws of arm `name` at k replicates, or at the more it has: shape (draws, n)."""
-        arm = self.design.arms[name]
-        x = arm.values.mean() + arm.values.std(ddof=1) * self.noise[name][:, :max(k, arm.have)]
+        values = self.values[name]
+        x = values.mean() + values.std(ddof=1) * self.noise[name][:, :max(k, values.size)]
         return np.clip(x, *self.design.bounds) if self.design.bounds else x
 
     def power(self, k: int) -> float:
@@ -233,32 +92,36 @@ class Simulation:
         samples = {name: self.sample(name, k) for name in self.design.arms}
         m = len(self.design.comparisons)
         confirmed, refuted = True, False
+        claimed = self.design.claimed
         for comparison in self.design.comparisons:
-            at_95 = verdicts_of(comparison, samples, stats.LEVEL)
+            at_95 = verdicts_of(comparison, samples, stats.LEVEL, claimed)
             confirmed = confirmed & (at_95 == "confirmed")
-            refuted = refuted | ((at_95 if m == 1 else verdicts_of(comparison, samples, 1 - stats.ALPHA / m))
+            refuted = refuted | ((at_95 if m == 1 else verdicts_of(comparison, samples, 1 - stats.ALPHA / m, claimed))
                                  == "refuted")
         return float(np.mean(confirmed | refuted))
 
 
-def interval(comparison: Comparison, samples: dict[str, np.ndarray], level: float) -> tuple[np.ndarray, np.ndarray]:
+def interval(comparison: measure.Comparison, samples: dict[str, np.ndarray],
+             level: float) -> tuple[np.ndarray, np.ndarray]:
     """(lo, hi) of each draw's interval at `level` (samples: arm name -> draws x replicates), computed as the verdict
-    table computes it."""
+    table computes it (measure.estimate)."""
     arms = [samples[name] for name in comparison.arms]
-    if comparison.logit:
-        lo, hi, *_ = stats.bounded_interval(arms[0], comparison.logit, level)
+    if comparison.mean and comparison.bounds:
+        lo, hi, *_ = stats.bounded_interval(arms[0], comparison.bounds, level)
         return lo, hi
     _, lo, hi, *_ = stats.welch_interval(arms, comparison.weights, level)
-    if comparison.clip:
-        a, b = comparison.clip
+    if comparison.bounds:
+        a, b = comparison.bounds
         lo = np.maximum(lo, sum(min(w * a, w * b) for w in comparison.weights))
         hi = np.minimum(hi, sum(max(w * a, w * b) for w in comparison.weights))
     return lo, hi
 
 
-def verdicts_of(comparison: Comparison, samples: dict[str, np.ndarray], level: float) -> np.ndarray:
-    """rules.decide's verdict of each draw's interval at `level` (`interval`)."""
-    return _DECIDE(*interval(comparison, samples, level), comparison.region)
+def verdicts_of(comparison: measure.Comparison, samples: dict[str, np.ndarray], level: float,
+                claimed: rules.Region | None = None) -> np.ndarray:
+    """rules.decide's verdict of each draw's interval at `level` (`interval`) against the comparison's region, or
+    the claim's own (`claimed`)."""
+    return _DECIDE(*interval(comparison, samples, level), comparison.region or claimed)
 
 
 def needed(simulation: Simulation, start: int, cap: int = CAP) -> tuple[int | None, float]:
@@ -282,7 +145,7 @@ def needed(simulation: Simulation, start: int, cap: int = CAP) -> tuple[int | No
 
 # ----- cost -----
 
-def cost(design: Design, k: int) -> dict:
+def cost(design: measure.Design, k: int) -> dict:
     """The runs still missing at k replicates per arm (`extra_runs`), their hours at each arm's median recorded
     wall time (`hours`, over the arms with times), the CPUs those times were measured on (`cpus`) and the arms
     without recorded times (`untimed`)."""
@@ -319,7 +182,7 @@ def plan(declared: list[dict], rows: list[dict], root: str, loaded: dict | None 
     for claim, row in zip(declared, rows):
         if undecided(row):
             runs, _, baseline, _ = verdicts.claim_runs(claim, root, loaded)
-            out.append(plan_claim(claim, row, design(claim, runs, baseline), empty_sweeps(claim, root, loaded)))
+            out.append(plan_claim(claim, row, measure.design(claim, runs, baseline), empty_sweeps(claim, root, loaded)))
     return out
 
 
@@ -332,9 +195,11 @@ def empty_sweeps(claim: dict, root: str, loaded: dict | None = None) -> list[str
                               if not verdicts.collect(root, sweep, where, loaded)[0]))
 
 
-def plan_claim(claim: dict, row: dict, found: Design, empty: list[str]) -> dict:
-    """The plan row of one claim: its verdict and statistic now, its replicates per arm now, those needed, the extra
-    runs and their hours, and a note (what it lacks, the power reached, the sweeps not run yet)."""
+def plan_claim(claim: dict, row: dict, found: measure.Design, empty: list[str]) -> dict:
+    """The plan row of one claim from its design (measure.design): its verdict and statistic now, its replicates
+    per arm now, those needed, the extra runs and their hours, and a note (what it lacks, the power reached, the
+    sweeps not run yet)."""
+    found = compared(found)
     have = sorted(arm.have for arm in found.arms.values())
     out = {"id": f"`{claim['id']}`", "verdict": verdict_word(row), "statistic": statistic_shown(row),
            "now": "0" if not have else f"{have[0]}" + (f"–{have[-1]}" if have[-1] != have[0] else ""),

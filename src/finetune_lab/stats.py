@@ -268,7 +268,7 @@ def critical_point(by_size: Mapping[int, Sequence[float]], fraction: float = 0.9
     """The smallest training-set size whose mean accuracy reaches `fraction` of the largest size's mean, with a
     percentile bootstrap interval (replicates resampled within each size, in sorted order), for the report's
     accuracy-versus-size figure. A verdict on a critical point is not read from this interval: it compares the
-    sizes' means with the target by `contrast` (finetune_lab.measure.critical)."""
+    sizes' means with the target by `contrast` (finetune_lab.measure, its design of a critical point)."""
     by_size = {int(s): np.sort(np.asarray(v, dtype=float)) for s, v in sorted(by_size.items()) if len(v)}
     if len(by_size) < 2:
         raise ValueError("a critical point needs runs at two training-set sizes at least")

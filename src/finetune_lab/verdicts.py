@@ -31,7 +31,7 @@ from . import claims, measure, plots, rules, stats
 from .claims import load_claims
 from .config import cell
 from .errors import UserError, exit_on_user_error
-from .runs import check_keys, find_runs, load_run, natural_key, same, select
+from .runs import check_keys, find_runs, load_run, select
 from .verdict_table import counts, describe_rule, markdown
 
 # The settings every row states (read from each run by `setting`).
@@ -231,11 +231,10 @@ def each_level(claim: dict, runs: list, baseline: list) -> dict:
     any level has too few runs. Runs without the key are left out and counted (`without_key`)."""
     key = claim["for_each"]
     present = [run for run in runs + baseline if run.config.get(key) is not None]
-    levels = levels_of(present, key)
+    levels = measure.at_levels(claim, runs, baseline)
     parts, counts, totals = [], [], {"n": 0, "missing": 0, "baseline_n": 0}
     name = key.rsplit(".", 1)[-1]  # the key's last part, e.g. lr
-    for level in levels:
-        at = [[run for run in group if same(run.config.get(key), level)] for group in (runs, baseline)]
+    for level, *at in levels:
         estimate, shown = measure.statistic(claim, *at)
         for total in totals:
             totals[total] += shown.get(total, 0)
@@ -251,16 +250,6 @@ def each_level(claim: dict, runs: list, baseline: list) -> dict:
         totals.pop("baseline_n")
     return {**out, **totals, "for_each": key, "without_key": len(runs) + len(baseline) - len(present),
             **({"fewest": fewest} if levels else {})}
-
-
-def levels_of(runs: list, key: str) -> list:
-    """The values of `key` among the runs that have it, each once, in order (numbers by value, else naturally)."""
-    levels: list = []
-    for run in runs:
-        if run.config.get(key) is not None and not any(same(run.config[key], level) for level in levels):
-            levels.append(run.config[key])
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
-    return sorted(levels, key=(lambda v: v) if numeric else (lambda v: natural_key(str(v))))
 
 
 def with_holm(rows: list[dict]) -> list[dict]:
