@@ -182,6 +182,7 @@ def test_logger_mlflow_without_mlflow_installed_is_one_line(tmp_path, monkeypatc
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "no_mlflow"), os.environ.get("PYTHONPATH", "")]))
     result = run_cli(["logger=mlflow"], tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [
-        "finetune-lab: error: logger=mlflow: MLflow is not installed; pip install -e '.[mlflow]' (or pip install "
-        "mlflow), or use logger=none"]
+    line, = result.stderr.strip().splitlines()   # one line: the cause, then the folder the refused run left
+    assert line.startswith("finetune-lab: error: logger=mlflow: MLflow is not installed; pip install -e '.[mlflow]' "
+                           "(or pip install mlflow), or use logger=none; run folder outputs/runs/")
+    assert line.endswith("/ (failed)")
