@@ -197,6 +197,20 @@ def test_a_bad_study_file_on_the_command_line_is_one_line_and_exit_status_2(tmp_
 
 # ----- run -----
 
+def test_prepare_runs_its_command_only_while_what_it_creates_is_missing(tmp_path, monkeypatch):
+    import sys
+
+    command = f"{sys.executable} -c \"import pathlib; pathlib.Path('made').mkdir(); print('drawn')\""
+    loaded = study.load(write_study(tmp_path, {"prepare": {"creates": "made", "command": command}}))
+    monkeypatch.chdir(tmp_path)
+    study.prepare(loaded)
+    assert (tmp_path / "made").is_dir()
+    study.prepare(loaded)   # there: not run again (mkdir would fail)
+    loaded.prepare = {"creates": "never", "command": f"{sys.executable} -c pass"}
+    with pytest.raises(study.StudyError, match="made no never"):
+        study.prepare(loaded)
+
+
 @pytest.mark.e2e
 def test_run_runs_a_sweep_resumably_and_copies_its_records(tmp_path, monkeypatch, capfd):
     """A 2-job smoke sweep: the first `run` runs both jobs and copies their records; the second copies them back
