@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, ROOT, experiments_script, run_cli
+from conftest import CONF_DIR, ROOT, run_cli
 from finetune_lab.config import validate
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
@@ -91,38 +91,14 @@ def test_the_offline_cpu_variant_behind_the_verdicts_trains_end_to_end(tmp_path)
     assert metrics["test"]["accuracy"] > 0.5  # 150 steps take a pretrained base far above chance (0.92 measured)
 
 
-# Each study under experiments/runs/: the script that runs its sweeps, its claims file and its generated table.
-STUDIES = {"study_split": ("run_study_split.sh", "experiments/claims.yaml", "experiments/verdicts_study_split.md"),
-           "shapes": ("run_shapes.sh", "experiments/claims_shapes.yaml", "docs/verdicts_shapes.md")}
-
-
-@pytest.mark.parametrize("study", STUDIES)
-def test_the_committed_verdict_table_is_what_the_command_makes_of_the_committed_records(tmp_path, monkeypatch, study):
-    """A study's verdict table is generated, never typed: regenerate it from experiments/runs/ and compare byte
-    for byte."""
-    from finetune_lab import verdicts
-
-    _, claims, table = STUDIES[study]
-    root = Path(__file__).resolve().parents[1]
-    monkeypatch.chdir(root)  # the claims file's root is relative to the repository
-    out = tmp_path / Path(table).name  # the same name: the table links its forest plot by it
-    verdicts.main([claims, "--out", str(out)])
-    assert out.read_text() == (root / table).read_text()
-
-
-def test_the_committed_sweep_times_are_what_the_script_makes_of_the_committed_records(tmp_path):
-    out = tmp_path / "times.md"
-    experiments_script("sweep_times").main([str(ROOT / "experiments" / "runs" / "study_split"), "--out", str(out)])
-    assert out.read_text() == (ROOT / "experiments" / "sweep_times.md").read_text()
-
-
 def test_a_sweeps_training_rate_leaves_out_heads_trained_on_stored_features(tmp_path):
     """depth_s0 has one frozen-base run (its head trains on stored features, far faster) and five that train
     through the base: the rate is the five's median; a sweep of the frozen run alone is labelled as such."""
     import shutil
     import statistics
 
-    sweep_times = experiments_script("sweep_times")
+    from finetune_lab import sweep_times
+
     records = ROOT / "experiments" / "runs" / "study_split" / "depth_s0"
     metrics = {p.parent.name: json.loads(p.read_text()) for p in records.glob("*/metrics.json")}
     frozen = [name for name, m in metrics.items() if (m.get("feature_cache") or {}).get("used")]
@@ -153,7 +129,7 @@ def _not_run(claim_id: str, least: int, **extra) -> dict:
 def test_verdicts_moved_lists_each_claim_whose_verdict_moved_and_why(tmp_path, monkeypatch):
     """Two tables written by verdict_table.markdown: the old one as tables before the rewrite were (no summary
     at a glance, a trend's statistic Somers' D), the new one as the command writes it now."""
-    from finetune_lab import verdict_table
+    from finetune_lab import verdict_table, verdicts_moved
 
     effect = {"statistic": "effect", "rule": "|effect| < 0.02", "contrast": "a × b (x − y) × (u − v)",
               "cells": 32, "replicates": (3, 3)}
@@ -183,7 +159,7 @@ def test_verdicts_moved_lists_each_claim_whose_verdict_moved_and_why(tmp_path, m
     (tmp_path / "old.md").write_text(old)
     (tmp_path / "new.md").write_text(verdict_table.markdown(new_rows))
     out = tmp_path / "moved.md"
-    experiments_script("verdicts_moved").main([str(tmp_path / "old.md"), str(tmp_path / "new.md"), "--out", str(out)])
+    verdicts_moved.main([str(tmp_path / "old.md"), str(tmp_path / "new.md"), "--out", str(out)])
     moved = {line.split(" | ")[0].strip("| `"): line.split(" | ") for line in out.read_text().splitlines()
              if line.startswith("| `")}
     assert list(moved) == ["boot", "few", "planned", "inter", "near", "depth_rises", "fresh", "gone"]
@@ -202,80 +178,3 @@ def test_verdicts_moved_lists_each_claim_whose_verdict_moved_and_why(tmp_path, m
         assert words in what["depth_rises"]
     assert what["fresh"].startswith("new claim") and moved["fresh"][1] == "—"
     assert what["gone"] == "no longer in the table |" and moved["gone"][2] == "—"
-
-
-def test_the_committed_verdicts_moved_is_what_the_script_makes_of_the_two_tables(tmp_path, monkeypatch):
-    """experiments/verdicts_moved.md is generated, never typed: the old table from git, as update_tables.sh reads
-    it, and the committed one."""
-    import subprocess
-
-    name = "5a4eac7:experiments/verdicts_study_split.md"
-    old = subprocess.run(["git", "-C", str(ROOT), "show", name], capture_output=True, text=True)
-    if old.returncode:
-        pytest.skip(f"git show {name}: {old.stderr.strip()}")
-    (tmp_path / "old.md").write_text(old.stdout)
-    out = tmp_path / "moved.md"
-    monkeypatch.chdir(ROOT)  # the new table is named as the script is given it
-    experiments_script("verdicts_moved").main([str(tmp_path / "old.md"), "experiments/verdicts_study_split.md",
-                                               "--old-name", name, "--out", str(out)])
-    assert out.read_text() == (ROOT / "experiments" / "verdicts_moved.md").read_text()
-
-
-@pytest.mark.parametrize("study, name", [(p.parent.name, p.name) for p in (ROOT / "experiments" / "runs").glob("*/*")])
-def test_every_committed_record_is_a_finished_run_of_a_declared_sweep(study, name):
-    import subprocess
-
-    declared = subprocess.run(["bash", str(ROOT / "experiments" / STUDIES[study][0]), "--list"],
-                              capture_output=True, text=True, check=True).stdout.split()
-    assert name in declared
-
-
-@pytest.mark.parametrize("sweep", sorted(p.name for p in (ROOT / "experiments" / "runs" / "study_split").iterdir()))
-def test_a_committed_record_is_still_the_same_job_for_output_resume(compose, sweep):
-    """output.resume skips a recorded job only when today's config of its overrides is the one it saved: new keys
-    and defaults now taken from the base (analysis.feature_maps.layers) must leave the study's jobs the same."""
-    import yaml
-
-    from finetune_lab import config
-
-    record = sorted((ROOT / "experiments" / "runs" / "study_split" / sweep).iterdir())[0]
-    overrides = [o for o in yaml.safe_load((record / ".hydra" / "overrides.yaml").read_text())
-                 if not o.startswith("hydra")]
-    assert config.differences(record / ".hydra" / "config.yaml", compose(*overrides)) == []
-
-
-def study_sweeps():
-    """(script, sweep name) for every sweep the study scripts declare."""
-    import subprocess
-
-    return [(script, name) for script, _, _ in STUDIES.values()
-            for name in subprocess.run(["bash", str(ROOT / "experiments" / script), "--list"],
-                                       capture_output=True, text=True, check=True).stdout.split()]
-
-
-def jobs_covering_every_value(overrides: list[str]) -> list[list[str]]:
-    """Jobs of a -m sweep that between them take every value of every swept key but the seed (job i takes each
-    key's value i, or its last): as many jobs as the longest sweep, not the whole product."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    keys, values = [], []
-    for override in OverridesParser.create().parse_overrides(overrides):
-        keys.append(override.get_key_element())
-        values.append(list(override.sweep_string_iterator())[:1 if keys[-1] == "seed" else None]
-                      if override.is_sweep_override() else [override.get_value_element_as_str()])
-    longest = max(len(v) for v in values)
-    return [[f"{k}={v[min(i, len(v) - 1)]}" for k, v in zip(keys, values)] for i in range(longest)]
-
-
-@pytest.mark.parametrize("script, sweep", study_sweeps())
-def test_every_sweep_of_the_study_scripts_composes_and_validates(compose, shapes, script, sweep):
-    """A typo in a sweep that runs for hours next session should fail here, in seconds: every value each sweep
-    of run_study_split.sh and run_shapes.sh names composes and passes validation."""
-    import os
-    import subprocess
-
-    # run_shapes.sh reads its images from $DATA (drawn when the script first runs): here, the shapes fixture
-    overrides = subprocess.run(["bash", str(ROOT / "experiments" / script), "--show", sweep], capture_output=True,
-                               text=True, check=True, env={**os.environ, "DATA": str(shapes)}).stdout.split("\n")
-    for job in jobs_covering_every_value([o for o in overrides if o]):
-        validate(compose(*job))

@@ -34,7 +34,7 @@ spread needs says what it lacks instead (e.g. "no runs yet: run sweeps e6_subset
 
 Cost: the runs still missing, for every arm max(0, k - have) replicates times its runs per replicate (a replicate
 is a data subset's mean over its runs where the arm's runs come from several subsets, finetune_lab.measure),
-each at the median wall time (metrics.json's `wall_seconds`, as experiments/sweep_times.py reads it) of that
+each at the median wall time (metrics.json's `wall_seconds`, as finetune_lab.sweep_times reads it) of that
 arm's recorded runs, summed over the arms, in hours on the CPU those runs recorded (provenance.cpu). Claims that
 share sweeps share runs: the hours of different rows do not add up.
 

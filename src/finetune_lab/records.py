@@ -51,6 +51,12 @@ def copy_records(src: str, dest: str) -> dict[str, int]:
     return counts
 
 
+def describe(src: str, dest: str, counts: dict[str, int]) -> str:
+    """One line: what copy_records did."""
+    return (f"{src} -> {dest}: {counts['copied']} runs copied, {counts['present']} already there, "
+            f"{counts['unfinished']} not finished (no record)")
+
+
 @exit_on_user_error("finetune-lab-records")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="finetune-lab-records", description=__doc__.split("\n\n")[0])
@@ -60,8 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     if not os.path.isdir(args.src):
         raise UserError(f"{args.src} is not a folder")
     counts = copy_records(args.src, args.dest)
-    print(f"{args.src} -> {args.dest}: {counts['copied']} runs copied, {counts['present']} already there, "
-          f"{counts['unfinished']} not finished (no record)")
+    print(describe(args.src, args.dest, counts))
 
 
 if __name__ == "__main__":

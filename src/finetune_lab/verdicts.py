@@ -1,7 +1,8 @@
 """`finetune-lab-verdicts CLAIMS.yaml [--root DIR] [--out FILE] [--plot PNG] [--plan [FILE]]`: the verdict table,
 made from run folders, and the plan of the replicates that would decide each claim it leaves undecided.
 
-Each claim of a study is declared once in a YAML file: which sweeps hold its runs (and, for a comparison,
+Each claim of a study is declared once in a YAML file (a claims file, or the `claims:` of a study file,
+finetune_lab/study.py): which sweeps hold its runs (and, for a comparison,
 which hold the baseline), which statistic of which metric decides, and the region the claim puts that
 statistic in. This command reads the run folders (finetune_lab.runs, as finetune-lab-report does) and writes
 a legend and one row per claim: the setting the runs really had (data source and split, input size, weights,
@@ -13,8 +14,8 @@ claim's interval against its claimed region, coloured by verdict), a PNG written
 With --plan: for each claim left inconclusive, not run or fragile, the replicates per arm that would decide it
 with 80% power at the effect and spread its runs show, and the extra runs and hours that would take at their
 arms' recorded wall times (finetune_lab/planner.py), e.g.
-  finetune-lab-verdicts experiments/claims.yaml --plan              # the plan instead of the table
-  finetune-lab-verdicts experiments/claims.yaml --out T.md --plan P.md
+  finetune-lab-verdicts experiments/study_split.yaml --plan              # the plan instead of the table
+  finetune-lab-verdicts experiments/study_split.yaml --out T.md --plan P.md
 
 The claims file's format is in finetune_lab/claims.py (keys, metrics, statistics, interval methods), the
 rules' regions and the decision in finetune_lab/rules.py, how each statistic is computed from the runs in
@@ -269,12 +270,30 @@ def with_holm(rows: list[dict]) -> list[dict]:
     return out
 
 
+def write_table(declared: list[dict], root: str, out: str | None = None, plot: str | None = None,
+                loaded: dict | None = None) -> tuple[list[dict], str, str | None]:
+    """(the rows, the table in markdown, the forest plot's path) of the claims `declared` over the runs under
+    `root`; the table written to `out` and the plot to `plot`, by default beside `out` (none without either)."""
+    rows = with_holm([evaluate(claim, root, loaded) for claim in declared])
+    plot = plot or (os.path.splitext(out)[0] + ".png" if out else None)
+    if plot:
+        plots.forest_plot(rows, plot)
+    # linked from where the table is: beside it, or the current folder when it is only printed
+    linked = os.path.relpath(plot, os.path.dirname(os.path.abspath(out)) if out else None) if plot else None
+    table = markdown(rows, linked)
+    if out:
+        with open(out, "w") as f:
+            f.write(table)
+    return rows, table, plot
+
+
 @exit_on_user_error("finetune-lab-verdicts")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="finetune-lab-verdicts", description=__doc__.split("\n\n")[1],
                                      epilog=claims.__doc__ + "\n" + rules.__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("claims", help="the claims file (YAML), e.g. experiments/claims.yaml")
+    parser.add_argument("claims", help="the claims file or study file (YAML), e.g. "
+                                                  "experiments/study_split.yaml")
     parser.add_argument("--root", help="the folder the claims' sweep names are under (default: the file's `root`)")
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     parser.add_argument("--plot", help="write the forest plot (PNG) to this file, linked from the table; default: "
@@ -290,16 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.plan not in (None, "-") and args.out and os.path.abspath(args.plan) == os.path.abspath(args.out):
         raise UserError(f"--plan {args.plan} is the --out file: the plan needs a file of its own")
     loaded: dict = {}   # each run folder read once, for every claim and the plan
-    rows = with_holm([evaluate(claim, args.root or root or ".", loaded) for claim in declared])
-    plot = args.plot or (os.path.splitext(args.out)[0] + ".png" if args.out else None)
-    if plot:
-        plots.forest_plot(rows, plot)
-    # linked from where the table is: beside it, or the current folder when it is only printed
-    linked = os.path.relpath(plot, os.path.dirname(os.path.abspath(args.out)) if args.out else None) if plot else None
-    table = markdown(rows, linked)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table)
+    rows, table, plot = write_table(declared, args.root or root or ".", args.out, args.plot, loaded)
     planned = None
     if args.plan:
         from . import planner   # it reads this module's runs: imported here, not above

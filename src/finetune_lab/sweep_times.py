@@ -1,6 +1,8 @@
 """How long each sweep of a study took, and on which CPU, from its runs' records (metrics.json).
 
-    python experiments/sweep_times.py experiments/runs/study_split [--out FILE]
+    python -m finetune_lab.sweep_times experiments/runs/study_split [--out FILE]
+
+(`finetune-lab-study STUDY.yaml tables` writes it where the study file's `tables: sweep_times:` says.)
 
 One markdown row per sweep folder: finished runs, the sum and median of their wall times (a run's own
 `wall_seconds`, from the start of the run to metrics.json, over all its attempts when it was resumed; records
@@ -19,8 +21,8 @@ import statistics
 
 import pandas as pd
 
-from finetune_lab import machine, tables
-from finetune_lab.runs import find_runs, load_run
+from . import machine, tables
+from .runs import find_runs, load_run
 
 
 def sweep_row(folder: str) -> dict | None:

@@ -1,0 +1,239 @@
+"""A study is one file (finetune_lab/study.py): its schema, `list`/`show` against the scripts it replaced, every
+sweep composing, `status`'s grid sizes, `tables` regenerating the committed tables, and `run` resuming (e2e)."""
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from finetune_lab import claims, study
+from finetune_lab.config import validate
+
+STUDY_FILES = {"study_split": "experiments/study_split.yaml", "shapes": "experiments/shapes.yaml"}
+# What `run_study_split.sh --show NAME` and `run_shapes.sh --show NAME` printed for every sweep, in their order,
+# before the study files replaced them (DATA unset: outputs/shapes).
+RETIRED = json.loads((ROOT / "tests" / "sweeps_of_the_retired_scripts.json").read_text())
+
+
+def load(name: str) -> study.Study:
+    return study.load(str(ROOT / STUDY_FILES[name]))
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_list_and_show_are_what_the_retired_scripts_printed(name, capsys):
+    """Same names, same order, same overrides in the same order (a sweep's job numbers, and so its records,
+    follow the order of its swept keys)."""
+    loaded = load(name)
+    assert list(loaded.sweeps) == list(RETIRED[name])
+    assert loaded.sweeps == RETIRED[name]
+    study.main([str(ROOT / STUDY_FILES[name]), "list"])
+    assert capsys.readouterr().out.split() == list(RETIRED[name])
+    first = next(iter(RETIRED[name]))
+    study.main([str(ROOT / STUDY_FILES[name]), "show", first])
+    assert capsys.readouterr().out == "\n".join(RETIRED[name][first]) + "\n"
+
+
+def test_show_of_a_sweep_the_study_lacks_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        study.main([str(ROOT / STUDY_FILES["study_split"]), "show", "e99"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == ("finetune-lab-study: error: no sweep named e99 in "
+                                               f"{ROOT / STUDY_FILES['study_split']} (list shows them)")
+
+
+def jobs_covering_every_value(overrides: list[str]) -> list[list[str]]:
+    """Jobs of a -m sweep that between them take every value of every swept key but the seed (job i takes each
+    key's value i, or its last): as many jobs as the longest sweep, not the whole product."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys, values = [], []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        keys.append(override.get_key_element())
+        values.append(list(override.sweep_string_iterator())[:1 if keys[-1] == "seed" else None]
+                      if override.is_sweep_override() else [override.get_value_element_as_str()])
+    longest = max(len(v) for v in values)
+    return [[f"{k}={v[min(i, len(v) - 1)]}" for k, v in zip(keys, values)] for i in range(longest)]
+
+
+@pytest.mark.parametrize("name, sweep", [(name, sweep) for name in STUDY_FILES for sweep in load(name).sweeps])
+def test_every_sweep_of_every_study_file_composes_and_validates(compose, shapes, name, sweep):
+    """A typo in a sweep that runs for hours next session fails here, in seconds: every value each sweep names
+    composes (in this process, Hydra's compose) and passes validation."""
+    # the shapes study reads the folder its `prepare` draws: here, the shapes fixture
+    overrides = [f"data.path={shapes}" if o.startswith("data.path=") else o for o in load(name).sweeps[sweep]]
+    for job in jobs_covering_every_value(overrides):
+        validate(compose(*job))
+
+
+def test_every_study_file_has_its_claims_on_its_own_sweeps_and_verdicts_reads_it():
+    for name in STUDY_FILES:
+        loaded = load(name)
+        assert claims.load_claims(str(ROOT / STUDY_FILES[name])) == (loaded.records, loaded.claims)
+        assert Path(ROOT / loaded.records).is_dir()
+
+
+@pytest.mark.parametrize("record", sorted(f"{p.parent.name}/{p.name}" for p in (ROOT / "experiments" / "runs").glob("*/*")))
+def test_every_committed_record_is_of_a_sweep_of_its_study(record):
+    name, sweep = record.split("/")
+    loaded = load(name)
+    assert Path(loaded.records) == Path("experiments/runs") / name and sweep in loaded.sweeps
+
+
+@pytest.mark.parametrize("sweep", sorted(p.name for p in (ROOT / "experiments" / "runs" / "study_split").iterdir()))
+def test_a_committed_record_is_still_the_same_job_for_output_resume(compose, sweep):
+    """output.resume skips a recorded job only when today's config of its overrides is the one it saved: new keys
+    and defaults now taken from the base (analysis.feature_maps.layers) must leave the study's jobs the same."""
+    from finetune_lab import config
+
+    record = sorted((ROOT / "experiments" / "runs" / "study_split" / sweep).iterdir())[0]
+    overrides = [o for o in yaml.safe_load((record / ".hydra" / "overrides.yaml").read_text())
+                 if not o.startswith("hydra")]
+    assert config.differences(record / ".hydra" / "config.yaml", compose(*overrides)) == []
+
+
+@pytest.mark.parametrize("sweep, jobs", [("e4f_sgd_seedpad", 24), ("e4_lr_sgd", 12), ("e3_subset0", 10),
+                                         ("depth_s3", 6), ("e9_full", 6), ("e4_study_schedule", 3)])
+def test_a_sweeps_planned_runs_are_its_grid(sweep, jobs):
+    assert study.planned(load("study_split").sweeps[sweep]) == jobs
+
+
+def test_status_counts_finished_runs_and_prices_the_rest_at_their_median(tmp_path):
+    """Finished runs are read from the records and from the sweep folder (not yet copied back); the time left is
+    the runs not finished times the finished ones' median wall time."""
+    records, runs = tmp_path / "records" / "s", tmp_path / "runs" / "s"
+    for folder, job, wall in ((records, "0", 3600), (runs, "1", 7200), (runs, "2", None)):
+        (folder / job / ".hydra").mkdir(parents=True)
+        (folder / job / ".hydra" / "config.yaml").write_text("seed: 0\n")
+        if wall is not None:
+            (folder / job / "metrics.json").write_text(json.dumps({"status": "completed", "wall_seconds": wall}))
+    path = write_study(tmp_path, {"sweeps": {"s": {"overrides": ["seed=0,1,2,3"]}}})
+    (row,) = study.status_rows(study.load(path), [])
+    assert (row["done"], row["planned"], row["hours"], row["left_hours"]) == (2, 4, 3.0, 3.0)
+    assert "| all | 2 of 4 | 3.00 | 3.00 |" in study.status_table([row])
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_tables_regenerates_the_committed_tables_from_the_committed_records(tmp_path, monkeypatch, name):
+    """A study's tables are generated, never typed: regenerated from its records, byte for byte (the verdicts that
+    moved read the old table from git)."""
+    loaded = load(name)
+    if "moved" in loaded.tables:
+        old = subprocess.run(["git", "-C", str(ROOT), "show", loaded.tables["moved"]["old"]], capture_output=True)
+        if old.returncode:
+            pytest.skip(f"git show {loaded.tables['moved']['old']}: {old.stderr.decode().strip()}")
+    monkeypatch.chdir(ROOT)  # the study's paths are relative to the repository
+    written = study.write_tables(study.load(STUDY_FILES[name]), into=str(tmp_path))
+    committed = [loaded.tables["verdicts"], *([loaded.tables["moved"]["out"]] if "moved" in loaded.tables else []),
+                 *([loaded.tables["sweep_times"]] if "sweep_times" in loaded.tables else [])]
+    assert sorted(Path(p).name for p in written if p.endswith(".md")) == sorted(Path(p).name for p in committed)
+    for path in committed:
+        assert (tmp_path / Path(path).name).read_text() == (ROOT / path).read_text(), path
+
+
+# ----- the schema -----
+
+MINIMAL = {"name": "tiny", "records": "records", "sweeps": {"s": {"overrides": ["seed=0"]}}}
+
+
+def write_study(folder: Path, doc: dict) -> str:
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump({**MINIMAL, "runs": str(folder / "runs"), "records": str(folder / "records"),
+                                    **doc}, sort_keys=False))
+    return str(path)
+
+
+def test_fragments_for_and_inline_fragment_names_expand_in_order(tmp_path):
+    path = write_study(tmp_path, {
+        "fragments": {"A": ["a.x=1"], "B": ["A", "b.y=2"]},
+        "sweeps": {"s{k}_{j}": {"for": {"k": [0, 1], "j": ["p", "q"]}, "use": ["B"],
+                                "overrides": ["first=1", "A", "seed={k}", "model.head.dropout=[0.5,0.{k}]"]}}})
+    loaded = study.load(path)
+    assert list(loaded.sweeps) == ["s0_p", "s0_q", "s1_p", "s1_q"]
+    assert loaded.sweeps["s1_q"] == ["a.x=1", "b.y=2", "first=1", "a.x=1", "seed=1", "model.head.dropout=[0.5,0.1]"]
+    assert loaded.runs == str(tmp_path / "runs")
+    (tmp_path / "default.yaml").write_text(yaml.safe_dump(MINIMAL))
+    assert study.load(str(tmp_path / "default.yaml")).runs == "outputs/tiny"
+
+
+@pytest.mark.parametrize("doc, words", [
+    ({"sweep": {}}, "`sweep` is not a study key"),
+    ({"name": None}, "name=None is not allowed"),
+    ({"records": 3}, "records=3 is not allowed"),
+    ({"sweeps": {}}, "sweeps={} is not allowed"),
+    ({"sweeps": {"s": {"overides": ["seed=0"]}}}, "`sweeps.s.overides` is not a sweep key"),
+    ({"sweeps": {"s": {"use": ["V"]}}}, "sweeps.s.use: 'V' is not a fragment of this study"),
+    ({"sweeps": {"s": {"overrides": "seed=0"}}}, "sweeps.s.overrides='seed=0' is not allowed"),
+    ({"sweeps": {"s": {"overrides": ["LEAN"]}}}, "sweeps.s: 'LEAN' is neither an override"),
+    ({"sweeps": {"s": {"overrides": ["seed=[0,1"]}}}, "sweeps.s: 'seed=[0,1' is not a Hydra override"),
+    ({"sweeps": {"s": {"for": {"k": [0, 1]}, "overrides": ["seed={k}"]}}}, "sweeps.s.for: k is not in the sweep's name"),
+    ({"sweeps": {"s{k}": {"for": {"k": []}, "overrides": ["seed={k}"]}}}, "sweeps.s{k}.for={'k': []} is not allowed"),
+    ({"sweeps": {"s": {}}}, "sweeps.s: the sweep has no overrides"),
+    ({"fragments": {"A": ["A"]}, "sweeps": {"s": {"use": ["A"]}}}, "fragments.A names itself"),
+    ({"fragments": ["V"]}, "fragments=['V'] is not allowed"),
+    ({"claims": [{"id": "c", "claim": "w", "runs": "t", "statistic": "mean", "rule": {"above": 0.5}}]},
+     "claim c: runs: 't' is not a sweep of this study"),
+    ({"claims": [{"id": "c", "claim": "w", "runs": "s", "statistic": "mode", "rule": {"above": 0.5}}]},
+     "claim c: statistic='mode' is not allowed"),
+    ({"tables": {"verdict": "v.md"}}, "`tables.verdict` is not a table key"),
+    ({"tables": {"verdicts": "v.md", "moved": {"old": "v.md", "out": "m.md"}}}, "tables.moved.old='v.md' is not allowed"),
+    ({"prepare": {"creates": "data"}}, "prepare.command=None is not allowed"),
+])
+def test_a_bad_study_file_is_one_line_naming_the_key(tmp_path, doc, words):
+    with pytest.raises(claims.ClaimsError if "claim c: statistic" in words else study.StudyError) as caught:
+        study.load(write_study(tmp_path, doc))
+    assert words in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+
+
+def test_a_bad_study_file_on_the_command_line_is_one_line_and_exit_status_2(tmp_path, capsys):
+    path = write_study(tmp_path, {"sweeps": {"s": {"use": ["V"]}}})
+    with pytest.raises(SystemExit) as exit_:
+        study.main([path, "list"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"finetune-lab-study: error: {path}: sweeps.s.use:") and err.count("\n") == 1
+
+
+# ----- run -----
+
+def test_prepare_runs_its_command_only_while_what_it_creates_is_missing(tmp_path, monkeypatch):
+    import sys
+
+    command = f"{sys.executable} -c \"import pathlib; pathlib.Path('made').mkdir(); print('drawn')\""
+    loaded = study.load(write_study(tmp_path, {"prepare": {"creates": "made", "command": command}}))
+    monkeypatch.chdir(tmp_path)
+    study.prepare(loaded)
+    assert (tmp_path / "made").is_dir()
+    study.prepare(loaded)   # there: not run again (mkdir would fail)
+    loaded.prepare = {"creates": "never", "command": f"{sys.executable} -c pass"}
+    with pytest.raises(study.StudyError, match="made no never"):
+        study.prepare(loaded)
+
+
+@pytest.mark.e2e
+def test_run_runs_a_sweep_resumably_and_copies_its_records(tmp_path, monkeypatch, capfd):
+    """A 2-job smoke sweep: the first `run` runs both jobs and copies their records; the second copies them back
+    into the sweep folder, skips both (output.resume=true) and finds nothing new to copy."""
+    path = write_study(tmp_path, {"sweeps": {"smoke": {"overrides": ["debug=smoke", "seed=0,1"]}}})
+    monkeypatch.chdir(tmp_path)
+    study.main([path, "run"])
+    first = capfd.readouterr()
+    records = tmp_path / "records" / "smoke"
+    assert sorted(p.name for p in records.iterdir()) == ["0", "1"], first.out + first.err[-3000:]
+    for job in ("0", "1"):
+        assert json.loads((records / job / "metrics.json").read_text())["status"] == "completed"
+    assert f"{tmp_path / 'runs' / 'smoke'} -> {records}: 2 runs copied" in first.out
+    assert list((tmp_path / "runs" / "smoke").glob("*/predictions.csv"))
+    stamps = {job: (records / job / "metrics.json").stat().st_mtime_ns for job in ("0", "1")}
+    import shutil
+    shutil.rmtree(tmp_path / "runs")   # another machine: only the records are there
+    study.main([path, "run", "smoke"])
+    second = capfd.readouterr()
+    assert f"{records} -> {tmp_path / 'runs' / 'smoke'}: 2 runs copied" in second.out
+    assert f"{tmp_path / 'runs' / 'smoke'} -> {records}: 0 runs copied, 2 already there" in second.out
+    assert {job: (records / job / "metrics.json").stat().st_mtime_ns for job in ("0", "1")} == stamps
+    # skipped: each job folder holds its record and nothing a run writes beside it
+    assert not list((tmp_path / "runs" / "smoke").glob("*/predictions.csv"))
+    (row,) = study.status_rows(study.load(path), [])
+    assert (row["done"], row["planned"], row["left_hours"]) == (2, 2, 0.0)
