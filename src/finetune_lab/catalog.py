@@ -135,7 +135,7 @@ VGG16_MIN_INPUT = 32
 # The study's feature-map layers, the default for vgg16.
 SEED_FEATURE_MAP_LAYERS = ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1",
                            "block3_conv2", "block5_conv3")
-# The seed's E3 network, convolutional part (the dense part is a head).
+# The study's E3 network (docs/study.md#e3), convolutional part (the dense part is a head).
 SCRATCH_CNN_LAYERS = ("conv1", "conv2", "pool1", "dropout1", "conv3", "conv4", "pool2", "dropout2")
 SCRATCH_CNN_MIN_INPUT = 28
 RESNET_ENDS = ("conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out")

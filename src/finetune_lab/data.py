@@ -50,8 +50,9 @@ def split_counts(pool_size: int, test_size: int, cutoff_rate: float, validation_
 
 def split(digits: Digits, cutoff_rate: float, validation_fraction: float = 0.2, cutoff_test: bool = False,
           split_seed: int = 0, test_images: int | None = None) -> Split:
-    """The seed's split: the first part of the train pool (reordered by `split_seed` when it is not 0). It works
-    on indices: images are taken with `take` (a copy of arrays in memory, a list of files for a folder)."""
+    """The study's split (docs/study.md#data): the first part of the train pool (reordered by `split_seed` when it
+    is not 0). It works on indices: images are taken with `take` (a copy of arrays in memory, a list of files for
+    a folder)."""
     n_train, n_val, n_test = split_counts(len(digits.y_pool), len(digits.y_test), cutoff_rate,
                                           validation_fraction, cutoff_test, test_images)
     n = len(digits.y_pool)

@@ -19,7 +19,9 @@ Collects every run folder under the paths (single runs, sweeps, nested; a run fo
   after training of a few runs.
 
 Runs that did not complete (failed, diverged, interrupted, killed, running, empty) are listed with their
-reason; none is dropped silently. Reads only: run folders are never written to.
+reason; none is dropped silently. The run folders are only read; everything is written into the output folder:
+`--out DIR`, or by default `PATH/report/` for one PATH (inside it: given a run folder alone, the report lands in
+that run's folder; given a sweep folder, beside its jobs) and `./report/` for several PATHs.
 """
 from __future__ import annotations
 
