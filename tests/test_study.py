@@ -297,6 +297,10 @@ def test_reproduce_on_the_same_machine_kind_is_identical_or_broken():
     text = "\n".join(broken.lines)
     assert not broken.reproduced and "bitwise reproducibility expected but broken" in text, text
     assert "first test.loss: 1.0 -> 1.0000001" in text
+    record, rerun = fake_run(0.63), fake_run(0.63)
+    record.metrics["layer_change"], rerun.metrics["layer_change"] = {"cka": {"block5_pool": 0.5}}, {"cka": {"block5_pool": 0.25}}
+    cka = compare(record, rerun, peers)
+    assert not cka.reproduced and "first layer_change.cka.block5_pool: 0.5 -> 0.25" in "\n".join(cka.lines), cka.lines
     other = compare(fake_run(0.63), fake_run(0.63, loss=1.1, precision="fp32"), peers)   # fp32 vs bf16: in distribution
     assert other.reproduced and "precision bf16 -> fp32" in "\n".join(other.lines), other.lines
 

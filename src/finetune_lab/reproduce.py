@@ -32,6 +32,7 @@ from .runs import Run, find_runs, load_run, natural_key, numeric_leaves
 
 HEADLINE = ("test.accuracy", "test.loss", "val.accuracy", "val.loss", "train.accuracy", "train.loss", "epochs_run")
 CHECKED = HEADLINE + ("test.n", "test.correct", "train_eval.accuracy", "train_eval.loss")   # compared, not shown
+SECTIONS = ("original_task", "layer_change")   # every number of these compared too (forgetting, CKA, weight change)
 LEVEL = 0.95
 DROPPED = ("output.resume", "hydra.")   # overrides of where a job ran, not of what it computed
 
@@ -117,10 +118,11 @@ def kind(run: Run) -> dict:
 
 
 def numbers(run: Run) -> dict:
-    """Every number the comparison checks: the headline metrics (and CHECKED's others), original_task's numbers and
+    """Every number the comparison checks: the headline metrics (and CHECKED's others), SECTIONS' numbers and
     history.csv's."""
     out = {key: value for key, value in numeric_leaves(run.metrics).items() if key in CHECKED}
-    out.update({f"original_task.{k}": v for k, v in numeric_leaves(run.metrics.get("original_task") or {}).items()})
+    for section in SECTIONS:
+        out.update({f"{section}.{k}": v for k, v in numeric_leaves(run.metrics.get(section) or {}).items()})
     for column, values in run.history.items():
         out.update({f"history.{column}[{i}]": v for i, v in enumerate(values)})
     return out
