@@ -237,3 +237,106 @@ def test_run_runs_a_sweep_resumably_and_copies_its_records(tmp_path, monkeypatch
     assert not list((tmp_path / "runs" / "smoke").glob("*/predictions.csv"))
     (row,) = study.status_rows(study.load(path), [])
     assert (row["done"], row["planned"], row["left_hours"]) == (2, 2, 0.0)
+
+
+# ----- reproduce -----
+
+def fake_run(accuracy: float, seed: int = 0, flags=("avx2", "fma", "avx512f", "avx512_bf16"), precision="bf16",
+             backend="tensorflow", loss: float = 1.0):
+    from finetune_lab.runs import Run
+
+    metrics = {"status": "completed", "test": {"accuracy": accuracy, "loss": loss},
+               "provenance": {"backend": backend, "devices": ["/device:CPU:0"],
+                              "cpu": {"model": "AMD EPYC", "cores": 2, "flags": list(flags)}}}
+    return Run(path=f"runs/{seed}", config={"seed": seed, "training.precision": precision}, status="completed",
+               metrics=metrics, history={"val_loss": [loss + 1]})
+
+
+AMX = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def test_prediction_interval_is_mean_plus_minus_t_sd_sqrt_1_plus_1_over_n():
+    import statistics
+
+    from scipy import stats as sps
+
+    from finetune_lab.reproduce import prediction_interval
+
+    values = [0.630, 0.837, 0.75]
+    got = prediction_interval(values)
+    half = sps.t.ppf(0.975, 2) * statistics.stdev(values) * (1 + 1 / 3) ** 0.5
+    assert got["n"] == 3 and abs(got["lo"] - (sum(values) / 3 - half)) < 1e-12
+    assert abs(got["hi"] - (sum(values) / 3 + half)) < 1e-12
+    assert prediction_interval([0.63]) is None and prediction_interval([]) is None
+
+
+@pytest.mark.parametrize("new, peers, reproduced, words", [
+    # another CPU kind (the issue's e11_224: AVX512-BF16 EPYC recorded, Xeon with AMX here): the interval decides
+    (0.718, [0.630, 0.837, 0.75], True, "lies inside"),
+    (0.100, [0.630, 0.837, 0.75], False, "lies outside"),
+    (0.718, [0.630], False, "too few to tell"),
+])
+def test_reproduce_on_another_machine_kind_is_the_prediction_interval(new, peers, reproduced, words):
+    from finetune_lab.reproduce import compare
+
+    record = fake_run(peers[0])
+    verdict = compare(record, fake_run(new, flags=AMX), [fake_run(a, seed=i) for i, a in enumerate(peers)])
+    text = "\n".join(verdict.lines)
+    assert verdict.reproduced is reproduced, text
+    assert words in text and "CPU flags avx2 fma avx512f avx512_bf16 -> avx2 fma avx512f avx512_bf16 amx_bf16" in text
+    assert "bitwise reproducibility expected but broken" not in text
+
+
+def test_reproduce_on_the_same_machine_kind_is_identical_or_broken():
+    from finetune_lab.reproduce import compare
+
+    peers = [fake_run(0.63), fake_run(0.837, seed=1)]
+    same = compare(fake_run(0.63), fake_run(0.63), peers)
+    assert same.reproduced and "identical" in same.lines[2] and same.lines[-1] == "reproduced", same.lines
+    broken = compare(fake_run(0.63), fake_run(0.63, loss=1.0000001), peers)   # one digit of the loss
+    text = "\n".join(broken.lines)
+    assert not broken.reproduced and "bitwise reproducibility expected but broken" in text, text
+    assert "first test.loss: 1.0 -> 1.0000001" in text
+    record, rerun = fake_run(0.63), fake_run(0.63)
+    record.metrics["layer_change"], rerun.metrics["layer_change"] = {"cka": {"block5_pool": 0.5}}, {"cka": {"block5_pool": 0.25}}
+    cka = compare(record, rerun, peers)
+    assert not cka.reproduced and "first layer_change.cka.block5_pool: 0.5 -> 0.25" in "\n".join(cka.lines), cka.lines
+    other = compare(fake_run(0.63), fake_run(0.63, loss=1.1, precision="fp32"), peers)   # fp32 vs bf16: in distribution
+    assert other.reproduced and "precision bf16 -> fp32" in "\n".join(other.lines), other.lines
+
+
+@pytest.mark.parametrize("args, words", [
+    (["reproduce", "nope"], "no sweep named nope in"),
+    (["reproduce", "s", "--job", "3"], "sweep s has no finished job 3 (under "),
+])
+def test_reproduce_of_a_sweep_or_job_there_is_not_is_one_line(tmp_path, capsys, args, words):
+    record = tmp_path / "records" / "s" / "0"
+    (record / ".hydra").mkdir(parents=True)
+    (record / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (record / "metrics.json").write_text(json.dumps({"status": "completed"}))
+    path = write_study(tmp_path, {})
+    with pytest.raises(SystemExit) as exit_:
+        study.main([path, *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("finetune-lab-study: error: ") and words in err and err.count("\n") == 1, err
+    if "--job" in args:
+        assert err.rstrip().endswith("its finished jobs are 0"), err
+
+
+@pytest.mark.e2e
+def test_reproduce_reruns_a_recorded_job_and_finds_it_identical(tmp_path, monkeypatch, capfd):
+    """On the machine that recorded it, a smoke job run again in a fresh process (job 1 ran second in its sweep's
+    process) gives the same numbers to the last digit, without training.deterministic (docs/reproducibility.md)."""
+    path = write_study(tmp_path, {"sweeps": {"smoke": {"overrides": ["debug=smoke", "seed=0,1"]}}})
+    monkeypatch.chdir(tmp_path)
+    study.main([path, "run"])
+    capfd.readouterr()
+    study.main([path, "reproduce", "smoke", "--job", "1"])   # exit status 0: no SystemExit
+    out = capfd.readouterr().out
+    (rerun,) = (tmp_path / "runs" / "reproduce" / "smoke" / "1").iterdir()
+    assert f"reproduce smoke job 1: {tmp_path / 'records' / 'smoke' / '1'} -> {rerun}" in out, out
+    assert "machine, backend, precision: the same" in out and "  identical: " in out, out
+    assert out.rstrip().endswith("  reproduced"), out
+    assert json.loads((rerun / "metrics.json").read_text())["status"] == "completed"
+    assert sorted(p.name for p in (tmp_path / "records" / "smoke").iterdir()) == ["0", "1"]   # records untouched

@@ -1,4 +1,5 @@
-"""`finetune-lab-study STUDY.yaml {list | show NAME | run [NAME...] [-- OVERRIDE...] | status [NAME...] | tables}`:
+"""`finetune-lab-study STUDY.yaml {list | show NAME | run [NAME...] [-- OVERRIDE...] | status [NAME...] | tables |
+reproduce NAME [--job K]}`:
 a study, one file: its sweeps, where they run and where their records live, its claims and its tables.
 
 A study file (YAML) holds these keys (others are refused, each with one line naming the key):
@@ -34,6 +35,11 @@ Paths are relative to the current folder (the repository's top, as for the claim
   status      per sweep: runs finished of those its grid plans, their time so far (the records' wall_seconds) and
               the time left at their median
   tables      the tables the study names (`tables:`), regenerated from its records
+  reproduce   NAME [--job K]: job K (default 0) of sweep NAME rerun on this machine with its recorded overrides,
+              into <runs>/reproduce/NAME/K/<timestamp>, and its result read against the record: identical where
+              the machine kind, backend and precision are the same, else inside the 95% prediction interval of
+              the recorded runs of its configuration (finetune_lab/reproduce.py, docs/reproducibility.md); exit
+              status 0 when reproduced, 1 when not
 """
 from __future__ import annotations
 
@@ -436,7 +442,8 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", help="the study file (YAML), e.g. experiments/study_split.yaml")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show,run,status,tables}")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="{list,show,run,status,tables,reproduce}")
     commands.add_parser("list", help="the sweep names, in order")
     show = commands.add_parser("show", help="the overrides a sweep passes to finetune-lab -m, one a line")
     show.add_argument("name")
@@ -446,6 +453,10 @@ def main(argv: list[str] | None = None) -> None:
     state = commands.add_parser("status", help="per sweep: runs finished of planned, time so far and left")
     state.add_argument("names", nargs="*")
     commands.add_parser("tables", help="regenerate the tables the study names from its records")
+    again = commands.add_parser("reproduce", help="rerun one recorded job of a sweep here and say whether it "
+                                                  "reproduced (exit status 0 when it did, 1 when not)")
+    again.add_argument("name", help="the sweep (list shows them)")
+    again.add_argument("--job", default="0", help="the job's number in the sweep (default 0)")
     args = parser.parse_args(argv)
     if extra and args.command != "run":
         parser.error("overrides after -- go with run only")
@@ -461,6 +472,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
     elif args.command == "status":
         sys.stdout.write(status_table(status_rows(study, args.names)))
+    elif args.command == "reproduce":
+        from .reproduce import reproduce
+
+        if not reproduce(study, args.name, args.job).reproduced:
+            sys.exit(1)
     else:
         for path in write_tables(study):
             print(f"{PROG}: wrote {path}")
