@@ -255,31 +255,29 @@ def fake_run(accuracy: float, seed: int = 0, flags=("avx2", "fma", "avx512f", "a
 AMX = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
-def test_prediction_interval_is_mean_plus_minus_t_sd_sqrt_1_plus_1_over_n():
-    import statistics
+def test_a_reruns_rank_among_the_recorded_runs_has_an_exact_p():
+    """n + 1 equally likely ranks: the p of a rank k from the nearer end is 2k / (n + 1), capped at 1."""
+    from finetune_lab.reproduce import rank_check
 
-    from scipy import stats as sps
-
-    from finetune_lab.reproduce import prediction_interval
-
-    values = [0.630, 0.837, 0.75]
-    got = prediction_interval(values)
-    half = sps.t.ppf(0.975, 2) * statistics.stdev(values) * (1 + 1 / 3) ** 0.5
-    assert got["n"] == 3 and abs(got["lo"] - (sum(values) / 3 - half)) < 1e-12
-    assert abs(got["hi"] - (sum(values) / 3 + half)) < 1e-12
-    assert prediction_interval([0.63]) is None and prediction_interval([]) is None
+    assert rank_check([0.630, 0.837, 0.823], 0.718) == {"n": 3, "lo": 0.630, "hi": 0.837, "below": 1, "above": 2,
+                                                        "inside": True, "p": 1.0}
+    assert rank_check([0.630, 0.837, 0.823], 0.9)["p"] == 0.5   # above all three: 2 x 1/4
+    many = [0.5 + i / 1000 for i in range(39)]
+    assert rank_check(many, 0.9)["p"] == pytest.approx(0.05) and rank_check(many + [0.6], 0.9)["p"] < 0.05
+    assert rank_check([0.63, 0.63], 0.63)["p"] == 1.0 and rank_check([], 0.5) is None
 
 
 @pytest.mark.parametrize("new, peers, reproduced, words", [
-    # another CPU kind (the issue's e11_224: AVX512-BF16 EPYC recorded, Xeon with AMX here): the interval decides
-    (0.718, [0.630, 0.837, 0.75], True, "lies inside"),
-    (0.100, [0.630, 0.837, 0.75], False, "lies outside"),
-    (0.718, [0.630], False, "too few to tell"),
+    # another CPU kind (the issue's e11_224: AVX512-BF16 EPYC recorded, Xeon with AMX here): the rank decides
+    (0.718, [0.630, 0.837, 0.823], True, "inside their range 0.6300-0.8370"),
+    (0.100, [0.630, 0.837, 0.823], False, "cannot tell"),                        # outside, but 3 runs cannot tell
+    (0.100, [0.5 + i / 1000 for i in range(40)], False, "NOT reproduced: its rank"),  # outside 40: p 2/41
+    (0.718, [], False, "too few to tell"),
 ])
-def test_reproduce_on_another_machine_kind_is_the_prediction_interval(new, peers, reproduced, words):
+def test_reproduce_on_another_machine_kind_reads_the_reruns_rank(new, peers, reproduced, words):
     from finetune_lab.reproduce import compare
 
-    record = fake_run(peers[0])
+    record = fake_run(peers[0] if peers else 0.63)
     verdict = compare(record, fake_run(new, flags=AMX), [fake_run(a, seed=i) for i, a in enumerate(peers)])
     text = "\n".join(verdict.lines)
     assert verdict.reproduced is reproduced, text
