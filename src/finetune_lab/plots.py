@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 from .runs import natural_key  # noqa: E402
@@ -325,13 +325,10 @@ def _forest_lines(rows: list[dict]) -> dict[str, list[dict]]:
     return {title: panels[key] for key in sorted(panels, key=lambda key: key[0]) for title in [key[1]]}
 
 
-def _forest_limits(lines: list[dict], log: bool, zero: bool) -> tuple[float, float]:
+def _forest_limits(lines: list[dict], zero: bool) -> tuple[float, float]:
     """The x range that holds every interval and every finite region bound (and 0 for a change), padded."""
     values = [x for line in lines for x in (line["ci_lo"], line["ci_hi"], *line["region"]) if math.isfinite(x)]
     values += [0.0] if zero else []
-    if log:
-        values = [x for x in values if x > 0] or [1.0]
-        return min(values) / 1.4, max(values) * 1.4
     if not values:
         return -1.0, 1.0
     low, high = min(values), max(values)
@@ -352,14 +349,8 @@ def forest_figure(rows: list[dict]):
                              height_ratios=sizes, layout="constrained", squeeze=False)
     drawn = []
     for ax, (panel, lines) in zip(axes[:, 0], panels.items()):
-        log = panel.startswith("critical size")
-        zero = not log and not panel.startswith("mean")
-        if log:
-            ax.set_xscale("log")
-            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        left, right = _forest_limits(lines, log, zero)
+        zero = not panel.startswith("mean")   # a change: 0 in view
+        left, right = _forest_limits(lines, zero)
         ax.set_xlim(left, right)
         ax.set_ylim(len(lines) - 0.5, -0.5)
         if zero:
