@@ -1,6 +1,5 @@
 """finetune-lab-verdicts --plan: the replicates per arm that would decide an undecided claim, and their cost."""
 import json
-import math
 
 import numpy as np
 import pytest
@@ -87,7 +86,7 @@ def test_the_cost_is_the_missing_runs_at_each_arms_median_time(root):
         _timed(root / "adam" / str(i), seconds)
     claim = {"id": "optimizer", "claim": "c", "runs": "adam", "baseline": "sgd", "statistic": "difference",
              "rule": {"above": 0, "margin": 0.02}}
-    runs, _, baseline, _ = verdicts.claim_runs(claim, str(root))
+    runs, _, baseline, _ = measure.claim_runs(claim, str(root))
     found = measure.design(claim, runs, baseline)
     spent = planner.cost(found, 7)
     assert spent["extra_runs"] == 8 and spent["hours"] == pytest.approx((4 * 60 + 4 * 600) / 3600)
@@ -109,7 +108,7 @@ def test_a_replicate_that_is_a_subsets_mean_costs_its_subsets_runs(tmp_path):
             (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
             _timed(folder, 100)
     claim = {"id": "m", "claim": "c", "runs": "subsets", "statistic": "mean", "rule": {"above": 0.4}}
-    runs, *_ = verdicts.claim_runs(claim, str(tmp_path))
+    runs, *_ = measure.claim_runs(claim, str(tmp_path))
     found = measure.design(claim, runs, [])
     assert found.arms["runs"].have == 3 and found.arms["runs"].per_replicate == 2
     assert planner.cost(found, 5) == {"extra_runs": 4, "hours": pytest.approx(400 / 3600),
@@ -134,7 +133,7 @@ def test_the_planners_intervals_are_the_tables(root):
     for case in cases:
         claim = {"id": "x", "claim": "c", **case}
         row = verdicts.evaluate(claim, str(root))
-        runs, _, baseline, _ = verdicts.claim_runs(claim, str(root))
+        runs, _, baseline, _ = measure.claim_runs(claim, str(root))
         found = planner.compared(measure.design(claim, runs, baseline))
         samples = {name: np.asarray(arm.values, dtype=float)[None, :] for name, arm in found.arms.items()}
         shown = row.get("parts") or [row]

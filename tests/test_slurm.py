@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import run_cli
-from finetune_lab import rundir, slurm as slurm_sweeps
+from finetune_lab import rundir, slurm as slurm_sweeps, sweep as sweep_summary
 from slurm_cluster import PARTITION
 from test_robustness import TO_KILL, assert_ends_like, history_rows, metrics, wait_until
 
@@ -202,7 +202,7 @@ def test_the_scheduler_ending_counts_only_where_the_folder_holds_no_final_status
     jobs = {"0": {"job_id": "5_0"}, "1": {"job_id": "5_1", "ending": "cancelled"},
             "2": {"job_id": "5_2", "ending": "cancelled"}, "10": {"job_id": "5_10", "ending": "timeout"}}
     statuses = {"0": "completed", "1": "interrupted", "2": "completed"}  # job 10 never started: no folder
-    assert list(slurm_sweeps.with_endings(statuses, jobs).items()) == [
+    assert list(sweep_summary.with_endings(statuses, jobs).items()) == [
         ("0", "completed"), ("1", "cancelled"), ("2", "completed"), ("10", "timeout")]
 
 

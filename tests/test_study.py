@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from finetune_lab import claims, study
+from finetune_lab import claims, study, study_file
 from finetune_lab.config import validate
 
 STUDY_FILES = {"study_split": "experiments/study_split.yaml", "shapes": "experiments/shapes.yaml"}
@@ -70,7 +70,7 @@ def test_every_sweep_of_every_study_file_composes_and_validates(compose, shapes,
 def test_every_study_file_has_its_claims_on_its_own_sweeps_and_verdicts_reads_it():
     for name in STUDY_FILES:
         loaded = load(name)
-        assert claims.load_claims(str(ROOT / STUDY_FILES[name])) == (loaded.records, loaded.claims)
+        assert study_file.load_claims(str(ROOT / STUDY_FILES[name])) == (loaded.records, loaded.claims)
         assert Path(ROOT / loaded.records).is_dir()
 
 

@@ -1,7 +1,9 @@
 """The claims file of `finetune-lab-verdicts`: its format, and the checks that refuse a claim it cannot decide.
 
 A file holds `root:` (the folder its sweep names are under; --root overrides it) and `claims:`, a list of
-claims (or it is a study file, finetune_lab/study.py, whose `claims:` are read with its `records` as their root), each a mapping of these keys (others are refused, each with one line naming the claim and the key):
+claims (or it is a study file, finetune_lab/study.py, whose `claims:` are read with its `records` as their root;
+finetune_lab.study_file.load_claims reads either), each a mapping of these keys (others are refused, each with one
+line naming the claim and the key):
   id, claim, experiment   its name, its words, its experiment
   runs, baseline          a sweep folder under the root, or a list of them (baseline: statistic=difference only)
   where, baseline_where   {config.key: value}: only the runs (baseline runs) with that value
@@ -53,8 +55,6 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
 from . import rules
 from .errors import UserError
 
@@ -72,27 +72,6 @@ METRIC_PATTERN = re.compile(r"[A-Za-z_]\w*(\.\w+)*")
 
 class ClaimsError(UserError):
     """A claims file that cannot be used: one line naming the claim, the key and what is allowed."""
-
-
-def load_claims(path: str) -> tuple[str | None, list[dict]]:
-    """(the file's `root`, its claims, each checked). A study file (finetune_lab/study.py: one with `sweeps:`)
-    is read as its claims, their root the study's `records`."""
-    try:
-        with open(path) as f:
-            doc = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ClaimsError(f"{path}: {exc}") from None
-    if isinstance(doc, dict) and "sweeps" in doc:
-        from . import study   # it checks its claims here: imported here, not above
-        declared = study.load(path)
-        if not declared.claims:
-            raise ClaimsError(f"{path}: expected a non-empty list under `claims:`")
-        return declared.records, declared.claims
-    claims = doc.get("claims") if isinstance(doc, dict) else None
-    if not isinstance(claims, list) or not claims:
-        raise ClaimsError(f"{path}: expected a non-empty list under `claims:`")
-    check_claims(claims)
-    return doc.get("root"), claims
 
 
 def check_claims(claims: list) -> None:

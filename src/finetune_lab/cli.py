@@ -7,37 +7,28 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 import traceback
-from pathlib import Path
 from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from . import backend, config, files, rundir, slurm, sources, tracking
-from .runs import natural_key
+from . import backend, config, files, rundir, sources, tracking
 from .errors import OutOfSpace, UserError, fail, one_line, out_of_space
+from .sweep import REFUSED, SWEEP_SUMMARY, ending
 
 log = logging.getLogger("finetune_lab")
 
 PROG = "finetune-lab"
-SWEEP_SUMMARY = "sweep_summary.json"
-REFUSED = ".refused"  # in a sweep folder: one file per job refused because its folder holds another run
 EXIT_SWEEP_FAILURES = 1
 EXIT_RUN_NOT_COMPLETED = 1  # a single run that diverged
 
 config.register_schema()
-# What the command's last line names, filled in as it runs (main() reads it): "run" the folder of the single run,
-# or of the sweep's job running in this process; "metrics" the single run's metrics.json; "error" its user
-# error; "sweep" the sweep's folder; "summary" (jobs, their counts as a line, the folders that did not complete)
-_ending: dict = {}
 
 
 def carry_on(cfg: DictConfig, hydra_cfg, run_dir: str) -> bool | str:
@@ -95,7 +86,7 @@ def hydra_entry(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     run_dir = hydra_cfg.runtime.output_dir
-    _ending["run"] = run_dir
+    ending["run"] = run_dir
     try:
         resume = carry_on(cfg, hydra_cfg, run_dir)
     except UserError as exc:  # the folder holds another run: nothing is written to it
@@ -114,10 +105,10 @@ def hydra_entry(cfg: DictConfig) -> float | None:
         if multirun:  # the sweep goes on; the summary counts it
             log.error("job %s %s: %s", hydra_cfg.job.num, _ended_as(exc), exc)
         else:
-            _ending["error"] = exc
+            ending["error"] = exc
         return None
-    if not multirun:  # a sweep counts its jobs in SweepSummary
-        _ending["metrics"] = metrics
+    if not multirun:  # a sweep counts its jobs in sweep.SweepSummary
+        ending["metrics"] = metrics
     return metrics.get("val", {}).get("accuracy")
 
 
@@ -170,53 +161,12 @@ def unexpected(prog: str, run_dir: str | None) -> NoReturn:
     sys.exit(1)
 
 
-class SweepSummary(Callback):
-    """After a multirun: the jobs counted by status, in sweep_summary.json in the sweep folder (and in the
-    tracker, with logger=mlflow, which is also opened once before the jobs start) and for main()'s last line. A
-    job refused because its folder holds another run counts as `refused` (its folder keeps the status of that
-    run)."""
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        _ending["sweep"] = config.hydra.sweep.dir
-        shutil.rmtree(os.path.join(config.hydra.sweep.dir, REFUSED), ignore_errors=True)  # this sweep's own only
-        HydraConfig.instance().set_config(config)  # as for a job: ${hydra:...} in logger.* resolves
-        try:  # tables and experiment made here, once, not by parallel jobs racing for a new store
-            tracking.connect(config.logger)
-        except UserError:
-            pass  # each job records it as its own failure
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        sweep_dir = config.hydra.sweep.dir
-        jobs = sorted((p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()),
-                      key=lambda p: natural_key(p.name))
-        statuses = {p.name: rundir.status(str(p)) for p in jobs}
-        refused_dir = Path(sweep_dir, REFUSED)
-        refused = {p.stem: files.read_json(str(p)) for p in refused_dir.glob("*.json")} if refused_dir.is_dir() else {}
-        statuses.update(dict.fromkeys(refused, "refused"))
-        scheduled = slurm.read_jobs(sweep_dir)  # hydra/launcher=slurm: job ids, and jobs that ended without a result
-        statuses = slurm.with_endings(statuses, scheduled)
-        counts: dict[str, int] = {}
-        for state in statuses.values():
-            counts[state] = counts.get(state, 0) + 1
-        rundir.write_json_atomic(os.path.join(sweep_dir, SWEEP_SUMMARY),
-                                 {"jobs": statuses, "counts": counts,
-                                  **({"job_ids": {n: j["job_id"] for n, j in scheduled.items()}} if scheduled else {}),
-                                  **({"refused": {job: r["reason"] for job, r in refused.items()}} if refused else {})})
-        bad = [name for name, state in statuses.items() if state != "completed"]
-        try:
-            tracking.log_sweep(config.logger, sweep_dir, counts)
-        except UserError as exc:
-            log.error("%s", exc)
-        _ending["summary"] = (len(statuses), ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-                              [os.path.join(sweep_dir, name) for name in bad])
-
-
 def main() -> None:
     """`finetune-lab [overrides]` and `finetune-lab -m [sweep overrides]`. The last line names the run's folder
     (or the sweep's, and its summary file), however the command ends."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, so they can be reported in one line
     logging.raiseExceptions = False  # a log line that cannot be written (a full disk) is dropped, no traceback
-    _ending.clear()
+    ending.clear()
     try:
         hydra_entry()
     except UserError as exc:
@@ -224,29 +174,29 @@ def main() -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         fail(PROG, one_line(exc))
     except KeyboardInterrupt:
-        print(f"{PROG}: {interrupted_line(_ending.get('run'), _ending.get('sweep'))}", file=sys.stderr)
+        print(f"{PROG}: {interrupted_line(ending.get('run'), ending.get('sweep'))}", file=sys.stderr)
         sys.exit(130)
     except (PermissionError, NotADirectoryError, FileExistsError) as exc:  # the output folder cannot be made
         fail(PROG, f"cannot create the output folder {exc.filename}: {exc.strerror}; "
                    "choose another with hydra.run.dir=... (or hydra.sweep.dir=... for -m)")
     except Exception:
-        unexpected(PROG, _ending.get("run"))
-    if "summary" in _ending:
-        jobs, counts, bad = _ending["summary"]
+        unexpected(PROG, ending.get("run"))
+    if "summary" in ending:
+        jobs, counts, bad = ending["summary"]
         if bad:
             print(f"{PROG}: {len(bad)} job(s) did not complete: " + ", ".join(map(shown, bad)), file=sys.stderr)
-        sweep = _ending["sweep"]
+        sweep = ending["sweep"]
         print(f"{PROG}: sweep folder {shown(sweep)} ({jobs} jobs: {counts}; summary "
               f"{shown(sweep)}{SWEEP_SUMMARY})", file=sys.stderr if bad else sys.stdout)
         if bad:
             sys.exit(EXIT_SWEEP_FAILURES)
-    if "error" in _ending:
-        exc = _ending["error"]
-        fail(PROG, str(exc) if isinstance(exc, OutOfSpace) else f"{exc}; run folder {shown(_ending['run'])} (failed)")
-    if "metrics" in _ending:
-        metrics = _ending["metrics"]
+    if "error" in ending:
+        exc = ending["error"]
+        fail(PROG, str(exc) if isinstance(exc, OutOfSpace) else f"{exc}; run folder {shown(ending['run'])} (failed)")
+    if "metrics" in ending:
+        metrics = ending["metrics"]
         completed = metrics["status"] == "completed"
-        print(f"{PROG}: {run_line(_ending['run'], metrics)}", file=sys.stdout if completed else sys.stderr)
+        print(f"{PROG}: {run_line(ending['run'], metrics)}", file=sys.stdout if completed else sys.stderr)
         if not completed:
             sys.exit(EXIT_RUN_NOT_COMPLETED)
 
@@ -262,7 +212,8 @@ def resume_main(argv: list[str] | None = None) -> None:
                         if os.path.isdir(run_dir) else None)
     try:
         cfg = rundir.load_run_config(run_dir)
-        from .runner import run
+        backend.start(cfg.device, cfg.training.deterministic)
+        from .runner import run  # imports Keras: only after the backend and devices are chosen
 
         metrics = run(cfg, run_dir, resume=True)
     except UserError as exc:

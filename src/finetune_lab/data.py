@@ -19,7 +19,7 @@ from keras.applications import vgg16
 from . import catalog
 from .augment import Augment
 from .catalog import DIGIT_SIZE
-from .sources import Digits
+from .datasets import Digits
 
 LUMINANCE = (0.2125, 0.7154, 0.0721)  # RGB -> gray, as skimage.color.rgb2gray
 

@@ -1,4 +1,5 @@
-"""data.source=folder: an image folder as a data source, streamed from disk.
+"""What every data source gives (Digits: a train pool and a held-out test pool, split by stratified_split), and
+data.source=folder: an image folder as a data source, streamed from disk.
 
 The folder holds one subfolder per class (its name is the class name), or `train/` and `test/` subfolders that
 each hold the same class subfolders. Without them, `data.test_fraction` of each class is held out, drawn with a
@@ -15,16 +16,42 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import files
+from .catalog import DIGIT_NAMES
 from .errors import UserError
-from .sources import Digits, stratified_split
 
 KEY = "data.path"
 SPLIT_SEED = 20240102  # the held-out part of a folder without train/ and test/, and the order of both parts
 SPLIT_FOLDERS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Digits:
+    """Labelled uint8 images, a train pool and a held-out test pool, with the name of each label: the digits
+    (N, 28, 28) of the MNIST sources, a Keras dataset ((N, 28, 28) or (N, 32, 32, 3)), or a folder's files
+    read batch by batch (FileImages, (N, size, size, 3) once decoded)."""
+
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    provenance: dict
+    class_names: tuple[str, ...] = DIGIT_NAMES
+
+
+def stratified_split(labels: np.ndarray, per_class: int | dict[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of `per_class` random items of each class (an int for all, or {class: count}) and of the rest,
+    each part in a random order; both fixed by `seed`."""
+    rng = np.random.default_rng(seed)
+    taken = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        count = per_class[int(label)] if isinstance(per_class, dict) else per_class
+        taken[rng.choice(np.flatnonzero(labels == label), count, replace=False)] = True
+    return rng.permutation(np.flatnonzero(taken)), rng.permutation(np.flatnonzero(~taken))
 
 
 class FileImages:

@@ -1,6 +1,6 @@
 """The file operations the rest of the package shares: a file's content hash (and one over a set of arrays),
 reading a JSON file that may be missing or half-written, writing rows as CSV, and writing a file so that readers
-see the old one or the complete new one, never a part."""
+see the old one or the complete new one, never a part; and the natural order of names (run folders 0, 1, ..., 10)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import tempfile
 
 
@@ -74,3 +75,9 @@ def naming(path: str):
         if exc.filename is None:
             exc.filename = path
         raise
+
+
+def natural_key(text: str):
+    """Sorts "2" before "10" (numbers by value; "0001" and "001" by their digits), and numbered names before the
+    others. No two different texts tie, so a sort by it does not depend on the order it was given."""
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]

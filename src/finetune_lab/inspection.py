@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from omegaconf import DictConfig
 
-from . import catalog, images
+from . import backend, catalog, images
 from .errors import UserError
 from .rundir import load_run_config
 
@@ -60,6 +60,7 @@ def open_run(run_dir: str) -> Run:
                         f"output.save_model=false); allowed: {allowed}")
     try:
         cfg = load_run_config(run_dir)
+        backend.start(cfg.device, cfg.training.deterministic)
     except UserError as exc:
         raise UserError(f"--run {run_dir!r}: {exc}") from None
     return Run(run_dir, model_file, cfg)
@@ -80,7 +81,6 @@ def check_without_run(args: argparse.Namespace) -> None:
 def start_backend() -> None:
     """Default devices for named weights (a run starts its own): the backend of $KERAS_BACKEND (default
     tensorflow), quiet, GPU memory growth."""
-    from . import backend
     from .config import DeviceConfig
 
     backend.start(DeviceConfig(backend=os.environ.get("KERAS_BACKEND", "tensorflow")))

@@ -1,4 +1,5 @@
-"""What a claim reads from its runs: its design (`design`) and the statistic decided from it (`statistic`).
+"""What a claim reads from its runs: the runs themselves (`claim_runs`: its sweeps' run folders, selected by its
+`where`), its design (`design`) and the statistic decided from it (`statistic`).
 
 The design: each run's number for the claim's metric; the runs grouped into named arms (the runs and the baseline of
 a difference; the levels of a trend; the sizes of a critical point, its reference among them; the 2^k cells of a
@@ -27,12 +28,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 
 from . import claims, rules, stats
 from .claims import ClaimsError
 from .config import cell
-from .runs import natural_key, same
+from .files import natural_key
+from .runs import find_runs, load_run, same, select
 
 # Where a metric is in metrics.json, when its name is not its path; the gap is train minus test accuracy.
 METRIC_PATHS = {claims.DEFAULT_METRIC: "test.accuracy"}
@@ -106,6 +109,41 @@ class Design:
     claimed: rules.Region | None = None
     read: int = 0
 
+
+# ----- a claim's runs -----
+
+def collect(root: str, sweeps, where: dict | None = None, loaded: dict | None = None) -> tuple[list, list]:
+    """(completed runs, the others) under root/<sweep> for each named sweep whose config matches `where`
+    (config key -> value); a missing sweep adds nothing. `loaded` (run folder -> run) keeps the runs read, so
+    that claims sharing sweeps read each run once."""
+    wanted = {key: [cell(value)] for key, value in (where or {}).items()}
+    loaded = {} if loaded is None else loaded
+    done, other = [], []
+    for sweep in sweep_names(sweeps):
+        path = os.path.join(root, sweep)
+        if not os.path.isdir(path):
+            continue
+        folders = find_runs([path])
+        loaded.update({p: load_run(p) for p in folders if p not in loaded})
+        for run in select([loaded[p] for p in folders], wanted):
+            (done if run.status == "completed" and run.row()["test_accuracy"] is not None else other).append(run)
+    return done, other
+
+
+def sweep_names(sweeps) -> list[str]:
+    """A claim's `runs` or `baseline`, one sweep name or a list of them, as a list."""
+    return [sweeps] if isinstance(sweeps, str) else list(sweeps)
+
+
+def claim_runs(claim: dict, root: str, loaded: dict | None = None) -> tuple[list, list, list, list]:
+    """(its completed runs, the others, its baseline's completed runs, the others) of a claim (`collect`)."""
+    runs, not_done = collect(root, claim["runs"], claim.get("where"), loaded)
+    baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")),
+                                       loaded) if "baseline" in claim else ([], []))
+    return runs, not_done, baseline, base_not_done
+
+
+# ----- the design -----
 
 def bounds(metric: str) -> tuple[float, float] | None:
     """The range of a metric's values: an accuracy and a CKA in [0, 1], a gap of accuracies and a correlation in

@@ -50,7 +50,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from . import machine, measure, rules, stats, tables, verdicts
+from . import machine, measure, rules, stats, tables
 from .verdict_table import statistic_shown, verdict_word
 
 POWER = 0.8     # the share of simulated draws that must decide the claim
@@ -177,22 +177,22 @@ def undecided(row: dict) -> bool:
 
 def plan(declared: list[dict], rows: list[dict], root: str, loaded: dict | None = None) -> list[dict]:
     """One plan row for each undecided or fragile claim (`undecided`), in the claims file's order; `rows` are the
-    claims' verdict rows (verdicts.evaluate), `loaded` the runs read so far (verdicts.collect)."""
+    claims' verdict rows (verdicts.evaluate), `loaded` the runs read so far (measure.collect)."""
     out = []
     for claim, row in zip(declared, rows):
         if undecided(row):
-            runs, _, baseline, _ = verdicts.claim_runs(claim, root, loaded)
+            runs, _, baseline, _ = measure.claim_runs(claim, root, loaded)
             out.append(plan_claim(claim, row, measure.design(claim, runs, baseline), empty_sweeps(claim, root, loaded)))
     return out
 
 
 def empty_sweeps(claim: dict, root: str, loaded: dict | None = None) -> list[str]:
     """The claim's sweeps (runs and baseline) that hold no completed run it reads."""
-    named = [(sweep, claim.get("where")) for sweep in verdicts.sweep_names(claim["runs"])]
+    named = [(sweep, claim.get("where")) for sweep in measure.sweep_names(claim["runs"])]
     named += [(sweep, claim.get("baseline_where", claim.get("where")))
-              for sweep in verdicts.sweep_names(claim.get("baseline", []))]
+              for sweep in measure.sweep_names(claim.get("baseline", []))]
     return list(dict.fromkeys(sweep for sweep, where in named
-                              if not verdicts.collect(root, sweep, where, loaded)[0]))
+                              if not measure.collect(root, sweep, where, loaded)[0]))
 
 
 def plan_claim(claim: dict, row: dict, found: measure.Design, empty: list[str]) -> dict:

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
-from .runs import natural_key  # noqa: E402
+from .files import natural_key  # noqa: E402
 
 
 def _save(fig, path: str, dpi: int = 100, crop: bool = False) -> str:

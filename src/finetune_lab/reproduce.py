@@ -50,7 +50,7 @@ def recorded_job(study, name: str, job: str) -> str:
     """The run folder of job `job` of sweep `name`: its record, else its job folder in the sweep folder.
     StudyError (one line naming the sweep, the job and the jobs there are) when there is none, or it did not
     complete."""
-    from .study import StudyError, chosen
+    from .study_file import StudyError, chosen
 
     chosen(study, [name])
     jobs = recorded_jobs(study, name)
@@ -238,13 +238,12 @@ def rerun_folder(study, name: str, job: str) -> str:
 
 def reproduce(study, name: str, job: str) -> Verdict:
     """Rerun job `job` of sweep `name` into a fresh folder and compare (module docstring); prints as it goes."""
-    from .study import PROG, prepare
+    from .study_file import PROG, StudyError, prepare
 
     record_dir = recorded_job(study, name, job)
     items = overrides(record_dir)
     out = rerun_folder(study, name, job)
     if os.path.exists(out):   # two calls within a microsecond: never over another
-        from .study import StudyError
         raise StudyError(f"{out} exists already; run reproduce again")
     prepare(study)
     print(f"{PROG}: reproduce {name} job {job} ({record_dir}): finetune-lab {' '.join(items)} -> {out}", flush=True)

@@ -20,7 +20,7 @@ from datetime import datetime
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import backend, config, slurm
+from . import config, slurm
 from .errors import UserError, one_line
 from .files import read_json, write_atomic
 
@@ -162,7 +162,8 @@ def record_failure(run_dir: str, exc: BaseException, **extra) -> None:
 
 
 def load_run_config(run_dir: str) -> DictConfig:
-    """A run folder's saved config, typed and checked, with the backend and devices it asks for started."""
+    """A run folder's saved config, typed and checked. Its backend and devices are not started here: the command that
+    runs it starts them (backend.start(cfg.device, cfg.training.deterministic))."""
     saved = os.path.join(run_dir, ".hydra", "config.yaml")
     if not os.path.isfile(saved):
         raise UserError(f"{run_dir} is not a run folder: {saved} does not exist")
@@ -171,5 +172,4 @@ def load_run_config(run_dir: str) -> DictConfig:
     except OmegaConfBaseException as exc:
         raise UserError(f"{saved}: {one_line(exc)}") from None
     config.validate(cfg)
-    backend.start(cfg.device, cfg.training.deterministic)
     return cfg

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -19,7 +18,7 @@ from omegaconf import OmegaConf
 from . import rundir
 from .config import NOT_THE_JOB, cell, flatten
 from .errors import UserError
-from .files import read_json
+from .files import natural_key, read_json
 
 RUN_MARK = rundir.CONFIG
 NOT_RUNS = {"tensorboard", "feature_maps", "backup", "report"}  # never descended into
@@ -81,12 +80,6 @@ def find_runs(paths: list[str]) -> list[str]:
             else:
                 dirs[:] = [d for d in dirs if not d.startswith(".") and d not in NOT_RUNS]
     return sorted(found.values(), key=natural_key)
-
-
-def natural_key(text: str):
-    """Sorts "2" before "10" (numbers by value; "0001" and "001" by their digits), and numbered names before the
-    others. No two different texts tie, so a sort by it does not depend on the order it was given."""
-    return [(0, int(part), part) if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 def load_run(path: str) -> Run:

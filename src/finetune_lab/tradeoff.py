@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 
-from . import files
+from . import backend, files
 from .errors import UserError, fail
 from .rundir import load_run_config
 
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     try:
         cfg = load_run_config(args.run_dir)
+        backend.start(cfg.device, cfg.training.deterministic)
         rows = compute(cfg, args.run_dir, sorted(set(args.alphas)))
         paths = write(rows, args.run_dir, f"{args.run_dir}: model.weights={cfg.model.weights} "
                                           f"model.freeze={cfg.model.freeze}")

@@ -29,10 +29,9 @@ import os
 import sys
 
 from . import claims, measure, plots, rules, stats
-from .claims import load_claims
-from .config import cell
 from .errors import UserError, exit_on_user_error
-from .runs import check_keys, find_runs, load_run, select
+from .runs import check_keys
+from .study_file import load_claims
 from .verdict_table import counts, describe_rule, markdown
 
 # The settings every row states (read from each run by `setting`).
@@ -40,37 +39,6 @@ SETTING_COLUMNS = ("data", "input", "weights", "head", "optimizer", "schedule")
 
 
 # ----- runs -----
-
-def collect(root: str, sweeps, where: dict | None = None, loaded: dict | None = None) -> tuple[list, list]:
-    """(completed runs, the others) under root/<sweep> for each named sweep whose config matches `where`
-    (config key -> value); a missing sweep adds nothing. `loaded` (run folder -> run) keeps the runs read, so
-    that claims sharing sweeps read each run once."""
-    wanted = {key: [cell(value)] for key, value in (where or {}).items()}
-    loaded = {} if loaded is None else loaded
-    done, other = [], []
-    for sweep in sweep_names(sweeps):
-        path = os.path.join(root, sweep)
-        if not os.path.isdir(path):
-            continue
-        folders = find_runs([path])
-        loaded.update({p: load_run(p) for p in folders if p not in loaded})
-        for run in select([loaded[p] for p in folders], wanted):
-            (done if run.status == "completed" and run.row()["test_accuracy"] is not None else other).append(run)
-    return done, other
-
-
-def sweep_names(sweeps) -> list[str]:
-    """A claim's `runs` or `baseline`, one sweep name or a list of them, as a list."""
-    return [sweeps] if isinstance(sweeps, str) else list(sweeps)
-
-
-def claim_runs(claim: dict, root: str, loaded: dict | None = None) -> tuple[list, list, list, list]:
-    """(its completed runs, the others, its baseline's completed runs, the others) of a claim (`collect`)."""
-    runs, not_done = collect(root, claim["runs"], claim.get("where"), loaded)
-    baseline, base_not_done = (collect(root, claim["baseline"], claim.get("baseline_where", claim.get("where")),
-                                       loaded) if "baseline" in claim else ([], []))
-    return runs, not_done, baseline, base_not_done
-
 
 def setting(run, column: str) -> str:
     """One run's value of a SETTING_COLUMNS column, read from its config (and its data counts)."""
@@ -138,8 +106,8 @@ def seeds(runs) -> str:
 def evaluate(claim: dict, root: str, loaded: dict | None = None) -> dict:
     """The row of one claim: settings, statistic with interval (or the comparisons it is decided from: each level
     of a for_each claim, each step of a trend, each side of a critical point), verdict and the verdict's p.
-    `loaded`: the runs read so far (`collect`)."""
-    runs, not_done, baseline, base_not_done = claim_runs(claim, root, loaded)
+    `loaded`: the runs read so far (measure.collect)."""
+    runs, not_done, baseline, base_not_done = measure.claim_runs(claim, root, loaded)
     for option, keys in (("factor", list(claim.get("factors", {}))), ("for_each", [claim.get("for_each")])):
         if runs + baseline and keys != [None]:  # a misspelt key would leave every run out: say so instead
             check_keys(runs + baseline, keys, f"claim {claim['id']}: {option}")
@@ -312,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     rows, table, plot = write_table(declared, args.root or root or ".", args.out, args.plot, loaded)
     planned = None
     if args.plan:
-        from . import planner   # it reads this module's runs: imported here, not above
+        from . import planner   # pandas and the simulations: only for --plan
         planned = planner.plan(declared, rows, args.root or root or ".", loaded)
         text = planner.markdown(planned)
         if args.plan != "-":
