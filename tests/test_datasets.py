@@ -11,7 +11,7 @@ import pytest
 from keras import ops
 
 from conftest import make_shapes
-from finetune_lab import catalog, data, datasets, sources, store
+from finetune_lab import catalog, data, datasets, images, sources, store
 from finetune_lab.config import validate
 from finetune_lab.errors import ConfigError, UserError
 
@@ -70,6 +70,48 @@ def test_placement_on_the_host_resize_center_crop_and_center():
     assert fitted[15, 15, 0] == 200
 
 
+def test_the_host_resize_stays_close_to_scikit_images_and_does_not_alias():
+    import skimage.data
+    from skimage.transform import resize as sk_resize
+
+    photo = skimage.data.astronaut().astype(np.float32)  # 512 x 512
+    for size, mean_gap in ((224, 1.0), (1024, 0.05)):   # shrinking (area vs Gaussian prefilter), growing (bilinear)
+        ours = images.resize([photo], size)[0]
+        theirs = sk_resize(photo, (size, size), order=1, preserve_range=True, anti_aliasing=True)
+        assert ours.shape == (size, size, 3) and ours.dtype == np.float32
+        assert np.abs(ours - theirs).mean() < mean_gap
+    stripes = np.tile(np.array([0, 255], np.uint8), (60, 30))    # one-pixel stripes, 60 x 60
+    shrunk = images.scale(stripes, 12, 12)   # five stripes to a pixel: 3 x 0 + 2 x 255 or 2 x 0 + 3 x 255
+    assert shrunk.dtype == np.uint8 and set(np.unique(shrunk)) == {102, 153}   # bilinear alone gives 0 and 255
+    one_channel = images.scale(np.zeros((20, 30, 1), np.float32), 10, 15)
+    assert one_channel.shape == (10, 15, 1)
+    assert images.scale(stripes, 60, 60) is stripes
+
+
+def test_every_image_folder_is_listed_the_same_way(tmp_path):
+    for name in ("b.png", "a.png", ".hidden.png"):
+        write(tmp_path / "cats" / name, np.zeros((8, 8, 3), np.uint8))
+    write(tmp_path / "dogs" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "cats" / "sub").mkdir()
+    (tmp_path / ".cache").mkdir()
+    assert images.class_folders(str(tmp_path), "k") == ["cats", "dogs"]
+    assert images.image_files(str(tmp_path / "cats"), "k") == ["a.png", "b.png"]
+    classes, paths, labels = datasets.scan(str(tmp_path))
+    assert classes == ["cats", "dogs"] and [p.split("/")[-1] for p in paths] == ["a.png", "b.png", "a.png"]
+    assert images.read_folder(str(tmp_path / "cats"), "k")[0] == ["a.png", "b.png"]
+    (tmp_path / "empty").mkdir()
+    write(tmp_path / "empty" / ".only_hidden.png", np.zeros((8, 8, 3), np.uint8))
+    for call in (lambda: images.image_files(str(tmp_path / "empty"), "some.key"),
+                 lambda: images.read_folder(str(tmp_path / "empty"), "some.key")):
+        with pytest.raises(UserError) as err:
+            call()
+        assert str(err.value).startswith(f"some.key: the folder {str(tmp_path / 'empty')!r} holds no image file")
+    with pytest.raises(UserError, match=r"^some.key: no such folder '.*/gone'$"):
+        images.class_folders(str(tmp_path / "gone"), "some.key")
+    with pytest.raises(UserError, match=r"has 0 class subfolder\(s\) \(none\)"):
+        images.class_folders(str(tmp_path / "dogs"), "some.key")
+
+
 def test_center_crop_in_the_step_for_fixed_size_images():
     images = np.zeros((1, 20, 60, 1), np.float32)
     images[:, :, 20:40] = 200
@@ -125,7 +167,7 @@ def bad_folder(tmp_path, case):
     write(root / "cats" / "b.png", good)
     if case == "empty class":
         (root / "dogs").mkdir()
-        return root, "the class folder 'dogs' holds no image file"
+        return root, f"the folder {str(root / 'dogs')!r} holds no image file"
     if case == "not an image":
         (root / "dogs").mkdir()
         (root / "dogs" / "notes.png").write_text("not a picture")

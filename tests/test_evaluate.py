@@ -15,6 +15,22 @@ def test_wilson_interval_at_the_edges_stays_in_zero_one():
     assert wilson_interval(0, 50)[1] > 0.05  # an empty count is not certainty
 
 
+def test_wilson_interval_is_the_score_interval_formula_on_a_grid():
+    import math
+
+    from scipy.stats import norm
+
+    for level in (0.9, 0.95, 0.99):
+        z = norm.ppf(0.5 + level / 2)
+        for n in (1, 2, 3, 7, 10, 50, 333, 10_000):
+            for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+                p = k / n
+                centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+                half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+                assert wilson_interval(k, n, level) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
 def one_hot_probs(predicted, units=10, confidence=0.91):
     probs = np.full((len(predicted), units), (1 - confidence) / (units - 1))
     probs[np.arange(len(predicted)), predicted] = confidence

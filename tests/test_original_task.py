@@ -69,6 +69,24 @@ def test_classifier_probe_sees_changed_conv_weights_and_labelled_accuracy(tmp_pa
     assert 0 <= report["labelled"]["top1_accuracy_finetuned"] <= 1
 
 
+def test_labelled_folder_is_listed_as_every_image_folder_is(tmp_path):
+    from skimage import io
+
+    (tmp_path / "3").mkdir()
+    (tmp_path / ".ipynb_checkpoints").mkdir()    # hidden: not a class (it used to be one, and not a wnid)
+    io.imsave(tmp_path / "3" / "a.png", np.zeros((8, 8, 3), np.uint8), check_contrast=False)
+    (tmp_path / "3" / ".a.png").write_bytes(b"a hidden file, not read")
+    images, labels = ot.labelled_images(str(tmp_path))
+    assert labels.tolist() == [3] and len(images) == 1
+    (tmp_path / "7").mkdir()
+    with pytest.raises(UserError) as err:
+        ot.labelled_images(str(tmp_path))
+    assert str(err.value).startswith(f"analysis.original_task.labelled_dir: the folder {str(tmp_path / '7')!r} "
+                                     "holds no image file") and "\n" not in str(err.value)
+    with pytest.raises(UserError, match="labelled_dir: the folder .* has 0 class subfolder"):
+        ot.labelled_images(str(tmp_path / "3"))
+
+
 # Entries of Keras' imagenet_class_index.json (the file keras.applications.imagenet_utils downloads): the first
 # and last, both "crane"s and both "maillot"s, and names that differ from today's WordNet spellings.
 KERAS_CLASS_INDEX = {0: ("n01440764", "tench"), 1: ("n01443537", "goldfish"), 2: ("n01484850", "great_white_shark"),

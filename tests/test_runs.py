@@ -46,3 +46,11 @@ def test_natural_key_never_ties_two_texts():
     labels = ["lr=0.001", "lr=0.0001", "lr=0.01", "lr=1e-05"]
     assert sorted(labels, key=runs.natural_key) == sorted(reversed(labels), key=runs.natural_key)
     assert runs.natural_key("lr=0.001") != runs.natural_key("lr=0.0001")
+
+
+def test_metrics_numbers_are_flattened_by_the_config_flattener():
+    metrics = {"test": {"accuracy": 0.9, "n": 10, "ci95": [0.8, 0.95], "per_class": {"0": 1.0, "1": None}},
+               "diverged": False, "loader": "keras", "empty": {}, "memory": {"gpu": {"peak_gib": 2.5}}}
+    assert runs.numeric_leaves(metrics) == {"test.accuracy": 0.9, "test.n": 10, "test.per_class.0": 1.0,
+                                            "memory.gpu.peak_gib": 2.5}
+    assert runs.numeric_leaves(metrics["memory"], "memory.") == {"memory.gpu.peak_gib": 2.5}

@@ -96,6 +96,19 @@ def test_difference_agrees_with_scipys_welch_test():
     assert p == pytest.approx(theirs.pvalue, rel=1e-9)
 
 
+def test_welch_interval_of_two_arms_is_scipys_welch_interval():
+    """welch_interval is kept for contrasts of any weights (SciPy has none); for a difference (+1, -1) it is
+    scipy.stats.ttest_ind(equal_var=False)'s interval, row by row."""
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(0.8, 0.03, (20, 6)), rng.normal(0.75, rng.uniform(0.01, 0.2, (20, 1)), (20, 9))
+    for level in (0.9, 0.95):
+        value, lo, hi, se, df = stats.welch_interval([a, b], [1.0, -1.0], level)
+        theirs = sps.ttest_ind(a, b, equal_var=False, axis=-1)
+        ci = theirs.confidence_interval(level)
+        assert np.abs(lo - ci.low).max() < 1e-12 and np.abs(hi - ci.high).max() < 1e-12
+        assert np.allclose(df, theirs.df, rtol=1e-12, atol=0)
+
+
 def test_contrast_with_general_weights_by_hand():
     """The critical point's comparison: mean(a) - 0.95 mean(b), each arm its own variance."""
     a, b = [0.80, 0.84, 0.82, 0.86], [0.90, 0.91, 0.93, 0.94, 0.92]

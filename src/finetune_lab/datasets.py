@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import files
+from . import files, images
 from .catalog import DIGIT_NAMES
 from .errors import UserError
 
@@ -104,17 +104,13 @@ def decode(path: str) -> np.ndarray:
 def fit(image: np.ndarray, size: int, placement: str) -> np.ndarray:
     """An image of any size as size x size: `resize` scales both sides (aspect not kept); `center_crop` scales
     the shorter side to `size` and cuts out the centre; `center` scales the longer side to `size` and centres
-    the image on a black canvas (aspect kept, nothing cut). Area averaging when shrinking, bilinear when growing."""
-    import cv2
-
+    the image on a black canvas (aspect kept, nothing cut). Scaled by images.scale, the host's one resize."""
     height, width = image.shape[:2]
     if placement == "resize":
-        scale, shape = size / min(height, width), (size, size)
+        image = images.scale(image, size, size)
     else:
-        scale = size / (min(height, width) if placement == "center_crop" else max(height, width))
-        shape = (round(width * scale), round(height * scale))
-    if shape != (width, height):
-        image = cv2.resize(image, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        factor = size / (min(height, width) if placement == "center_crop" else max(height, width))
+        image = images.scale(image, max(1, round(height * factor)), max(1, round(width * factor)))
     if placement == "center":
         canvas = np.zeros((size, size, 3), np.uint8)
         top, left = (size - image.shape[0]) // 2, (size - image.shape[1]) // 2
@@ -126,23 +122,15 @@ def fit(image: np.ndarray, size: int, placement: str) -> np.ndarray:
 
 def scan(folder: str) -> tuple[list[str], list[str], np.ndarray]:
     """(class names, file paths, labels) of a folder with one subfolder per class, every file checked to be one
-    OpenCV can read (by its header). Bad folders are one UserError each: no folder, fewer than two classes, an
-    empty class folder, a file that is not an image."""
+    OpenCV can read (by its header); folders listed by images.class_folders and images.image_files. Bad folders
+    are one UserError each: no folder, fewer than two classes, an empty class folder, a file that is not an image."""
     import cv2
 
-    if not os.path.isdir(folder):
-        raise UserError(f"{KEY}={folder!r}: no such folder")
-    classes = sorted(d for d in os.listdir(folder) if not d.startswith(".") and os.path.isdir(os.path.join(folder, d)))
-    if len(classes) < 2:
-        raise UserError(f"{KEY}={folder!r}: {len(classes)} class subfolder(s) ({', '.join(classes) or 'none'}); "
-                        "allowed: a folder with one subfolder per class, at least two")
+    classes = images.class_folders(folder, KEY, fewest=2)
     paths, labels = [], []
     for label, name in enumerate(classes):
         sub = os.path.join(folder, name)
-        found = sorted(f for f in os.listdir(sub) if not f.startswith(".") and os.path.isfile(os.path.join(sub, f)))
-        if not found:
-            raise UserError(f"{KEY}={folder!r}: the class folder {name!r} holds no image file")
-        for f in found:
+        for f in images.image_files(sub, KEY):
             path = os.path.join(sub, f)
             if not cv2.haveImageReader(path):
                 raise UserError(f"{KEY}={folder!r}: {os.path.join(name, f)} is not an image file OpenCV reads "

@@ -1,23 +1,20 @@
-"""Test-set metrics from predicted probabilities: plain functions on arrays (scikit-learn where it has one)."""
+"""Test-set metrics from predicted probabilities: plain functions on arrays (scikit-learn and SciPy where they have
+one)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss
 
 from .catalog import DIGIT_NAMES
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (SciPy's binomtest); (0, 1) for no trials."""
     if n == 0:
         return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def top1_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import catalog, data, evaluate, features, forgetting, model as models, sources
 from .errors import UserError
-from .images import read_folder, resize, to_rgb
+from .images import class_folders, read_folder, resize, to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +72,11 @@ def class_index_table() -> tuple[list[tuple[str, str]], str]:
 
 
 def labelled_images(folder: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """An ImageNet-style folder: one subfolder per class, named by wnid (n01440764) or class index (0-999)."""
+    """An ImageNet-style folder: one subfolder per class, named by wnid (n01440764) or class index (0-999); folders
+    listed as every image folder is (images.class_folders, images.image_files)."""
     key = "analysis.original_task.labelled_dir"
     folder = os.path.expanduser(folder)
-    if not os.path.isdir(folder):
-        raise UserError(f"{key}={folder!r}: no such folder")
-    classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
-    if not classes:
-        raise UserError(f"{key}={folder!r}: no class subfolders (expected one per class, named by wnid or index)")
+    classes = class_folders(folder, key)
     if all(c.isdigit() and int(c) < 1000 for c in classes):
         index = {c: int(c) for c in classes}
     else:

@@ -123,7 +123,7 @@ def numbers(run: Run) -> dict:
     history.csv's."""
     out = {key: value for key, value in numeric_leaves(run.metrics).items() if key in CHECKED}
     for section in SECTIONS:
-        out.update({f"{section}.{k}": v for k, v in numeric_leaves(run.metrics.get(section) or {}).items()})
+        out.update(numeric_leaves(run.metrics.get(section) or {}, f"{section}."))
     for column, values in run.history.items():
         out.update({f"history.{column}[{i}]": v for i, v in enumerate(values)})
     return out

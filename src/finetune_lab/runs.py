@@ -61,7 +61,7 @@ class Run:
                "peak_rss_gib": (self.metrics.get("memory") or {}).get("peak_rss_gib"), "error": self.reason}
         section = self.metrics.get("original_task")
         if isinstance(section, dict):
-            row.update({f"original_task.{k}": v for k, v in numeric_leaves(section).items()})
+            row.update(numeric_leaves(section, "original_task."))
         return row
 
 
@@ -98,13 +98,10 @@ def load_run(path: str) -> Run:
 
 
 def numeric_leaves(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(numeric_leaves(value, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = value
-    return out
+    """The numbers of a nested dict (metrics.json) by dotted key (config.flatten, the one flattener); lists, text,
+    booleans and None left out."""
+    return {key: value for key, value in flatten(tree, prefix).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def reason(path: str, state: str, metrics: dict) -> str:

@@ -91,7 +91,8 @@ class Estimate:
 
 def welch_interval(arms: Sequence[np.ndarray], weights: Sequence[float], level: float = LEVEL):
     """(value, lo, hi, se, df) of sum_j w_j mean(arm j), each arm of shape (..., n_j): Welch's t-interval, each arm's
-    own variance and Satterthwaite's degrees of freedom (n - 1 for one arm)."""
+    own variance and Satterthwaite's degrees of freedom (n - 1 for one arm). SciPy's ttest_ind(equal_var=False)
+    gives it for a difference of two arms only (equal to it there: tests/test_stats.py)."""
     value = sum(w * _mean(x) for w, x in zip(weights, arms))
     parts = [w ** 2 * _variance(x) / x.shape[-1] for w, x in zip(weights, arms)]
     var = sum(parts)
@@ -237,7 +238,7 @@ def difference_ci(a: Sequence[float], b: Sequence[float], level: float = LEVEL) 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values, in the order given: the i-th smallest p times (m - i + 1), made
     non-decreasing in that order and capped at 1. A hypothesis survives at family level alpha when its
-    adjusted p is below alpha."""
+    adjusted p is below alpha. (SciPy has no Holm: its false_discovery_control is Benjamini-Hochberg's.)"""
     p = np.asarray(pvalues, dtype=float)
     order = np.argsort(p, kind="stable")
     stepped = np.minimum(1.0, np.maximum.accumulate((p.size - np.arange(p.size)) * p[order]))
