@@ -2,16 +2,18 @@
 killed run), and over hand-made folders for what real tiny runs may not have."""
 import csv
 import json
+import math
 import os
 import re
 import shutil
 import socket
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import ANALYSED, run_cli
-from finetune_lab import plots, report, runs
+from finetune_lab import plots, report, runs, stats
 
 
 def _dead_pid() -> int:
@@ -162,49 +164,56 @@ def _capture(monkeypatch):
 
 
 def test_accuracy_vs_agreement_draws_each_run_and_each_groups_means(tmp_path, monkeypatch):
-    """Six groups of five runs, in the order none, all, block1..block4 (not the sorted order): one dot per run,
-    and per group a cross at its means with their 95% t-intervals, in the legend in the runs' order."""
-    import numpy as np
-    from finetune_lab import stats
-
+    """Six groups in the order none, all, block1..block4 (not the sorted order), five of them with the fewest runs
+    the logit t covers at and block4 with fewer: one dot per run, and per group a cross at its means, with bars for
+    their 95% intervals (stats.bounded_mean on each metric's range) only where the group has the runs for one; the
+    legend lists the groups in the runs' order."""
     rng = np.random.default_rng(0)
     levels = ["none", "all", "block1", "block2", "block3", "block4"]
+    enough = stats.FEWEST["logit t"]
     expected = {}
     for g, freeze in enumerate(levels):
-        accuracy, edge = 0.95 - 0.15 * g + rng.normal(0, 0.02, 5), 0.3 + 0.12 * g + rng.normal(0, 0.03, 5)
+        n = enough if freeze != "block4" else enough - 3
+        accuracy, edge = 0.95 - 0.15 * g + rng.normal(0, 0.02, n), 0.3 + 0.12 * g + rng.normal(0, 0.03, n)
         expected[f"model.freeze={freeze}"] = (accuracy, edge)
-        for seed in range(5):
+        for seed in range(n):
             _fake_run(tmp_path / "runs" / f"{g}_{seed}", seed=seed, cutoff=0.1, train=100, accuracy=float(accuracy[seed]),
                       original={"edge_correlation": float(edge[seed])}, freeze=freeze)
     figures = _capture(monkeypatch)
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
-    assert (tmp_path / "out" / "accuracy_vs_original_task.png").stat().st_size > 1000
 
     frame = report.table([runs.load_run(p) for p in runs.find_runs([str(tmp_path / "runs")])], ["model.freeze"])
     summary = report.agreement_summary(frame, ["model.freeze"], "original_task.edge_correlation")
-    assert list(summary.group) == list(expected) and list(summary.runs) == [5] * 6
+    assert list(summary.group) == list(expected) and list(summary.runs) == [enough] * 5 + [enough - 3]
     for _, row in summary.iterrows():
         accuracy, edge = expected[row.group]
-        x, y = stats.mean_ci(edge), stats.mean_ci(accuracy)
-        assert (row.x_mean, row.x_ci_lo, row.x_ci_hi) == (pytest.approx(x["mean"]), pytest.approx(x["ci_lo"]),
-                                                          pytest.approx(x["ci_hi"]))
-        assert (row.y_mean, row.y_ci_lo, row.y_ci_hi) == (pytest.approx(y["mean"]), pytest.approx(y["ci_lo"]),
-                                                          pytest.approx(y["ci_hi"]))
+        assert (row.x_mean, row.y_mean) == (pytest.approx(edge.mean()), pytest.approx(accuracy.mean()))
+        if len(accuracy) < enough:
+            assert all(math.isnan(row[c]) for c in ("x_ci95_lo", "x_ci95_hi", "y_ci95_lo", "y_ci95_hi"))
+            continue
+        x, y = stats.bounded_mean(edge, (-1.0, 1.0)), stats.bounded_mean(accuracy, (0.0, 1.0))  # a correlation's range
+        assert (row.x_ci95_lo, row.x_ci95_hi, row.y_ci95_lo, row.y_ci95_hi) == (
+            pytest.approx(x.ci_lo), pytest.approx(x.ci_hi), pytest.approx(y.ci_lo), pytest.approx(y.ci_hi))
 
     ax = figures["accuracy_vs_original_task.png"].axes[0]
-    dots = np.concatenate([c.get_offsets() for c in ax.collections if c.get_offsets().shape[0] == 5])
-    assert len(dots) == 30  # every run
+    dots = np.concatenate([c.get_offsets() for c in ax.collections if c.get_offsets().shape[0] in (enough, enough - 3)])
+    assert len(dots) == 5 * enough + enough - 3  # every run
     crosses = ax.containers  # one errorbar per group, in legend order
     assert [c.get_label().split(" (")[0] for c in crosses] == list(expected)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert [t.split(" (")[0] for t in legend] == list(expected) and legend[0].startswith("model.freeze=none (n=5): ")
+    assert [t.split(" (")[0] for t in legend] == list(expected)
+    assert legend[0].startswith(f"model.freeze=none (n={enough}): ") and "interval" not in legend[0]
+    assert legend[-1].endswith(f"; interval: none ({enough - 3} runs, fewer than {enough})")
     for container, (_, row) in zip(crosses, summary.iterrows()):
-        point, caps, (xbar, ybar) = container.lines
+        point, caps, bars = container.lines
         assert (point.get_xdata()[0], point.get_ydata()[0]) == (pytest.approx(row.x_mean), pytest.approx(row.y_mean))
-        (x_lo, y_mid), (x_hi, _) = xbar.get_segments()[0]
-        (_, y_lo), (_, y_hi) = ybar.get_segments()[0]
-        assert (x_lo, x_hi, y_lo, y_hi) == (pytest.approx(row.x_ci_lo), pytest.approx(row.x_ci_hi),
-                                            pytest.approx(row.y_ci_lo), pytest.approx(row.y_ci_hi))
+        if math.isnan(row.y_ci95_lo):
+            assert bars == ()  # no interval, no bar
+            continue
+        (x_lo, y_mid), (x_hi, _) = bars[0].get_segments()[0]
+        (_, y_lo), (_, y_hi) = bars[1].get_segments()[0]
+        assert (x_lo, x_hi, y_lo, y_hi) == (pytest.approx(row.x_ci95_lo), pytest.approx(row.x_ci95_hi),
+                                            pytest.approx(row.y_ci95_lo), pytest.approx(row.y_ci95_hi))
 
 
 def test_no_original_task_no_scatter(tmp_path):
@@ -222,16 +231,55 @@ def test_critical_point_per_group_from_runs_at_several_sizes(tmp_path, monkeypat
     figures = _capture(monkeypatch)
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
     legend = [t.get_text() for t in figures["accuracy_vs_train_size.png"].axes[0].get_legend().get_texts()]
-    # the figure marks it: the size, its bootstrap interval (250 in every resample) and the target it reaches
-    assert legend[1] == "critical point 250 (95% interval 250–250): first size reaching 0.921"  # 0.95 x 0.97
+    # the figure marks it: the size and the target it reaches, no interval
+    assert legend[1] == "critical point 250: first size reaching 0.921"  # 0.95 x 0.97
     rows = list(csv.DictReader(open(tmp_path / "out" / "critical_points.csv")))
+    assert list(rows[0]) == ["critical_size", "target_accuracy", "largest_size", "runs_per_size"]
     assert len(rows) == 1 and rows[0]["critical_size"] == "250" and rows[0]["largest_size"] == "500"
     assert float(rows[0]["target_accuracy"]) == pytest.approx(0.95 * 0.97)
+    assert rows[0]["runs_per_size"] == "100: 3, 250: 3, 500: 3"
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "## Critical point" in md
-    line = next(x for x in md.splitlines() if x.startswith("| 250 | 3 | 0.94 |"))  # size, runs, mean
-    lo, hi = (float(v) for v in line.split("|")[5:7])
-    assert lo < 0.94 < hi and hi - lo == pytest.approx(2 * 4.302653 * 0.01 / 3 ** 0.5, rel=1e-2)
+    assert "## Critical point" in md and "without an interval" in md
+    # three runs a size: the mean and sd, no interval, and the row says why
+    line = next(x for x in md.splitlines() if x.startswith("| 250 |"))
+    assert [cell.strip() for cell in line.split("|")[1:-1]] == ["250", "3", "0.94", "0.01", "", "",
+                                                                "none (3 runs, fewer than 6)"]
+
+
+def test_a_mean_gets_an_interval_only_from_the_runs_its_method_covers_at(tmp_path, monkeypatch):
+    """stats.FEWEST["logit t"] runs at 100 images, one fewer at 500: the first size's row has the logit-scale
+    interval of stats.bounded_mean, drawn as a bar; the second has none, says so, and shows its runs alone."""
+    enough = stats.FEWEST["logit t"]
+    accuracies = {(0.1, 100): np.linspace(0.90, 0.99, enough), (0.5, 500): np.linspace(0.95, 0.999, enough - 1)}
+    for (cutoff, train), accs in accuracies.items():
+        for seed, acc in enumerate(accs):
+            _fake_run(tmp_path / "runs" / f"{train}_{seed}", seed=seed, cutoff=cutoff, train=train, accuracy=float(acc))
+    figures = _capture(monkeypatch)
+    report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
+
+    frame = report.table([runs.load_run(p) for p in runs.find_runs([str(tmp_path / "runs")])], [])
+    covered, short = (row for _, row in report.summary(frame, []).iterrows())
+    reference = stats.bounded_mean(accuracies[0.1, 100], (0.0, 1.0))
+    assert (covered.train_size, covered.runs, covered.interval) == (100, enough, "logit t")
+    assert (covered["mean"], covered.ci95_lo, covered.ci95_hi) == (
+        pytest.approx(reference.value), pytest.approx(reference.ci_lo), pytest.approx(reference.ci_hi))
+    t_interval = stats.contrast([accuracies[0.1, 100]], [1.0])  # not the plain t
+    assert covered.ci95_hi != pytest.approx(t_interval.ci_hi)
+    assert (short.train_size, short.runs) == (500, enough - 1)
+    assert math.isnan(short.ci95_lo) and math.isnan(short.ci95_hi)
+    assert short.interval == f"none ({enough - 1} runs, fewer than {enough})"
+    assert short.sd == pytest.approx(np.std(accuracies[0.5, 500], ddof=1))
+
+    ax = figures["accuracy_vs_train_size.png"].axes[0]
+    assert sum(c.get_offsets().shape[0] for c in ax.collections if c.get_offsets().ndim == 2
+               and c.get_offsets().shape[0] > 1) >= 2 * enough - 1  # each run a dot
+    (bars,) = [c for c in ax.containers if c.has_yerr]
+    (segment,) = bars.lines[2][0].get_segments()  # one bar: at 100 images only
+    assert segment[:, 0] == pytest.approx([100, 100])
+    assert sorted(segment[:, 1]) == [pytest.approx(reference.ci_lo), pytest.approx(reference.ci_hi)]
+    assert f"at sizes with {enough} runs or more; none with fewer" in ax.get_title()
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "logit t" in md and f"none ({enough - 1} runs, fewer than {enough})" in md
 
 
 def test_one_size_only_has_no_critical_point(tmp_path):

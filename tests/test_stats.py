@@ -1,5 +1,5 @@
 """finetune_lab.stats: t / Welch intervals of contrasts of arm means, the logit-scale mean of a bounded metric,
-factorial effects, Holm's correction, and the report's bootstrap critical point."""
+factorial effects, Holm's correction, a mean's interval only where its method covers, and the critical point."""
 import dataclasses
 import math
 from itertools import combinations, product
@@ -498,6 +498,20 @@ def test_fewest_runs_per_method_and_design():
         stats.fewest_runs("percentile bootstrap")  # not a method any verdict uses
 
 
+def test_a_covered_mean_has_an_interval_only_from_its_methods_fewest_runs():
+    """The report's means: the logit t of bounded_mean for an accuracy, the t for a metric without a range, each
+    from stats.FEWEST of its method on, and no interval (None) with fewer."""
+    for bounds, method in ((UNIT, "logit t"), (None, "t")):
+        assert stats.mean_method(bounds) == method
+        enough = list(np.linspace(0.90, 0.99, stats.FEWEST[method]))
+        got = stats.covered_mean(enough, bounds)
+        assert got.method == method and _core(got) == _core(stats.mean(enough, bounds))
+        assert stats.covered_mean(enough[:-1], bounds) is None
+        assert stats.covered_mean(enough[:1], bounds) is None  # one run: no error, no interval
+    accuracy = [0.97, 0.98, 0.99, 0.995, 0.999, 0.96]
+    assert _core(stats.covered_mean(accuracy, UNIT)) == _core(stats.bounded_mean(accuracy, UNIT))
+
+
 # ----- Holm -----
 
 def test_holm_steps_down_by_hand():
@@ -511,49 +525,7 @@ def test_holm_steps_down_by_hand():
     assert stats.holm([0.02]) == pytest.approx([0.02]) and stats.holm([]).size == 0
 
 
-# ----- the report's critical point (bootstrap) -----
-
-def test_critical_point_is_the_smallest_size_reaching_the_fraction_of_the_largest():
-    by_size = {40: [0.20, 0.22, 0.18], 80: [0.60, 0.62, 0.58], 160: [0.95, 0.97, 0.96], 320: [0.97, 0.98, 0.99]}
-    out = stats.critical_point(by_size, fraction=0.95)
-    assert out["size"] == 160 and out["largest_size"] == 320
-    assert out["target_accuracy"] == pytest.approx(0.95 * 0.98)
-    assert (out["ci_lo"], out["ci_hi"]) == (160, 160)  # every resample agrees: no overlap between sizes
-    assert out["replicates"] == {40: 3, 80: 3, 160: 3, 320: 3}
-    assert out["resamples"] == stats.RESAMPLES and out["draws"].size == stats.RESAMPLES
-
-
-def test_noisy_replicates_widen_the_bootstrap_interval():
-    by_size = {40: [0.2, 0.3, 0.25], 80: [0.70, 0.95, 0.98], 160: [0.90, 0.97, 0.99], 320: [0.96, 0.98, 0.97]}
-    out = stats.critical_point(by_size, fraction=0.95, resamples=4000)
-    assert out["ci_lo"] <= out["size"] <= out["ci_hi"]
-    assert out["ci_lo"] == 80 and out["ci_hi"] >= 160
-
-
-def test_flat_curve_reaches_at_the_smallest_size_and_bootstrap_is_reproducible():
-    by_size = {10: [0.1, 0.11], 100: [0.1, 0.1]}
-    assert stats.critical_point(by_size)["size"] == 10
-    noisy = {10: list(np.linspace(0.5, 0.9, 5)), 100: list(np.linspace(0.7, 0.95, 5))}
-    first, again = stats.critical_point(noisy, seed=1), stats.critical_point(noisy, seed=1)
-    first_draws = first.pop("draws")
-    assert np.array_equal(first_draws, again.pop("draws")) and first == again
-    reversed_runs = {size: values[::-1] for size, values in noisy.items()}  # runs listed in another order
-    assert np.array_equal(stats.critical_point(reversed_runs, seed=1)["draws"], first_draws)
-
-
-@pytest.mark.parametrize("by_size, fraction", [({10: [0.5]}, 0.95), ({10: [0.5], 20: []}, 0.95),
-                                               ({10: [0.5], 20: [0.6]}, 1.5), ({10: [0.5], 20: [0.6]}, 0.0)])
-def test_bad_input_is_refused(by_size, fraction):
-    with pytest.raises(ValueError):
-        stats.critical_point(by_size, fraction=fraction)
-
-
-def test_percentile_interval_is_the_kth_order_statistic_from_each_end():
-    draws = np.arange(1, 10_001)[::-1]  # 1..10,000, in any order
-    assert stats.percentile_interval(draws) == (250, 9751)  # 249 lie strictly below 250 and above 9751
-    assert stats.percentile_interval(np.arange(1, 2001)) == (50, 1951)
-    assert stats.percentile_interval(np.arange(1, 11)) == (1, 10)  # fewer than 40 draws: the extremes
-
+# ----- the critical point -----
 
 def test_smallest_reaching_by_hand():
     means = {10: 0.5, 20: 0.85, 40: 0.93, 80: 0.95, 160: 0.96}

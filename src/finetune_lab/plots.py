@@ -206,55 +206,66 @@ def _legend(ax) -> None:
               bbox_to_anchor=(0.0, -0.15), ncol=1, frameon=False)
 
 
-def accuracy_vs_size(groups: list, critical: dict, path: str) -> str:
-    """Mean ± sd per group and size (rows of the report's summary), and each group's critical point (`critical`:
-    group label -> a row of the report's critical points)."""
+def accuracy_vs_size(groups: list, runs: dict, critical: dict, fewest: int, path: str) -> str:
+    """Per group (`groups`: rows of the report's summary) each run as a dot (`runs`: group label -> its runs'
+    rows), the means per size as a line, the mean's 95% interval as a bar at the sizes whose row has one (the
+    summary gives none below `fewest` runs, as the title says), and its critical point (`critical`: group label ->
+    a row of the report's critical points)."""
     color = colors(label for label, _ in groups)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, part in groups:
         part = part.sort_values("train_size")
-        ax.errorbar(part.train_size, part["mean"], yerr=part["sd"].fillna(0), marker="o", capsize=3,
-                    color=color[label], label=f"{label} (n={int(part.runs.min())}-{int(part.runs.max())})"
-                    if part.runs.min() != part.runs.max() else f"{label} (n={int(part.runs.min())})")
+        counts = sorted({int(part.runs.min()), int(part.runs.max())})
+        ax.plot(part.train_size, part["mean"], "-", marker="_", markersize=10, color=color[label],
+                label=f"{label} (n={'-'.join(map(str, counts))})")
+        dots = runs[label]
+        ax.scatter(dots.train_size, dots.test_accuracy, color=color[label], s=14, alpha=0.5, linewidths=0)
+        shown = part[part.ci95_lo.notna()]
+        if len(shown):
+            ax.errorbar(shown.train_size, shown["mean"], yerr=[shown["mean"] - shown.ci95_lo,
+                                                               shown.ci95_hi - shown["mean"]],
+                        fmt="none", capsize=3, color=color[label])
         if label in critical:
             _mark_critical(ax, critical[label], color[label])
     ax.set_xscale("log")
     ax.set_xlabel("training-set size (images, log scale)")
     ax.set_ylabel("test accuracy")
-    ax.set_title("test accuracy vs training-set size (mean ± sd over runs)")
+    ax.set_title(f"test accuracy vs training-set size\n(dots: runs; line: means; bars: the mean's 95% interval, "
+                 f"at sizes with {fewest} runs or more; none with fewer)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax)
     return _save(fig, path, dpi=110, crop=True)
 
 
 def _mark_critical(ax, point, color: str) -> None:
-    """A group's critical point: its target accuracy as a dotted line, a triangle at the critical size, and the
-    bootstrap interval as a bar along the size axis."""
-    size, lo, hi, target = (float(point[k]) for k in ("critical_size", "ci95_lo", "ci95_hi", "target_accuracy"))
+    """A group's critical point: its target accuracy as a dotted line and a triangle at the critical size (a point:
+    the report gives it no interval)."""
+    size, target = float(point["critical_size"]), float(point["target_accuracy"])
     ax.axhline(target, color=color, linestyle=":", linewidth=1)
-    ax.errorbar([size], [target], xerr=[[size - lo], [hi - size]], fmt="v", color=color, markersize=8, capsize=4,
-                label=f"critical point {size:,.0f} (95% interval {lo:,.0f}–{hi:,.0f}): "
-                      f"first size reaching {target:.3f}")
+    ax.plot([size], [target], "v", color=color, markersize=8,
+            label=f"critical point {size:,.0f}: first size reaching {target:.3f}")
 
 
 def accuracy_vs_agreement(groups: list, means, column: str, path: str) -> str:
-    """One dot per run (rows with test_accuracy and `column`), and per group its mean on both axes with each
-    mean's 95% t-interval as a cross (`means`: the report's agreement summary, a row per group in the same
-    order); the legend lists the groups in the order their runs came."""
+    """One dot per run (rows with test_accuracy and `column`), and per group its mean on both axes, with each
+    mean's 95% interval as a bar where the group has one (`means`: the report's agreement summary, a row per group
+    in the same order; NaN: none); the legend lists the groups in the order their runs came."""
     color = colors(label for label, _ in groups)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for (label, part), (_, mean) in zip(groups, means.iterrows()):
         ax.scatter(part[column], part.test_accuracy, color=color[label], s=14, alpha=0.5, linewidths=0)
-        xerr, yerr = ([[mean[f"{axis}_mean"] - mean[f"{axis}_ci_lo"]], [mean[f"{axis}_ci_hi"] - mean[f"{axis}_mean"]]]
-                      for axis in ("x", "y"))
-        ax.errorbar([mean.x_mean], [mean.y_mean], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o",
+        xerr, yerr = ([[mean[f"{axis}_mean"] - mean[f"{axis}_ci95_lo"]],
+                       [mean[f"{axis}_ci95_hi"] - mean[f"{axis}_mean"]]]
+                      if not math.isnan(mean[f"{axis}_ci95_lo"]) else None for axis in ("x", "y"))
+        ax.errorbar([mean.x_mean], [mean.y_mean], xerr=xerr, yerr=yerr, fmt="o",
                     color=color[label], markersize=7, markeredgecolor="black", markeredgewidth=0.7, elinewidth=1.5,
                     capsize=4, label=f"{label} (n={mean.runs}): accuracy {mean.y_mean:.3f}, "
-                                     f"{column.rsplit('.', 1)[-1]} {mean.x_mean:.3f}")
+                                     f"{column.rsplit('.', 1)[-1]} {mean.x_mean:.3f}"
+                                     + ("" if xerr or yerr else f"; interval: {mean.y_interval}"))
     ax.set_xlabel(f"{column} (fine-tuned base on its original task vs pretrained)")
     ax.set_ylabel("test accuracy (new task)")
-    ax.set_title("new-task accuracy vs original-task agreement\n(dots: runs; crosses: group means, 95% t-intervals)",
-                 fontsize=10)
+    ax.set_title("new-task accuracy vs original-task agreement\n(dots: runs; large dots: group means, with bars for "
+                 "their 95% intervals only where a group has the runs for one)", fontsize=10)
     ax.grid(True, alpha=0.3)
     _legend(ax)
     return _save(fig, path, dpi=110, crop=True)

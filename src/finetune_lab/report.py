@@ -7,16 +7,19 @@ Collects every run folder under the paths (single runs, sweeps, nested; a run fo
   status, test accuracy and its 95% interval, epochs, training-set size, wall time, the reason a run did
   not complete, and the numeric leaves of metrics.json's `original_task` section;
 - `critical_points.csv`: per group run at two training-set sizes or more, the smallest size whose mean
-  test accuracy reaches 95% of the largest size's, with a bootstrap interval over the seeds;
+  test accuracy reaches 95% of the largest size's, and the runs at each size (a point, no interval);
 - `per_class.csv`: per set of classes, group and class (named as metrics.json's test.per_class_accuracy names
   it), the group's runs and their mean test accuracy on that class;
 - `report.md` and `report.html` (self-contained: the plots are embedded as base64 PNG): test accuracy per
-  group and size (mean, sd, 95% t-interval of the mean over the runs), test accuracy per class (one row per
-  class, one column per group; runs with other classes in a table of their own), the critical points, and the plots
-  the runs allow: test accuracy vs training-set size (one line per group, mean ± sd over the rest, e.g.
-  seeds), test accuracy vs original-task agreement (each run, and each group's means with their 95%
-  t-intervals), learning curves overlaid, and feature maps before /
-  after training of a few runs.
+  group and size (runs, mean, sd, and the mean's 95% interval), test accuracy per class (one row per class, one
+  column per group; runs with other classes in a table of their own), the critical points, and the plots the runs
+  allow: test accuracy vs training-set size (each run a dot, each group's means a line), test accuracy vs
+  original-task agreement (each run a dot, each group's means a cross), learning curves overlaid, and feature maps
+  before / after training of a few runs.
+
+An interval of a mean is shown only where the group has at least the fewest runs its method covers at in the
+coverage simulation (stats.covered_mean: for an accuracy the logit-scale t-interval, from stats.FEWEST["logit t"]
+runs; docs/statistics.md); below that the table says there is none and the figures show the runs alone.
 
 Runs that did not complete (failed, diverged, interrupted, killed, running, empty) are listed with their
 reason; none is dropped silently. The run folders are only read; everything is written into the output folder:
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import math
 import os
 
 import pandas as pd
@@ -35,22 +39,25 @@ import pandas as pd
 from . import plots, tables
 from .errors import UserError, exit_on_user_error
 from .forgetting import AGREEMENT
+from .measure import bounds
 from .runs import (RUN_MARK, Run, check_keys, find_runs, group_label, group_value, load_run, parse_filters, select,
                    varying_keys)
-from .stats import critical_point, mean_ci
+from .stats import covered_mean, fewest_runs, mean_method, smallest_reaching
 
 REPLICATE_KEYS = ("seed",)           # averaged over in the plots, never a default group
 SIZE_KEYS = ("data.cutoff_rate",)    # the training-set size is the x axis, never a default group
 RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "epochs", "train_size",
                   "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
+SPREAD_COLUMNS = ["runs", "mean", "sd", "ci95_lo", "ci95_hi", "interval"]  # a group's test accuracy at one size
 MAP_COLUMNS = ["layer", "before", "after"]  # the feature-map tables: a layer, its maps before and after training
 PER_CLASS_NOTE = ("Test accuracy on each class, as the runs' metrics.json names it: the mean over the completed runs "
                   "of each group (n: its runs; a run without test images of a class counts in no mean of that "
                   "class). Runs whose classes differ are in tables of their own.")
 CRITICAL_POINT_NOTE = ("The smallest training-set size whose mean test accuracy reaches 95% of the largest size's "
-                       "mean, per group; the interval is a percentile bootstrap over the runs (seeds) at each size, "
-                       "so its resolution is the sizes that were run.")
+                       "mean, per group, and the runs at each size. A point, without an interval: no interval of a "
+                       "critical size is shown by the coverage simulation to cover (finetune-lab-verdicts decides a "
+                       "claimed critical point from each size's mean against the target instead).")
 
 
 # ----- tabulating -----
@@ -72,10 +79,21 @@ def default_groups(runs: list[Run]) -> list[str]:
     return [k for k in varying_keys(completed) if k not in REPLICATE_KEYS + SIZE_KEYS]
 
 
+def spread(values: list[float], metric: str) -> dict:
+    """runs, mean, sd, and the mean's 95% interval (`covered_mean`, on `metric`'s range) with its method in
+    `interval`; with fewer runs than that method covers at, no interval (NaN) and `interval` says so."""
+    est = covered_mean(values, bounds(metric))
+    x = pd.Series(values, dtype=float)
+    fewest = fewest_runs(mean_method(bounds(metric)))
+    return {"runs": len(x), "mean": x.mean(), "sd": x.std(ddof=1),
+            "ci95_lo": est.ci_lo if est else math.nan, "ci95_hi": est.ci_hi if est else math.nan,
+            "interval": est.method if est else f"none ({len(x)} run{'s' * (len(x) != 1)}, fewer than {fewest})"}
+
+
 def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
-    """Completed runs: test accuracy count, mean, sd and the 95% t-interval of the mean per group and
-    training-set size."""
-    columns = [*groups, "train_size", "runs", "mean", "sd", "ci95_lo", "ci95_hi"]
+    """Completed runs per group and training-set size: test accuracy's runs, mean, sd and 95% interval of the mean
+    (`spread`: only where the runs are enough for it)."""
+    columns = [*groups, "train_size", *SPREAD_COLUMNS]
     done = frame[(frame.status == "completed") & frame.test_accuracy.notna()].copy()
     if done.empty:
         return pd.DataFrame(columns=columns)
@@ -83,8 +101,8 @@ def summary(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     keys = [*groups, "train_size"]
     rows = []
     for key, part in done.groupby([done[k].map(group_value) if k in groups else done[k] for k in keys], sort=True):
-        spread = mean_ci(part.test_accuracy.tolist())
-        rows.append([*key, spread["n"], spread["mean"], spread["sd"], spread["ci_lo"], spread["ci_hi"]])
+        row = spread(part.test_accuracy.tolist(), "test_accuracy")
+        rows.append([*key, *(row[c] for c in SPREAD_COLUMNS)])
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -124,17 +142,19 @@ def per_class_tables(classes: pd.DataFrame) -> list[pd.DataFrame]:
 
 def critical_points(frame: pd.DataFrame, groups: list[str], fraction: float = 0.95) -> pd.DataFrame:
     """Per group run at two training-set sizes or more: the smallest size whose mean test accuracy reaches
-    `fraction` of the largest size's mean, with a bootstrap interval over the replicates (stats.critical_point)."""
-    columns = [*groups, "critical_size", "ci95_lo", "ci95_hi", "target_accuracy", "largest_size"]
+    `fraction` of the largest size's mean (stats.smallest_reaching), the target, and the runs at each size; no
+    interval (CRITICAL_POINT_NOTE)."""
+    columns = [*groups, "critical_size", "target_accuracy", "largest_size", "runs_per_size"]
     done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame.train_size.notna()]
     rows = []
     for label, part in by_group(done, groups):
-        by_size = part.groupby(part.train_size.astype(int)).test_accuracy.apply(list).to_dict()
-        if len(by_size) < 2:
+        by_size = part.groupby(part.train_size.astype(int)).test_accuracy
+        means = by_size.mean().to_dict()
+        if len(means) < 2:
             continue
-        point = critical_point(by_size, fraction)
-        rows.append([*(group_value(part.iloc[0].get(k)) for k in groups), point["size"], point["ci_lo"], point["ci_hi"],
-                     point["target_accuracy"], point["largest_size"]])
+        largest = max(means)
+        rows.append([*(group_value(part.iloc[0].get(k)) for k in groups), smallest_reaching(means, fraction),
+                     fraction * means[largest], largest, ", ".join(f"{s}: {n}" for s, n in by_size.size().items())])
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -150,14 +170,16 @@ def by_group(frame: pd.DataFrame, groups: list[str]) -> list[tuple[str, pd.DataF
 def figures(out: str, frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame, runs: list[Run],
             groups: list[str], agreement_key: str | None) -> list[tuple[str, str]]:
     """The plots the runs allow, as (title, file) in the report's order: test accuracy vs training-set size
-    (groups' means with their critical points), vs original-task agreement (each run and each group's means),
-    and the learning curves."""
+    (each run, the groups' means, their intervals where `stats` has them, and the critical points), vs
+    original-task agreement (each run and each group's means), and the learning curves."""
     made = []
     sized = stats[stats.train_size > 0]
     if len(sized):
         critical = {group_label(row, groups): row for _, row in points.iterrows()}
+        done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & (frame.train_size.fillna(-1) > 0)]
         made.append(("test accuracy vs training-set size",
-                     plots.accuracy_vs_size(by_group(sized, groups), critical,
+                     plots.accuracy_vs_size(by_group(sized, groups), dict(by_group(done, groups)), critical,
+                                            fewest_runs(mean_method(bounds("test_accuracy"))),
                                             os.path.join(out, "accuracy_vs_train_size.png"))))
     column = agreement_column(frame, agreement_key)
     done = frame[(frame.status == "completed") & frame.test_accuracy.notna() & frame[column].notna()] if column else []
@@ -187,14 +209,14 @@ def agreement_column(frame: pd.DataFrame, wanted: str | None) -> str | None:
 
 
 def agreement_summary(points: pd.DataFrame, groups: list[str], column: str) -> pd.DataFrame:
-    """Per group, in the order its first run came: its runs, and the mean with its 95% t-interval of `column` (x)
-    and of test accuracy (y); a group of one run has no interval (NaN)."""
+    """Per group, in the order its first run came: its runs, and the mean with its 95% interval of `column` (x)
+    and of test accuracy (y) (`spread`: NaN where the group has too few runs for one)."""
     rows = []
     for label, part in by_group(points, groups):
-        x, y = mean_ci(part[column].astype(float).tolist()), mean_ci(part.test_accuracy.astype(float).tolist())
+        x, y = (spread(part[c].astype(float).tolist(), c) for c in (column, "test_accuracy"))
         rows.append({"group": label, "runs": len(part),
-                     **{f"{axis}_{key}": spread[key] for axis, spread in (("x", x), ("y", y))
-                        for key in ("mean", "ci_lo", "ci_hi")}})
+                     **{f"{axis}_{key}": values[key] for axis, values in (("x", x), ("y", y))
+                        for key in ("mean", "ci95_lo", "ci95_hi", "interval")}})
     return pd.DataFrame(rows)
 
 

@@ -1,5 +1,6 @@
 """Numbers over replicate runs (seeds): means, differences and factorial effects with their intervals, the steps
-of a trend, the study's "critical point", and Holm's correction for many claims.
+of a trend, the study's "critical point" (the smallest size reaching a share of the largest's mean), and Holm's
+correction for many claims.
 
 Every interval of a verdict is a contrast of arm means, sum_j w_j x mean(arm j), with Welch's t-interval: each
 arm's own variance, Satterthwaite's degrees of freedom (`contrast`). A mean is the contrast of one arm, a
@@ -7,7 +8,8 @@ difference of two (w = +1, -1), a factorial effect of 2^k cells. The mean of a m
 accuracy in [0, 1]) is estimated on the logit scale instead (`bounded_mean`): its interval stays inside the range
 and, unlike the plain t-interval, still covers where the runs sit near a bound and skew away from it. Each method
 is used only at the runs per arm where finetune_lab.coverage's simulation shows that it covers (`FEWEST`;
-tests/test_coverage.py), so a claim with fewer runs is not decided.
+tests/test_coverage.py), so a claim with fewer runs is not decided, and a description of runs (the report's tables
+and figures) shows no interval for fewer (`covered_mean`).
 
 The interval functions take arrays with the replicates on the last axis and any leading axes, so that the
 coverage simulation runs thousands of samples through the same code a verdict uses; `contrast` and
@@ -29,8 +31,6 @@ from scipy import stats as sps
 
 ALPHA = 0.05          # 1 - the confidence level; a p-value below it is an interval clear of the boundary
 LEVEL = 0.95          # every interval's confidence level
-RESAMPLES = 2000      # bootstrap resamples of the report's critical point
-SEED = 0              # bootstrap seed: a rerun on the same runs gives the same interval
 # A value exactly at a bound of its range has no logit: it is moved this share of the range inside (a thousandth
 # of an accuracy, one digit in 1,000).
 EDGE = 1e-3
@@ -157,6 +157,18 @@ def mean(values: Sequence[float], bounds: tuple[float, float] | None = None, lev
     return bounded_mean(values, bounds, level) if bounds is not None else contrast([values], [1.0], level=level)
 
 
+def covered_mean(values: Sequence[float], bounds: tuple[float, float] | None = None,
+                 level: float = LEVEL) -> Estimate | None:
+    """`mean` where there are at least the fewest replicates its method covers at (`fewest_runs`: "logit t" for a
+    metric with a range, else "t"; `mean_method`); None with fewer, where no interval of the mean is known to cover."""
+    return mean(values, bounds, level) if len(values) >= fewest_runs(mean_method(bounds)) else None
+
+
+def mean_method(bounds: tuple[float, float] | None) -> str:
+    """The interval method `mean` uses (a key of FEWEST): "logit t" for a metric with a range, else "t"."""
+    return "logit t" if bounds is not None else "t"
+
+
 def bounded_mean(values: Sequence[float], bounds: tuple[float, float], level: float = LEVEL) -> Estimate:
     """The mean of values in `bounds` with `bounded_interval`'s interval; its p-values are read on the logit scale."""
     x = _replicates(values, "a mean")
@@ -247,41 +259,10 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-# ----- the report's critical point (a description, not a verdict) -----
-
-def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """The k-th smallest and the k-th largest of the resampled statistics, k = ceil((1 - level) / 2 x N): fewer
-    than (1 - level) / 2 of them lie strictly beyond each end."""
-    ordered = np.sort(np.asarray(draws).ravel())
-    k = max(1, math.ceil((1 - level) / 2 * ordered.size - 1e-9))  # 0.025 x 10,000 is 250.00000000000003
-    return ordered[k - 1].item(), ordered[ordered.size - k].item()
-
+# ----- the critical point -----
 
 def smallest_reaching(means: Mapping[int, float], fraction: float) -> int:
     """The smallest size whose mean reaches `fraction` of the largest size's mean."""
     sizes = sorted(means)
     target = fraction * means[sizes[-1]]
     return next(s for s in sizes if means[s] >= target)
-
-
-def critical_point(by_size: Mapping[int, Sequence[float]], fraction: float = 0.95, resamples: int = RESAMPLES,
-                   level: float = LEVEL, seed: int = SEED) -> dict:
-    """The smallest training-set size whose mean accuracy reaches `fraction` of the largest size's mean, with a
-    percentile bootstrap interval (replicates resampled within each size, in sorted order), for the report's
-    accuracy-versus-size figure. A verdict on a critical point is not read from this interval: it compares the
-    sizes' means with the target by `contrast` (finetune_lab.measure, its design of a critical point)."""
-    by_size = {int(s): np.sort(np.asarray(v, dtype=float)) for s, v in sorted(by_size.items()) if len(v)}
-    if len(by_size) < 2:
-        raise ValueError("a critical point needs runs at two training-set sizes at least")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction={fraction}: allowed is a value in (0, 1]")
-    estimate = smallest_reaching({s: float(v.mean()) for s, v in by_size.items()}, fraction)
-    rng = np.random.default_rng(seed)
-    draws = np.array([smallest_reaching({s: float(rng.choice(v, v.size).mean()) for s, v in by_size.items()},
-                                        fraction) for _ in range(resamples)])
-    lo, hi = percentile_interval(draws, level)
-    largest = max(by_size)
-    return {"size": estimate, "ci_lo": int(lo), "ci_hi": int(hi), "fraction": fraction,
-            "target_accuracy": fraction * float(by_size[largest].mean()), "largest_size": largest,
-            "resamples": resamples, "replicates": {s: int(v.size) for s, v in sorted(by_size.items())},
-            "draws": draws}
