@@ -17,7 +17,7 @@ ENTRY = "cli"
 NEEDS_KERAS = {"augment", "cache", "data", "features", "model", "original_task", "runner", "train"}
 BACKEND_FREE = sorted(set(MODULES) - NEEDS_KERAS - SCRIPTS)
 # Those that must stay so whatever else changes: the configs, the run folders and everything that reads them.
-MUST_STAY_FREE = {"config", "catalog", "errors", "files", "runs", "report", "tables", "verdicts", "claims",
+MUST_STAY_FREE = {"config", "catalog", "errors", "files", "runs", "report", "page", "tables", "verdicts", "claims",
                   "measure", "rules", "stats", "coverage", "planner", "verdict_table", "records", "study",
                   "study_file", "sweep_times", "verdicts_moved", "machine", "plots", "rundir", "slurm", "sweep",
                   "backend", "cli", "__init__"}

@@ -1,6 +1,8 @@
 """finetune-lab-report over real run folders (a parallel sweep with a failing job, a failed single run, a
 killed run), and over hand-made folders for what real tiny runs may not have."""
+import base64
 import csv
+import html
 import json
 import math
 import os
@@ -8,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -91,10 +94,11 @@ def test_markdown_and_self_contained_html(built):
     assert md.count("**failed**") == 2 and md.count("**killed**") == 1
     assert "![test accuracy vs training-set size](accuracy_vs_train_size.png)" in md
     page = (out / "report.html").read_text()
-    sources = re.findall(r"<img[^>]*src='([^']*)'", page)
+    sources = re.findall(r"<img[^>]*src=\"([^\"]*)\"", page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "Feature maps before / after" in page and "block5_conv3" in page
-    assert page.count("class='bad'") == 3
+    problems = page.split("<h2>Runs that did not complete</h2>")[1].split("<h2>")[0]
+    assert problems.count("<li>") == 3 and problems.count("<strong>failed</strong>") == 2
 
 
 @pytest.mark.e2e
@@ -335,3 +339,106 @@ def test_no_per_class_record_no_per_class_section(tmp_path):
     report.build([str(tmp_path / "runs")], str(tmp_path / "out"))
     assert "per class" not in (tmp_path / "out" / "report.md").read_text()
     assert next(csv.reader(open(tmp_path / "out" / "per_class.csv"))) == ["class_set", "class", "runs", "mean"]
+
+
+class _Page(HTMLParser):
+    """What a reader sees of report.html: headings, list items and table cells as text (an image in a cell as
+    `[image]`), and every URL the page would load."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings, self.items, self.tables, self.images, self.urls, self._text = [], [], [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.urls += [value for key, value in attrs.items() if key in ("src", "href", "srcset", "data", "poster")]
+        if tag == "img":
+            self.images.append(attrs["src"])
+            if self._text is not None:
+                self._text.append("[image]")
+        if tag in ("h1", "h2", "h3", "li", "th", "td"):
+            self._text = []
+        if tag == "table":
+            self.tables.append([])
+        if tag == "tr":
+            self.tables[-1].append([])
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "h3", "li", "th", "td"):
+            text, self._text = "".join(self._text), None
+            {"li": self.items, "th": self.tables[-1][-1] if self.tables else [],
+             "td": self.tables[-1][-1] if self.tables else []}.get(tag, self.headings).append(
+                text if tag in ("th", "td", "li") else f"{tag}:{text}")
+
+
+def _shown(markdown: str) -> str:
+    """A markdown span as the text it shows: images as `[image]`, code spans, backslash escapes and entities undone."""
+    markdown = re.sub(r"!\[[^\]]*\]\([^)]*\)", "[image]", markdown)
+    markdown = re.sub(r"`([^`]*)`", r"\1", markdown)
+    markdown = re.sub(r"\*\*(\w+)\*\*", r"\1", markdown)  # the status, in bold
+    return html.unescape(re.sub(r"\\(.)", r"\1", markdown))
+
+
+def _markdown_parts(md: str) -> tuple[list, list, list, list]:
+    """report.md's headings, list items, tables (rows of cells) and image links, read line by line."""
+    headings, items, found, images, previous = [], [], [], [], ""
+    for line in md.splitlines():
+        images += re.findall(r"!\[[^\]]*\]\(([^)]*)\)", line)
+        if heading := re.match(r"(#+) (.*)", line):
+            headings.append(f"h{len(heading[1])}:{_shown(heading[2])}")
+        elif line.startswith("- "):
+            items.append(_shown(line[2:]))
+        elif line.startswith("|") and not re.fullmatch(r"[|\- ]+", line):
+            if not previous.startswith("|"):
+                found.append([])
+            found[-1].append([_shown(cell.strip()) for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
+        previous = line
+    return headings, items, found, images
+
+
+def test_markdown_and_html_are_one_document_with_every_section_and_cell(tmp_path):
+    """One report with every section (a failed run, two sets of classes, a critical point, plots, feature maps) and
+    text that markdown would read as markup (an error with `*`, `<` and `__`, class names with `<` and `|`): the
+    HTML shows the same headings, list items and table cells as report.md, and embeds each PNG report.md links."""
+    for i, (cutoff, train, acc) in enumerate([(0.1, 100, 0.3), (0.1, 100, 0.35), (0.5, 500, 0.95), (0.5, 500, 0.97)]):
+        _fake_run(tmp_path / "runs" / str(i), seed=i, cutoff=cutoff, train=train, accuracy=acc,
+                  original={"edge_correlation": 0.5 + i / 10},
+                  per_class={"a<b>": 0.5, "x|y": 0.25 * i} if i else {"*c*": 0.9, "__d__": 0.1})
+    maps = tmp_path / "runs" / "1" / "feature_maps"
+    maps.mkdir()
+    for n, name in enumerate(("block1_conv1.before", "block1_conv1.after", "block2_conv1.before", "block2_conv1.after")):
+        plots.plt.imsave(maps / f"{name}.png", [[n / 4, 1.0], [0.0, 0.5]])
+    failed = tmp_path / "runs" / "9"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "config.yaml").write_text("seed: 9\ndata:\n  cutoff_rate: 1.5\nmodel:\n  freeze: none\n")
+    error = "ValueError: f(*args, **kw) in <module> & __init__ | [16]"
+    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "error": error}))
+    out = tmp_path / "out"
+    report.build([str(tmp_path / "runs")], str(out))
+
+    md = (out / "report.md").read_text()
+    headings, items, md_tables, links = _markdown_parts(md)
+    shown = _Page()
+    shown.feed((out / "report.html").read_text())
+    assert [f"h2:{name}" for name in ("Runs that did not complete", "Test accuracy by group", "Test accuracy per class",
+                                      "Critical point", "Plots", "Feature maps before / after training", "Runs")] == [
+        h for h in headings if h.startswith("h2:")]
+    assert {"h3:Class set 1: 2 classes (*c*, __d__)", "h3:Class set 2: 2 classes (a<b>, x|y)", "h3:learning curves",
+            f"h3:{tmp_path / 'runs' / '1'}"} <= set(headings)
+    assert shown.headings == headings
+    assert items == shown.items == [f"{failed}: failed: {error}"]
+    assert md_tables == shown.tables and len(md_tables) == 6  # by group, 2 class sets, critical point, maps, runs
+    assert ["a<b>", "0.5"] in md_tables[2] and ["x|y", "0.5"] in md_tables[2] and ["*c*", "0.9"] in md_tables[1]
+    assert ["block2_conv1", "[image]", "[image]"] in md_tables[4]
+    assert [str(tmp_path / "runs" / "9"), "9", "1.5"] == md_tables[-1][-1][:3]
+
+    # report.md links the PNGs beside it and in the run folders; report.html carries each of them, in that order
+    assert len(links) == 3 + 4 and "accuracy_vs_train_size.png" in links
+    assert shown.urls == shown.images and len(shown.images) == len(links)
+    for link, source in zip(links, shown.images):
+        kind, data = source.split(",", 1)
+        assert kind == "data:image/png;base64" and base64.b64decode(data) == (out / link).read_bytes()

@@ -10,12 +10,13 @@ Collects every run folder under the paths (single runs, sweeps, nested; a run fo
   test accuracy reaches 95% of the largest size's, and the runs at each size (a point, no interval);
 - `per_class.csv`: per set of classes, group and class (named as metrics.json's test.per_class_accuracy names
   it), the group's runs and their mean test accuracy on that class;
-- `report.md` and `report.html` (self-contained: the plots are embedded as base64 PNG): test accuracy per
-  group and size (runs, mean, sd, and the mean's 95% interval), test accuracy per class (one row per class, one
-  column per group; runs with other classes in a table of their own), the critical points, and the plots the runs
-  allow: test accuracy vs training-set size (each run a dot, each group's means a line), test accuracy vs
-  original-task agreement (each run a dot, each group's means a cross), learning curves overlaid, and feature maps
-  before / after training of a few runs.
+- `report.md`: test accuracy per group and size (runs, mean, sd, and the mean's 95% interval), test accuracy per
+  class (one row per class, one column per group; runs with other classes in a table of their own), the critical
+  points, the plots the runs allow (linked PNGs beside it): test accuracy vs training-set size (each run a dot, each
+  group's means a line), test accuracy vs original-task agreement (each run a dot, each group's means a cross),
+  learning curves overlaid, feature maps before / after training of a few runs, and the runs table;
+- `report.html`: the same markdown rendered as one self-contained page (finetune_lab.page: every image embedded
+  as base64 PNG).
 
 An interval of a mean is shown only where the group has at least the fewest runs its method covers at in the
 coverage simulation (stats.covered_mean: for an accuracy the logit-scale t-interval, from stats.FEWEST["logit t"]
@@ -29,14 +30,12 @@ that run's folder; given a sweep folder, beside its jobs) and `./report/` for se
 from __future__ import annotations
 
 import argparse
-import base64
-import html
 import math
 import os
 
 import pandas as pd
 
-from . import plots, tables
+from . import page, plots, tables
 from .errors import UserError, exit_on_user_error
 from .forgetting import AGREEMENT
 from .measure import bounds
@@ -50,6 +49,7 @@ RESULT_COLUMNS = ["status", "test_accuracy", "ci95_lo", "ci95_hi", "test_n", "ep
                   "wall_seconds", "peak_rss_gib", "error"]
 COUNT_COLUMNS = ["test_n", "epochs", "train_size"]
 SPREAD_COLUMNS = ["runs", "mean", "sd", "ci95_lo", "ci95_hi", "interval"]  # a group's test accuracy at one size
+TITLE = "finetune-lab report"
 MAP_COLUMNS = ["layer", "before", "after"]  # the feature-map tables: a layer, its maps before and after training
 PER_CLASS_NOTE = ("Test accuracy on each class, as the runs' metrics.json names it: the mean over the completed runs "
                   "of each group (n: its runs; a run without test images of a class counts in no mean of that "
@@ -245,11 +245,6 @@ def feature_map_pairs(runs: list[Run], groups: list[str], limit: int) -> list[tu
 
 # ----- writing -----
 
-def _embed(path: str) -> str:
-    with open(path, "rb") as f:
-        return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
-
-
 def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs table for reading: accuracy with its interval in one column, no original_task columns."""
     shown = frame.drop(columns=[c for c in frame.columns if c.startswith("original_task.")] + ["ci95_lo", "ci95_hi"])
@@ -263,70 +258,48 @@ def class_set_title(number: int, shown: pd.DataFrame) -> str:
     return f"Class set {number}: {len(names)} classes ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
 
 
-def write_report(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame,
-                 groups: list[str], pictures: list[tuple[str, str]], maps, problems: pd.DataFrame,
-                 by_class: list[pd.DataFrame]) -> None:
+def document(out: str, paths: list[str], frame: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame,
+             groups: list[str], pictures: list[tuple[str, str]], maps, problems: pd.DataFrame,
+             by_class: list[pd.DataFrame]) -> str:
+    """The report as markdown, its images linked relative to `out`: the one source of report.md and report.html."""
     counts = frame.status.value_counts()
     count_line = ", ".join(f"{n} {s}" for s, n in counts.items())
     intro = (f"{len(frame)} runs from {', '.join(paths)}: {count_line}. "
              f"Grouped by: {', '.join(groups) if groups else 'nothing (one group)'}; "
-             "mean ± sd over the runs of each group and training-set size.")
-    runs_table = display_table(frame)
+             "runs, mean and sd of each group and training-set size, and the mean's 95% interval where there are runs "
+             "enough for one to cover.")
 
-    md = ["# finetune-lab report", "", intro, ""]
+    md = [f"# {TITLE}", "", tables.plain(intro), ""]
     md += ["## Runs that did not complete", ""]
-    md += [f"- `{r.run}`: **{r.status}**: {r.error}" for r in problems.itertuples()] or ["None."]
-    md += ["", "## Test accuracy by group", "", tables.markdown(stats) if len(stats) else "No completed run.", ""]
+    md += [f"- `{r.run}`: **{r.status}**: {tables.plain(r.error)}" for r in problems.itertuples()] or ["None."]
+    md += ["", "## Test accuracy by group", "",
+           tables.markdown(stats, plain_text=True) if len(stats) else "No completed run.", ""]
     if by_class:
         md += ["## Test accuracy per class", "", PER_CLASS_NOTE, ""]
         for number, shown in enumerate(by_class, start=1):
-            md += [f"### {class_set_title(number, shown)}", ""] if len(by_class) > 1 else []
-            md += [tables.markdown(shown), ""]
+            md += [f"### {tables.plain(class_set_title(number, shown))}", ""] if len(by_class) > 1 else []
+            md += [tables.markdown(shown, plain_text=True), ""]
     if len(points):
-        md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", tables.markdown(points), ""]
-    md += ["## Runs", "", tables.markdown(runs_table), "", "## Plots", ""]
-    md += [f"![{title}]({os.path.basename(p)})\n" for title, p in pictures] or ["No plot: no completed run.", ""]
+        md += ["## Critical point", "", CRITICAL_POINT_NOTE, "", tables.markdown(points, plain_text=True), ""]
+    md += ["## Plots", ""]
+    md += [f"### {title}\n\n![{title}]({os.path.basename(p)})\n" for title, p in pictures] or [
+        "No plot: no completed run.", ""]
     if maps:
         md += ["## Feature maps before / after training", ""]
         for run, pairs in maps:
-            shown = pd.DataFrame([[layer, f"![]({os.path.relpath(b, out)})", f"![]({os.path.relpath(a, out)})"]
-                                  for layer, b, a in pairs], columns=MAP_COLUMNS)
+            shown = pd.DataFrame([[tables.plain(layer), f"![]({os.path.relpath(b, out)})",
+                                   f"![]({os.path.relpath(a, out)})"] for layer, b, a in pairs], columns=MAP_COLUMNS)
             md += [f"### `{run.path}`", "", tables.markdown(shown), ""]
-    with open(os.path.join(out, "report.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
+    md += ["## Runs", "", tables.markdown(display_table(frame), plain_text=True), ""]
+    return "\n".join(md)
 
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
-             "font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
-             "th{background:#eee}.bad{color:#a00}img{max-width:100%}.maps img{max-width:420px}")
-    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>finetune-lab report</title>"
-         f"<style>{style}</style></head><body>", "<h1>finetune-lab report</h1>", f"<p>{html.escape(intro)}</p>",
-         "<h2>Runs that did not complete</h2>"]
-    if len(problems):
-        h.append("<ul>" + "".join(f"<li class='bad'><code>{html.escape(r.run)}</code>: <b>{html.escape(r.status)}"
-                                  f"</b>: {html.escape(str(r.error))}</li>" for r in problems.itertuples()) + "</ul>")
-    else:
-        h.append("<p>None.</p>")
-    h += ["<h2>Test accuracy by group</h2>", tables.html(stats) if len(stats) else "<p>No completed run.</p>"]
-    if by_class:
-        h += ["<h2>Test accuracy per class</h2>", f"<p>{html.escape(PER_CLASS_NOTE)}</p>"]
-        for number, shown in enumerate(by_class, start=1):
-            h += [f"<h3>{html.escape(class_set_title(number, shown))}</h3>"] if len(by_class) > 1 else []
-            h.append(tables.html(shown))
-    if len(points):
-        h += ["<h2>Critical point</h2>", f"<p>{html.escape(CRITICAL_POINT_NOTE)}</p>", tables.html(points)]
-    h.append("<h2>Plots</h2>")
-    h += [f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='{_embed(p)}'>" for title, p in pictures]
-    if not pictures:
-        h.append("<p>No plot: no completed run.</p>")
-    if maps:
-        h.append("<h2>Feature maps before / after training</h2>")
-        for run, pairs in maps:
-            shown = pd.DataFrame([[html.escape(layer), f"<img src='{_embed(b)}'>", f"<img src='{_embed(a)}'>"]
-                                  for layer, b, a in pairs], columns=MAP_COLUMNS)
-            h += [f"<h3><code>{html.escape(run.path)}</code></h3>", tables.html(shown, markup=True, classes="maps")]
-    h += ["<h2>Runs</h2>", tables.html(runs_table), "</body></html>"]
+
+def write_report(out: str, md: str) -> None:
+    """report.md, and report.html: the same document as one page, its images embedded (finetune_lab.page)."""
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(md)
     with open(os.path.join(out, "report.html"), "w") as f:
-        f.write("\n".join(h) + "\n")
+        f.write(page.html_page(md, out, TITLE))
 
 
 def build(paths: list[str], out: str, group_by: list[str] | None = None, filters: list[str] | None = None,
@@ -357,7 +330,8 @@ def build(paths: list[str], out: str, group_by: list[str] | None = None, filters
     points.to_csv(os.path.join(out, "critical_points.csv"), index=False)
     classes = per_class(runs, groups)
     classes.drop(columns="group").to_csv(os.path.join(out, "per_class.csv"), index=False)
-    write_report(out, paths, frame, stats, points, groups, pictures, maps, problems, per_class_tables(classes))
+    write_report(out, document(out, paths, frame, stats, points, groups, pictures, maps, problems,
+                               per_class_tables(classes)))
     return {"runs": len(frame), "counts": frame.status.value_counts().to_dict(), "groups": groups,
             "plots": [p for _, p in pictures], "out": out}
 
