@@ -1,6 +1,7 @@
 """A study is one file (finetune_lab/study.py): its schema, `list`/`show` against the scripts it replaced, every
 sweep composing, `status`'s grid sizes, `tables` regenerating the committed tables, and `run` resuming (e2e)."""
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -343,3 +344,65 @@ def test_reproduce_reruns_a_recorded_job_and_finds_it_identical(tmp_path, monkey
     assert out.rstrip().endswith("  reproduced"), out
     assert json.loads((rerun / "metrics.json").read_text())["status"] == "completed"
     assert sorted(p.name for p in (tmp_path / "records" / "smoke").iterdir()) == ["0", "1"]   # records untouched
+
+
+# ----- the shapes study, from its own file -----
+
+def shapes_here(tmp_path: Path, records: tuple[str, ...] = ()) -> str:
+    """experiments/shapes.yaml and the script its `prepare` runs, copied into `tmp_path` (the study's paths are
+    relative: runs, records, data and the feature store land there), with the committed records of `records`."""
+    import shutil
+
+    (tmp_path / "experiments").mkdir()
+    for name in ("shapes.yaml", "make_shapes.py"):
+        shutil.copy(ROOT / "experiments" / name, tmp_path / "experiments" / name)
+    for sweep in records:
+        shutil.copytree(ROOT / "experiments" / "runs" / "shapes" / sweep, tmp_path / "experiments" / "runs" / "shapes" / sweep)
+    return str(tmp_path / "experiments" / "shapes.yaml")
+
+
+@pytest.fixture
+def in_shapes(monkeypatch):
+    """This interpreter first on PATH: `prepare` runs `python experiments/make_shapes.py` (docs run the study with
+    the virtual environment's bin on PATH)."""
+    import sys
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+
+@pytest.mark.e2e
+def test_the_shapes_study_runs_from_its_file(tmp_path, monkeypatch, capfd, in_shapes):
+    """`run e4_frozen` on a fresh machine: prepare draws the shapes, the sweep's three jobs run and their records
+    are the committed records' jobs (the same overrides, job for job)."""
+    path = shapes_here(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    study.main([path, "run", "e4_frozen"])
+    out = capfd.readouterr()
+    made = tmp_path / "experiments" / "runs" / "shapes" / "e4_frozen"
+    committed = ROOT / "experiments" / "runs" / "shapes" / "e4_frozen"
+    assert "outputs/shapes is missing: python experiments/make_shapes.py" in out.out, out.out + out.err[-3000:]
+    assert sorted(p.name for p in made.iterdir()) == sorted(p.name for p in committed.iterdir()) == ["0", "1", "2"]
+    for job in ("0", "1", "2"):
+        assert json.loads((made / job / "metrics.json").read_text())["status"] == "completed"
+        assert (yaml.safe_load((made / job / ".hydra" / "overrides.yaml").read_text())
+                == yaml.safe_load((committed / job / ".hydra" / "overrides.yaml").read_text()))
+
+
+@pytest.mark.e2e
+def test_reproduce_reruns_a_committed_job_of_the_shapes_study(tmp_path, monkeypatch, capfd, in_shapes):
+    """Job 1 of the committed e4_frozen records, rerun here: judged against its record, identical where this machine
+    is the recording one's kind, else by its rank among the recorded runs (exit status 1 when not reproduced)."""
+    path = shapes_here(tmp_path, records=("e4_frozen", "e4_frozen_more"))
+    monkeypatch.chdir(tmp_path)
+    try:
+        study.main([path, "reproduce", "e4_frozen", "--job", "1"])
+    except SystemExit as exit_:
+        assert exit_.code == 1
+    out = capfd.readouterr().out
+    record = tmp_path / "experiments" / "runs" / "shapes" / "e4_frozen" / "1"
+    (rerun,) = (tmp_path / "outputs" / "shapes_runs" / "reproduce" / "e4_frozen" / "1").iterdir()
+    assert f"reproduce e4_frozen job 1: {os.path.relpath(record, tmp_path)} -> " in out or str(record) in out, out
+    assert "recorded -> now: " in out and "machine, backend, precision: " in out, out
+    assert json.loads((rerun / "metrics.json").read_text())["status"] == "completed"
+    last = out.rstrip().splitlines()[-1].strip()
+    assert last.startswith(("reproduced", "NOT reproduced", "cannot tell")), out
