@@ -16,9 +16,11 @@ STUDY_FILES = {"study_split": "experiments/study_split.yaml", "shapes": "experim
 # What `run_study_split.sh --show NAME` and `run_shapes.sh --show NAME` printed for every sweep, in their order,
 # before the study files replaced them (DATA unset: outputs/shapes).
 RETIRED = json.loads((ROOT / "tests" / "sweeps_of_the_retired_scripts.json").read_text())
-# Sweeps declared in the study files since: seeds 3-5 of the E4 cells the single-cell claims read.
+# Sweeps declared in the study files since: seeds 3-5 of the E4 cells the single-cell claims read, and of the
+# study's own E4 schedule.
 ADDED_SINCE = {"study_split": {f"e4_{opt}_{cell}_more" for opt in ("sgd", "adam")
-                               for cell in ("seedpad_steps", "seedpad_scaling", "seedpad_head", "centred")}}
+                               for cell in ("seedpad_steps", "seedpad_scaling", "seedpad_head", "centred")}
+               | {"e4_study_schedule_more"}}
 
 
 def load(name: str) -> study.Study:
@@ -132,7 +134,7 @@ def test_tables_regenerates_the_committed_tables_from_the_committed_records(tmp_
     monkeypatch.chdir(ROOT)  # the study's paths are relative to the repository
     written = study.write_tables(study.load(STUDY_FILES[name]), into=str(tmp_path))
     committed = [loaded.tables["verdicts"], *([loaded.tables["moved"]["out"]] if "moved" in loaded.tables else []),
-                 *([loaded.tables["sweep_times"]] if "sweep_times" in loaded.tables else [])]
+                 *[loaded.tables[key] for key in ("plan", "sweep_times") if key in loaded.tables]]
     assert sorted(Path(p).name for p in written if p.endswith(".md")) == sorted(Path(p).name for p in committed)
     for path in committed:
         assert (tmp_path / Path(path).name).read_text() == (ROOT / path).read_text(), path
@@ -183,6 +185,8 @@ def test_fragments_for_and_inline_fragment_names_expand_in_order(tmp_path):
     ({"claims": [{"id": "c", "claim": "w", "runs": "s", "statistic": "mode", "rule": {"above": 0.5}}]},
      "claim c: statistic='mode' is not allowed"),
     ({"tables": {"verdict": "v.md"}}, "`tables.verdict` is not a table key"),
+    ({"tables": {"plan": "p.md"}}, "tables.plan is the plan of the claims it leaves undecided, and tables has no"),
+    ({"tables": {"verdicts": "v.md", "plan": ""}}, "tables.plan='' is not allowed: a file path"),
     ({"tables": {"verdicts": "v.md", "moved": {"old": "v.md", "out": "m.md"}}}, "tables.moved.old='v.md' is not allowed"),
     ({"prepare": {"creates": "data"}}, "prepare.command=None is not allowed"),
 ])

@@ -20,7 +20,9 @@ A study file (YAML) holds these keys (others are refused, each with one line nam
   claims      the study's claims (finetune_lab/claims.py), their sweep names under `records`; each names
               sweeps of this file
   tables      where `tables` writes: verdicts (the verdict table, markdown; its forest plot beside it, the same
-              name ending in .png, or at `plot`), sweep_times (how long each sweep took, finetune_lab.sweep_times)
+              name ending in .png, or at `plot`), plan (for each claim it leaves undecided, the replicates that would
+              decide it and their hours: finetune-lab-verdicts --plan), sweep_times (how long each sweep took,
+              finetune_lab.sweep_times)
               and moved ({old: REV:PATH, out: FILE}: the verdicts that moved between the table at git revision
               REV and the one written now, finetune_lab.verdicts_moved)
 Paths are relative to the current folder (the repository's top, as for the claims' root).
@@ -159,8 +161,14 @@ def write_tables(study: Study, into: str | None = None) -> list[str]:
             raise StudyError(f"{study.path}: tables.verdicts needs claims, and `claims:` is empty")
         out = where(tables["verdicts"])
         plot = where(tables["plot"]) if "plot" in tables else None
-        _, _, plot = verdicts.write_table(study.claims, study.records, out, plot)
+        loaded: dict = {}   # each run folder read once, for the table and the plan
+        rows, _, plot = verdicts.write_table(study.claims, study.records, out, plot, loaded)
         written += [out, plot]
+        if "plan" in tables:
+            from . import planner   # pandas and the simulations: only for a plan
+
+            planned = planner.plan(study.claims, rows, study.records, loaded)
+            written.append(_write(where(tables["plan"]), planner.markdown(planned)))
     if "moved" in tables:
         old = _git_show(tables["moved"]["old"])
         new = verdicts_moved.read_table(open(where(tables["verdicts"])).read())

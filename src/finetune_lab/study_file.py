@@ -19,7 +19,7 @@ PROG = "finetune-lab-study"
 STUDY_KEYS = ("name", "runs", "records", "prepare", "fragments", "sweeps", "claims", "tables")
 SWEEP_KEYS = ("use", "overrides", "for")
 PREPARE_KEYS = ("creates", "command")
-TABLE_KEYS = ("verdicts", "plot", "sweep_times", "moved")
+TABLE_KEYS = ("verdicts", "plot", "plan", "sweep_times", "moved")
 MOVED_KEYS = ("old", "out")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")   # a study's, fragment's or sweep's name (a folder's name)
 FOR_KEY = re.compile(r"[A-Za-z_]\w*")
@@ -197,11 +197,12 @@ def _tables(path: str, tables) -> dict:
     if not isinstance(tables, dict):
         raise StudyError(f"{path}: tables={tables!r} is not allowed: a mapping of {', '.join(TABLE_KEYS)}")
     _known(path, "tables.", tables, TABLE_KEYS, "a table key")
-    for key in ("verdicts", "plot", "sweep_times"):
+    for key in ("verdicts", "plot", "plan", "sweep_times"):
         if key in tables and not (isinstance(tables[key], str) and tables[key].strip()):
             raise StudyError(f"{path}: tables.{key}={tables[key]!r} is not allowed: a file path")
-    if "plot" in tables and "verdicts" not in tables:
-        raise StudyError(f"{path}: tables.plot is the verdict table's forest plot, and tables has no `verdicts`")
+    for key, what in (("plot", "the verdict table's forest plot"), ("plan", "the plan of the claims it leaves undecided")):
+        if key in tables and "verdicts" not in tables:
+            raise StudyError(f"{path}: tables.{key} is {what}, and tables has no `verdicts`")
     if "moved" in tables:
         moved = tables["moved"]
         if not isinstance(moved, dict):
