@@ -9,6 +9,7 @@ import numpy as np
 from .errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+LUMINANCE = (0.2125, 0.7154, 0.0721)  # RGB -> gray, as skimage.color.rgb2gray
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -50,12 +51,27 @@ def read_image(path: str, key: str = "image") -> np.ndarray:
         raise UserError(f"{key} {path!r} could not be read as an image ({type(exc).__name__}); {_allowed()}") from None
 
 
-def resize(images: list[np.ndarray], size: int) -> np.ndarray:
-    """Images of any size (H, W, C) -> float32 (N, size, size, C), values kept (antialiased bilinear)."""
+def resize(images: list[np.ndarray], size: int | tuple[int, int]) -> np.ndarray:
+    """Images of any size (H, W, C) -> float32 (N, size, size, C) (or (N, height, width, C) for a pair), values
+    kept (antialiased bilinear)."""
     from skimage.transform import resize as sk_resize
 
-    return np.stack([sk_resize(im, (size, size), order=1, preserve_range=True, anti_aliasing=True)
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    return np.stack([sk_resize(im, shape, order=1, preserve_range=True, anti_aliasing=True)
                      for im in images]).astype(np.float32)
+
+
+def as_raw(image: np.ndarray, shape: tuple) -> np.ndarray:
+    """An RGB 0..255 image (read_image) as a uint8 image of `shape`, the form of a run's own images that its
+    model.keras takes: (H, W) gray (a colour image's luminance) or (H, W, 3) colour; resized (aspect not kept) when
+    its size differs, so a 28x28 gray file of a digit stays exactly as it is."""
+    height, width = shape[:2]
+    x = image if len(shape) == 3 else (image[..., :1] if is_gray(image) else
+                                       (image @ np.asarray(LUMINANCE, np.float32))[..., np.newaxis])
+    if x.shape[:2] != (height, width):
+        x = resize([x], (height, width))[0]
+    x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return x if len(shape) == 3 else x[..., 0]
 
 
 def read_folder(folder: str, key: str) -> tuple[list[str], list[np.ndarray]]:
