@@ -49,7 +49,7 @@ class Bench:
         self.model.jit_compile = jit
         digits = sources.load_digits("mnist_embedded")
         self.digits, self.labels = digits.x_pool[:images], digits.y_pool[:images]
-        self.x = data.transform_from_config(self.cfg.data)(self.digits)
+        self.x = data.model_inputs(data.digit_input(self.cfg.data), self.digits)
         self.y = keras.utils.to_categorical(self.labels, 10)
         self.images, self.batch = images, batch
         self.model.fit(self.x[:batch], self.y[:batch], batch_size=batch, verbose=0)  # trace outside the timing

@@ -1,4 +1,5 @@
 """data.augment: training steps only, inside the step, reproducible from the seed (resume included), never cached."""
+import functools
 import logging
 
 import keras
@@ -24,7 +25,7 @@ def layers(seed=3, **augment):
     """(the run's DigitInput with data.augment set as given, the plain transform of the same data config)."""
     settings = {f"data__augment__{k}": v for k, v in augment.items()}
     cfg = cfg_with(data__input_size=32, data__preprocess="unit", **settings)
-    plain = data.image_transform(32, cfg.data.placement, cfg.data.channels, "unit")
+    plain = functools.partial(data.model_inputs, data.DigitInput(32, cfg.data.placement, cfg.data.channels, "unit"))
     return data.digit_input(cfg.data, seed), plain
 
 
@@ -99,7 +100,7 @@ def test_noise_is_in_pixel_units_before_preprocessing_and_the_seed_channel_pad_s
     cfg = cfg_with(data__input_size=32, data__preprocess="unit", data__channels="seed",
                    data__augment__enabled=True, data__augment__rotation=0.0, data__augment__shift=0.0,
                    data__augment__zoom=0.0, data__augment__noise=10.0)
-    plain = data.image_transform(32, cfg.data.placement, "seed", "unit")
+    plain = functools.partial(data.model_inputs, data.DigitInput(32, cfg.data.placement, "seed", "unit"))
     noise = (train_call(data.digit_input(cfg.data, 0), x) - plain(x)) * 255
     assert noise[..., 1].std() == pytest.approx(10.0, rel=0.1)
     assert not noise[..., 0].any() and not noise[..., 2].any()  # channels after augmentation: gray stays gray

@@ -102,15 +102,15 @@ def test_history_has_one_row_per_epoch(tiny_run):
 
 
 @pytest.mark.e2e
-def test_the_saved_model_loads_with_plain_keras_and_predicts_like_the_run(tiny_run):
+def test_the_saved_model_loads_with_plain_keras_and_predicts_like_the_run_on_raw_digits(tiny_run):
     import keras
 
-    from finetune_lab import data, sources
+    from finetune_lab import data, sources  # data registers DigitInput with Keras
 
-    model = keras.models.load_model(tiny_run / "model.keras")
+    model = keras.models.load_model(tiny_run / "model.keras")  # its input path inside: uint8 digits in
+    assert isinstance(model.get_layer("digit_input"), data.DigitInput) and model.input.dtype == "uint8"
     digits = sources.load_digits("mnist_embedded")
-    x = data.image_transform(48, "center", "replicate", "vgg16")(digits.x_test[:20])
-    predicted = model.predict(x, verbose=0).argmax(axis=1)
+    predicted = model.predict(digits.x_test[:20], verbose=0).argmax(axis=1)
     rows = list(csv.DictReader(open(tiny_run / "predictions.csv")))
     assert list(predicted) == [int(r["predicted"]) for r in rows]
 
@@ -125,7 +125,7 @@ def test_train_eval_is_the_training_set_scored_in_inference_mode(tiny_run):
     cfg = config.from_saved(tiny_run / ".hydra" / "config.yaml")
     split = data.split_from_config(sources.load_digits(cfg.data.source), cfg.data)
     model = keras.models.load_model(tiny_run / "model.keras")
-    predicted = model.predict(data.transform_from_config(cfg.data)(split.x_train), verbose=0).argmax(axis=1)
+    predicted = model.predict(split.x_train, verbose=0).argmax(axis=1)
     train_eval = json.loads((tiny_run / "metrics.json").read_text())["train_eval"]
     assert train_eval["n"] == len(split.y_train) == 64
     assert train_eval["accuracy"] == pytest.approx((predicted == split.y_train).mean(), abs=1e-6)

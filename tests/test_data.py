@@ -57,8 +57,7 @@ def test_vgg16_preprocessing_is_bgr_minus_imagenet_mean():
 
 
 def test_full_transform_shape_dtype_and_range():
-    transform = data.image_transform(48, "seed", "seed", "unit")
-    out = transform(np.full((2, 28, 28), 255, np.uint8))
+    out = data.model_inputs(data.DigitInput(48, "seed", "seed", "unit"), np.full((2, 28, 28), 255, np.uint8))
     assert out.shape == (2, 48, 48, 3) and out.dtype == np.float32
     assert out.min() == 0.0 and out.max() == 1.0
 
@@ -147,7 +146,7 @@ def test_the_digit_input_layer_is_the_transform_inside_a_model_and_survives_savi
     x = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype(np.uint8)
     inner = keras.Sequential([keras.Input((40, 40, 3)), keras.layers.GlobalAveragePooling2D()])
     model = data.on_digits(inner, data.DigitInput(40, "seed", "seed", "vgg16", name="digit_input"))
-    expected = data.image_transform(40, "seed", "seed", "vgg16")(x).mean(axis=(1, 2))
+    expected = data.model_inputs(data.DigitInput(40, "seed", "seed", "vgg16"), x).mean(axis=(1, 2))
     assert np.allclose(model.predict(x, verbose=0), expected, atol=1e-4)
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras")

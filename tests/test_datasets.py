@@ -129,9 +129,9 @@ def test_colour_images_keep_their_colour_or_turn_gray_by_data_channels():
 
 def test_the_input_layer_takes_colour_batches_and_the_base_preprocessing():
     x = np.random.default_rng(0).integers(0, 256, (2, 40, 30, 3)).astype(np.uint8)
-    out = data.image_transform(32, "resize", "replicate", "base", "mobilenet_v2")(x)
+    out = data.model_inputs(data.DigitInput(32, "resize", "replicate", "base", base="mobilenet_v2"), x)
     assert out.shape == (2, 32, 32, 3) and -1.0 <= out.min() and out.max() <= 1.0  # MobileNetV2: -1..1
-    same = data.image_transform(32, "resize", "replicate", "base", "mobilenet_v3_small")(x)
+    same = data.model_inputs(data.DigitInput(32, "resize", "replicate", "base", base="mobilenet_v3_small"), x)
     assert same.max() > 1.0  # MobileNetV3 rescales inside the model: 0..255 goes in
 
 

@@ -7,10 +7,9 @@ import os
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from conftest import QUICK, run_in_process
-from finetune_lab import feature_grids, images, inspection, plots, predict
+from finetune_lab import feature_grids, images, plots, predict
 from finetune_lab.errors import UserError
 
 keras = pytest.importorskip("keras")
@@ -115,29 +114,47 @@ def test_read_image_names_the_bad_file_and_turns_gray_into_equal_channels(pictur
     assert not images.is_gray(images.read_image(pictures["photo"]))
 
 
-@pytest.mark.parametrize("placement,channels,preprocess", [("seed", "seed", "unit"), ("center", "replicate", "vgg16"),
-                                                           ("resize", "gray", "unit")])
-def test_a_28x28_gray_file_becomes_exactly_the_runs_input(pictures, placement, channels, preprocess):
-    from finetune_lab import data
-
-    cfg = OmegaConf.create({"input_size": 40, "placement": placement, "channels": channels, "preprocess": preprocess})
-    x = inspection.run_input(cfg, images.read_image(pictures["digit"]))
-    expected = np.asarray(data.image_transform(40, placement, channels, preprocess)(pictures["digit_array"][None]))[0]
-    np.testing.assert_array_equal(x, expected)
-    photo = inspection.run_input(cfg, images.read_image(pictures["photo"]))
-    assert photo.shape == (40, 40, 1 if channels == "gray" else 3)
+def test_a_file_becomes_the_form_of_the_runs_own_images_a_digit_file_exactly_a_digit(pictures):
+    digit, photo = images.read_image(pictures["digit"]), images.read_image(pictures["photo"])
+    for shape in ((28, 28), (28, 28, 3)):
+        raw = images.as_raw(digit, shape)
+        assert raw.dtype == np.uint8 and raw.shape == shape
+        np.testing.assert_array_equal(raw if len(shape) == 2 else raw[..., 1], pictures["digit_array"])
+    gray = images.as_raw(photo, (28, 28))  # a colour file for a gray run: its luminance, resized
+    assert gray.shape == (28, 28) and gray.dtype == np.uint8
+    luminance = images.resize([photo @ np.asarray(images.LUMINANCE, np.float32)], (28, 28))[0]
+    assert np.abs(gray.astype(np.float32) - luminance).max() <= 0.5
+    colour = images.as_raw(photo, (32, 32, 3))
+    assert colour.shape == (32, 32, 3) and not images.is_gray(colour.astype(np.float32))
 
 
 # ----- E1 with a trained run -----
 
-def test_predictions_from_a_run_match_its_model_on_its_own_input(run_dir, pictures, capsys):
-    from finetune_lab import config, data
+def test_a_runs_model_keras_alone_predicts_its_recorded_test_predictions_from_raw_digits(run_dir):
+    """model.keras carries the run's input path: plain keras.models.load_model on the run's uint8 test digits gives
+    predictions.csv and metrics.json's test accuracy, with nothing rebuilt from the config."""
+    import csv
 
+    from finetune_lab import config, data, sources
+
+    cfg = config.from_saved(os.path.join(run_dir, ".hydra", "config.yaml"))
+    x_test = data.split_from_config(sources.load_images(cfg.data), cfg.data).x_test
+    model = keras.models.load_model(os.path.join(run_dir, "model.keras"))  # data imported: DigitInput registered
+    assert model.input_shape == (None, 28, 28) and isinstance(data.parts(model)[0], data.DigitInput)
+    predicted = model.predict(x_test, verbose=0).argmax(axis=1)
+    with open(os.path.join(run_dir, "predictions.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert predicted.tolist() == [int(r["predicted"]) for r in rows]
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        accuracy = json.load(f)["test"]["accuracy"]
+    assert np.mean(predicted == [int(r["label"]) for r in rows]) == pytest.approx(accuracy)
+
+
+def test_predictions_from_a_run_are_its_model_on_the_file_as_one_of_its_digits(run_dir, pictures, capsys):
     notes, rows = predict.predict(argparse.Namespace(images=[pictures["digit"], pictures["photo"]], run=run_dir,
                                                         top=4, base=None))
-    cfg = config.from_saved(os.path.join(run_dir, ".hydra", "config.yaml"))
     model = keras.models.load_model(os.path.join(run_dir, "model.keras"), compile=False)
-    probs = model.predict(data.transform_from_config(cfg.data)(pictures["digit_array"][None]), verbose=0)[0]
+    probs = model.predict(pictures["digit_array"][None], verbose=0)[0]
     assert [t["class"] for t in rows[0]] == list(np.argsort(-probs, kind="stable")[:4])
     np.testing.assert_allclose([t["probability"] for t in rows[0]], np.sort(probs)[::-1][:4], rtol=1e-5)
     assert len(rows[1]) == 4 and "model.keras" in notes[0]
@@ -164,6 +181,27 @@ def test_features_of_a_runs_base_and_a_failure_midway_leaves_no_folder(run_dir, 
     fails(feature_grids.features_main, [pictures["digit"], "--run", run_dir, "--filters", "--out",
                                      str(tmp_path / "half")], capsys)
     assert sorted(os.listdir(tmp_path)) == ["maps"]  # neither the folder nor its temporary twin
+
+
+def test_a_model_keras_from_before_the_input_path_is_one_line_naming_it_and_what_to_do(run_dir, pictures, tmp_path,
+                                                                                       capsys):
+    """A model.keras saved without its DigitInput (the model on preprocessed inputs, as runs saved it before):
+    predict, features and the trade-off each stop with one line naming the file and the rerun."""
+    import shutil
+
+    from finetune_lab import data, tradeoff
+
+    old = tmp_path / "old_run"
+    shutil.copytree(run_dir, old)
+    data.parts(keras.models.load_model(old / "model.keras"))[1].save(old / "model.keras")
+    for main, argv in ((predict.predict_main, [pictures["digit"], "--run", str(old)]),
+                       (feature_grids.features_main, [pictures["digit"], "--run", str(old), "--out",
+                                                      str(tmp_path / "maps")]),
+                       (tradeoff.main, [str(old)])):
+        line = fails(main, argv, capsys)
+        assert f"{old / 'model.keras'} was saved by an older finetune-lab" in line, line
+        assert "rerun the run" in line and str(old / ".hydra" / "overrides.yaml") in line
+    assert not (tmp_path / "maps").exists()
 
 
 # ----- E2 with HED weights (offline) -----

@@ -52,10 +52,10 @@ def _predictions(run):
     return [int(r["predicted"]) for r in csv.DictReader(open(run / "predictions.csv"))]
 
 
-# Plain Keras on the tiny runs' 20 test images: prints the backend it ran on and the predicted digits.
+# Plain Keras on the tiny runs' 20 raw test digits (model.keras carries its input path; importing finetune_lab.data
+# registers its DigitInput): prints the backend it ran on and the predicted digits.
 PREDICT = ("import sys, numpy as np, keras; from finetune_lab import data, sources; "
-           "m = keras.models.load_model(sys.argv[1]); x = data.image_transform(48, 'center', 'replicate', 'vgg16')"
-           "(sources.load_digits('mnist_embedded').x_test[:20]); "
+           "m = keras.models.load_model(sys.argv[1]); x = sources.load_digits('mnist_embedded').x_test[:20]; "
            "print(keras.backend.backend(), m.predict(x, verbose=0).argmax(axis=1).tolist())")
 
 

@@ -5,6 +5,7 @@ the Keras datasets are uint8 arrays in memory; a folder's files are decoded and 
 datasets.FileImages). Placement, augmentation (training only), channels and preprocessing are Keras ops in a
 layer (`DigitInput`, for digits and any other uint8 images) in front of the model, so they run inside the
 compiled step on whatever device the backend trains on, and memory does not grow with input_size x dataset size.
+The model a run saves (model.keras) is the model behind that layer, so it takes the run's own uint8 images.
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ from . import catalog
 from .augment import Augment
 from .catalog import DIGIT_SIZE
 from .datasets import Digits
-
-LUMINANCE = (0.2125, 0.7154, 0.0721)  # RGB -> gray, as skimage.color.rgb2gray
+from .images import LUMINANCE
 
 
 @dataclass(frozen=True)
@@ -223,17 +223,20 @@ def digit_input(data_cfg, seed: int = 0, base: str | None = None) -> DigitInput:
 
 def on_digits(model: keras.Model, layer: DigitInput, image_shape: tuple = (DIGIT_SIZE, DIGIT_SIZE)) -> keras.Model:
     """`model` (on model inputs) behind `layer`: a model on uint8 images of `image_shape` (the digits' 28x28 by
-    default) that shares `model`'s weights, for fit, predict and the feature cache."""
+    default) that shares `model`'s weights, for fit, predict, the feature cache and model.keras."""
     digits = keras.Input(tuple(image_shape), dtype="uint8", name="digits")
     return keras.Model(digits, model(layer(digits)), name=f"{model.name}_on_digits")
 
 
-def image_transform(size: int, placement: str, channels: str, preprocessing: str, base: str | None = None):
-    """uint8 (batch, H, W[, 3]) -> float32 (batch, size, size, C) as a NumPy array, outside any model (feature
-    maps, probes, tools): DigitInput's inference path."""
-    layer = DigitInput(size, placement, channels, preprocessing, base=base)
-    return lambda images: ops.convert_to_numpy(layer(np.asarray(images)))
+def parts(whole: keras.Model) -> tuple[DigitInput | None, keras.Model]:
+    """(its DigitInput, the model on model inputs behind it) of a model that on_digits built, a run's model.keras
+    read back included; (None, `whole`) for a model without that layer (a model.keras saved before it carried
+    one)."""
+    fronts = [layer for layer in whole.layers if isinstance(layer, DigitInput)]
+    return (fronts[0], whole.layers[-1]) if fronts else (None, whole)
 
 
-def transform_from_config(data_cfg, base: str | None = None):
-    return image_transform(data_cfg.input_size, data_cfg.placement, data_cfg.channels, data_cfg.preprocess, base)
+def model_inputs(layer: DigitInput, images) -> np.ndarray:
+    """uint8 (batch, H, W[, 3]) -> what `layer` hands the model, float32 (batch, size, size, C) as a NumPy array,
+    outside any model (feature maps, the layer change): its inference path, never augmented."""
+    return ops.convert_to_numpy(layer(np.asarray(images)))

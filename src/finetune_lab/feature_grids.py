@@ -20,7 +20,7 @@ import numpy as np
 from . import catalog, files
 from .errors import UserError, fail
 from .inspection import (DEFAULT_BASE, Run, positive_int, add_base_option, base_inputs, check_without_run,
-                         load_run_model, open_run, read_images, run_input, start_backend)
+                         load_run_model, open_run, read_images, run_images, start_backend)
 
 DEFAULT_SIZE = 224  # the ImageNet top's fixed input; the study drew its feature maps at this size too
 MAX_SIZE = 1024
@@ -139,16 +139,18 @@ def first_conv(base):
 def write_features(plan: FeaturesPlan, paths: list[str], filters: bool, max_channels: int) -> dict:
     """Grids (and filters.png) into a temporary folder next to plan.out, renamed to plan.out at the end.
     Returns what features.json records."""
-    from . import features, model as models, plots
+    from . import data, features, model as models, plots
 
     if plan.run is not None:
-        base = load_run_model(plan.run).get_layer(plan.base)
+        whole = load_run_model(plan.run)  # the run's images -> DigitInput (front) -> its model (net)
+        front, net = data.parts(whole)
+        base = net.get_layer(plan.base)
         provenance = {"source": "run", "run": os.path.abspath(plan.run.folder), "file": plan.run.model_file,
                       "sha256": files.sha256(plan.run.model_file), "base_weights_before_training":
                       plan.run.cfg.model.weights}
         mode = preprocess = plan.run.cfg.data.preprocess
         tag = "run"
-        inputs = [run_input(plan.run.cfg.data, p, plan.base) for p in plan.photos]
+        inputs = list(data.model_inputs(front, run_images(whole, plan.photos)))
     else:
         base = models.build_base(plan.base, (plan.size, plan.size, 3))
         provenance = models.load_weights(base, plan.weights, key=f"--weights {plan.weights}", hint=FEATURES_OFFLINE)

@@ -10,6 +10,7 @@ import numpy as np
 from .errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+LUMINANCE = (0.2125, 0.7154, 0.0721)  # RGB -> gray, as skimage.color.rgb2gray
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -103,6 +104,19 @@ def class_folders(folder: str, key: str, fewest: int = 1) -> list[str]:
         raise UserError(f"{key}: the folder {folder!r} has {len(names)} class subfolder(s) ({found}); allowed: a "
                         f"folder with one subfolder per class, at least {fewest}")
     return names
+
+
+def as_raw(image: np.ndarray, shape: tuple) -> np.ndarray:
+    """An RGB 0..255 image (read_image) as a uint8 image of `shape`, the form of a run's own images that its
+    model.keras takes: (H, W) gray (a colour image's luminance) or (H, W, 3) colour; resized (aspect not kept) when
+    its size differs, so a 28x28 gray file of a digit stays exactly as it is."""
+    height, width = shape[:2]
+    x = image if len(shape) == 3 else (image[..., :1] if is_gray(image) else
+                                       (image @ np.asarray(LUMINANCE, np.float32))[..., np.newaxis])
+    if x.shape[:2] != (height, width):
+        x = scale(np.asarray(x, np.float32), height, width)
+    x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return x if len(shape) == 3 else x[..., 0]
 
 
 def read_folder(folder: str, key: str) -> tuple[list[str], list[np.ndarray]]:

@@ -3,9 +3,10 @@ checks of their options before any model is built, and an image file as a model'
 
 Model input: with named weights or a weights file, an image is resized to the base's ImageNet input (224;
 features: --size) and goes through the base's own preprocess_input (vgg16's for vgg16); a gray file has its gray
-copied to R, G and B. With --run, the run's data config decides (see run_input). Everything the user named is
-checked before any model is built, except a non-VGG16 base's ImageNet weights, which Keras finds as it builds
-the base (the same one-line error: how to get them).
+copied to R, G and B. With --run, the run's model.keras takes the run's own uint8 images and carries the rest of its
+input path (data.DigitInput): an image file is only brought to the form of those images (run_images). Everything
+the user named is checked before any model is built, except a non-VGG16 base's ImageNet weights, which Keras finds
+as it builds the base (the same one-line error: how to get them).
 """
 from __future__ import annotations
 
@@ -96,38 +97,19 @@ def base_inputs(photos: list[np.ndarray], base: str, size: int) -> np.ndarray:
     return base_input(base)(images.resize(photos, size))
 
 
-def run_input(data_cfg, photo: np.ndarray, base: str | None = None) -> np.ndarray:
-    """One RGB 0..255 image as the run's model input (data_cfg: the run's `data` config; base: its model.base,
-    whose preprocessing data.preprocess=base applies).
-
-    A gray image (a digit) goes the run's own way: a 28x28 one is placed exactly as in training
-    (data.placement), any other size is resized to data.input_size; then the run's channel rule (seed,
-    replicate, gray) and preprocessing. A 28x28 gray file of a digit thus becomes the input the run's test
-    digits became. A colour image is resized and keeps its three channels (a 1-channel model gets its
-    luminance): the run never saw colour, so this is the least-altered input, not a like-for-like one."""
-    from . import data
-
-    gray = images.is_gray(photo)
-    x = photo[..., :1] if gray else photo
-    if x.shape[:2] == (catalog.DIGIT_SIZE, catalog.DIGIT_SIZE):
-        x = np.asarray(data.place(x[np.newaxis], data_cfg.input_size, data_cfg.placement))[0]
-    else:
-        x = images.resize([x], data_cfg.input_size)[0]
-    if gray:
-        x = np.asarray(data.to_channels(np.asarray(x, np.float32), data_cfg.channels))
-    elif data_cfg.channels == "gray":
-        x = (x @ np.asarray(data.LUMINANCE, np.float32))[..., np.newaxis]
-    return np.asarray(data.preprocess(np.asarray(x, np.float32), data_cfg.preprocess, base))
+def run_images(model, photos: list[np.ndarray]) -> np.ndarray:
+    """RGB 0..255 images of any size -> the uint8 images a run's model.keras takes (model: it, loaded): each gray
+    (a colour image's luminance) or colour as the run's own images were, and resized to their size when it differs
+    (images.as_raw). A 28x28 gray file of a digit is thus exactly one of the run's digits."""
+    shape = tuple(model.input_shape[1:])
+    return np.stack([images.as_raw(p, shape) for p in photos]) if photos else np.zeros((0, *shape), np.uint8)
 
 
 def load_run_model(run: Run):
-    import keras
+    """The run's model.keras (model.load_saved), its errors naming --run."""
+    from .model import load_saved
 
     try:
-        return keras.models.load_model(run.model_file, compile=False)
-    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: one line for the user
-        from .sources import first_line
-
-        raise UserError(f"--run {run.folder!r}: could not load {run.model_file} ({type(exc).__name__}: "
-                        f"{first_line(exc)}); "
-                        "allowed: a model.keras saved by finetune-lab") from None
+        return load_saved(run.model_file)
+    except UserError as exc:
+        raise UserError(f"--run {run.folder!r}: {exc}") from None

@@ -2,7 +2,8 @@
 -> one Keras model.
 
 The model is `input -> base (a nested functional model named after model.base) -> head_* -> predictions`,
-so feature maps, freezing by stage and weight surgery address layers by name. Keras names the layers a base
+so feature maps, freezing by stage and weight surgery address layers by name. A run trains and saves it behind
+data.DigitInput (data.on_digits); `load_saved` reads that model.keras back. Keras names the layers a base
 leaves unnamed from a counter shared by the whole process (activation_17 in one build, activation_35 in the
 next); `stable_names` renames them by their count within the base, so every build of a base names its layers
 alike and a name in the config means the same layer in every run.
@@ -192,6 +193,25 @@ def _build(cfg, output_units: int) -> tuple[keras.Model, dict]:
     features = base(inputs, training=False if cfg.model.freeze == "all" else None)
     outputs = add_head(features, cfg.model.head, output_units)
     return keras.Model(inputs, outputs, name=f"{cfg.model.base}_{cfg.model.head.name}"), provenance
+
+
+def load_saved(path: str) -> keras.Model:
+    """A run's model.keras: the whole path from the run's uint8 images to its outputs (data.DigitInput in front).
+    A file that does not load, or one saved before model.keras carried its input (it takes model inputs), is a
+    UserError naming the file and what to do."""
+    from . import data  # registers DigitInput with Keras
+
+    try:
+        whole = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: one line for the user
+        raise UserError(f"could not load {path} ({type(exc).__name__}: {sources.first_line(exc)}); "
+                        "allowed: a model.keras saved by finetune-lab") from None
+    if data.parts(whole)[0] is None:
+        overrides = os.path.join(os.path.dirname(path), ".hydra", "overrides.yaml")
+        raise UserError(f"{path} was saved by an older finetune-lab: it takes preprocessed model inputs, not the run's "
+                        "own images; allowed: a model.keras that carries its input path: rerun the run (its "
+                        f"overrides: {overrides})")
+    return whole
 
 
 def parameter_counts(model: keras.Model) -> dict:

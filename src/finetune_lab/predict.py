@@ -1,7 +1,7 @@
 """`finetune-lab-predict IMAGE... [--weights imagenet [--base NAME] | --run RUN_DIR] [--top K]`: the study's E1
 without training. The top-k classes of each image under Keras' `--base` (default vgg16, any Keras Applications
-base of catalog.BASES) with its ImageNet top, or under a trained run's model.keras with the run's own input
-(inspection.run_input)."""
+base of catalog.BASES) with its ImageNet top, or under a trained run's model.keras, which takes the run's own images
+and carries its input path (inspection.run_images)."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ import numpy as np
 from . import catalog, files
 from .errors import UserError, fail
 from .inspection import (DEFAULT_BASE, positive_int, add_base_option, base_inputs, check_without_run, load_run_model,
-                         open_run, read_images, run_input, start_backend)
+                         open_run, read_images, run_images, start_backend)
 
 BATCH = 8
 PREDICT_OFFLINE = "offline, --run RUN_DIR predicts with a trained run's model"
@@ -51,7 +51,7 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
         check_without_run(args)
         run = open_run(args.run)
         model = load_run_model(run)
-        x = np.stack([run_input(run.cfg.data, p, run.cfg.model.base) for p in photos])
+        x = run_images(model, photos)
         names, lines = None, [f"model: {run.model_file} (sha256 {files.sha256(run.model_file)[:12]}); classes "
                                   "are the run's labels (0-9: digits)"]
     else:
@@ -80,7 +80,7 @@ def predict_main(argv: list[str] | None = None) -> None:
     which.add_argument("--weights", choices=["imagenet"], default="imagenet",
                        help="Keras' --base with its ImageNet top at its default input, 224x224 (default; Keras "
                             "cache or internet)")
-    which.add_argument("--run", metavar="RUN_DIR", help="a finished run's model.keras, with the run's own input")
+    which.add_argument("--run", metavar="RUN_DIR", help="a finished run's model.keras, on the run's own input")
     add_base_option(parser)
     parser.add_argument("--top", type=positive_int, default=3, help="classes shown per image (default 3)")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -131,7 +132,7 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
     digit_input = data.digit_input(cfg.data, cfg.seed, cfg.model.base)  # uint8 images -> model input, in the step
     on_digits = data.on_digits(model, digit_input, image_shape)
     train.compile_model(on_digits, cfg.training)
-    transform = data.transform_from_config(cfg.data, cfg.model.base)  # the same outside the step: maps, layer change
+    transform = functools.partial(data.model_inputs, digit_input)  # the same outside the step: maps, layer change
 
     maps_cfg = cfg.analysis.feature_maps
     probe_image = transform(split.x_test[image_index:image_index + 1])[0]
@@ -207,7 +208,7 @@ def _train_and_evaluate(cfg, run_dir: str, resume: bool, digits, split, probe) -
         features.save_diff_grids(maps_before, maps_after, maps_dir, maps_cfg.max_channels)
     if cfg.output.save_model:
         log.info("saving the model: model.keras")
-        save_model(model, os.path.join(run_dir, "model.keras"))
+        save_model(on_digits, os.path.join(run_dir, "model.keras"))
     metrics.update(original_task.analyse(cfg, model, probe, split.x_test, transform, run_dir))
     return metrics
 
@@ -248,7 +249,8 @@ def _cached_features(cfg, model, base, split, digit_input, weights_provenance, i
 
 
 def save_model(model: keras.Model, path: str) -> None:
-    """Architecture and weights, without optimizer state (resume uses the backup folder instead)."""
+    """Architecture and weights, without optimizer state (resume uses the backup folder instead). The run saves its
+    model on uint8 images (data.on_digits): its input front travels with it (model.load_saved reads it back)."""
     copy = keras.Model.from_config(model.get_config())  # uncompiled: carries no optimizer
     copy.set_weights(model.get_weights())
     with files.naming(path):  # Keras' zip writer names no file when a write fails

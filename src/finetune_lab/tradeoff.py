@@ -3,7 +3,8 @@
 The base's weights are interpolated between pretrained and fine-tuned, theta_a = (1 - a) theta_pre + a theta_ft
 (WiSE-FT's weight-space ensemble), nothing re-fitted. At each a: the target task's test accuracy (the
 fine-tuned head kept) and the original task's agreement with the pretrained network. a=0 is the pretrained
-base under the fine-tuned head; a=1 is the run's model. Writes tradeoff.csv and tradeoff.png into RUN_DIR.
+base under the fine-tuned head; a=1 is the run's model. The run's model.keras, its input path included, scores the
+run's own test images. Writes tradeoff.csv and tradeoff.png into RUN_DIR.
 """
 from __future__ import annotations
 
@@ -28,15 +29,13 @@ def interpolated(pretrained: dict, finetuned: dict, alpha: float) -> dict:
 
 def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     """One row per alpha: alpha, test_accuracy and the original task's agreement measures."""
-    import keras
-
-    from . import data, evaluate, original_task, sources
+    from . import data, evaluate, model as models, original_task, sources
 
     path = os.path.join(run_dir, "model.keras")
     if not os.path.isfile(path):
         raise UserError(f"{run_dir}: no model.keras (the run did not finish, or ran with output.save_model=false)")
-    model = keras.models.load_model(path, compile=False)
-    base = model.get_layer(cfg.model.base)
+    model = models.load_saved(path)  # on the run's own images: its input path inside
+    base = data.parts(model)[1].get_layer(cfg.model.base)
     pre = original_task.pretrained_base(cfg)
     if pre is None:
         raise UserError(f"{run_dir}: model.weights=null, so there is no pretrained base to interpolate from")
@@ -45,7 +44,6 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
 
     digits = sources.load_images(cfg.data)
     split = data.split_from_config(digits, cfg.data)
-    on_digits = data.on_digits(model, data.digit_input(cfg.data, base=cfg.model.base), digits.x_test.shape[1:])
     task = original_task.prepare(cfg).task(cfg)
     if task is None:
         log.warning("model.weights=%r has no known original task: only test accuracy is measured", cfg.model.weights)
@@ -54,8 +52,8 @@ def compute(cfg, run_dir: str, alphas: list[float]) -> list[dict]:
     for alpha in alphas:
         weights = interpolated(pretrained, finetuned, alpha)
         original_task.set_layers(layers, weights)
-        probs = on_digits.predict(data.as_dataset(split.x_test, cfg.training.batch_size),
-                                  batch_size=cfg.training.batch_size, verbose=0)
+        probs = model.predict(data.as_dataset(split.x_test, cfg.training.batch_size),
+                              batch_size=cfg.training.batch_size, verbose=0)
         row = {"alpha": alpha, "test_accuracy": evaluate.top1_accuracy(probs, split.y_test)}
         if task is not None:
             report = task.compare(task.outputs(weights))
