@@ -94,3 +94,15 @@ def test_write_replaces_only_the_marked_section(tmp_path):
     assert "| `training.optimizer.lr` | float | `0.0001` |" in text
     with pytest.raises(ValueError, match="markers"):
         config_reference.replace_section("no markers", "x")
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda folder: folder / "missing.md", "No such file or directory"),
+    (lambda folder: (folder / "plain.md").write_text("no markers here\n") and folder / "plain.md", "markers are missing"),
+])
+def test_write_to_a_file_it_cannot_use_is_one_line_and_exit_status_2(tmp_path, capsys, make, words):
+    doc = make(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        config_reference.main(["--write", str(doc)])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 2 and f"--write {doc}: " in err and words in err and "allowed: " in err, err

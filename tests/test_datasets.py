@@ -76,10 +76,12 @@ def test_the_host_resize_stays_close_to_scikit_images_and_does_not_alias():
 
     photo = skimage.data.astronaut().astype(np.float32)  # 512 x 512
     for size, mean_gap in ((224, 1.0), (1024, 0.05)):   # shrinking (area vs Gaussian prefilter), growing (bilinear)
-        ours = images.resize([photo], size)[0]
+        ours = images.scale(photo, size, size)
         theirs = sk_resize(photo, (size, size), order=1, preserve_range=True, anti_aliasing=True)
         assert ours.shape == (size, size, 3) and ours.dtype == np.float32
         assert np.abs(ours - theirs).mean() < mean_gap
+        # the probe photos keep the method every recorded original-task number was computed with
+        assert np.array_equal(images.resize([photo], size)[0], theirs.astype(np.float32))
     stripes = np.tile(np.array([0, 255], np.uint8), (60, 30))    # one-pixel stripes, 60 x 60
     shrunk = images.scale(stripes, 12, 12)   # five stripes to a pixel: 3 x 0 + 2 x 255 or 2 x 0 + 3 x 255
     assert shrunk.dtype == np.uint8 and set(np.unique(shrunk)) == {102, 153}   # bilinear alone gives 0 and 255

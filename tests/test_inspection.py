@@ -122,10 +122,27 @@ def test_a_file_becomes_the_form_of_the_runs_own_images_a_digit_file_exactly_a_d
         np.testing.assert_array_equal(raw if len(shape) == 2 else raw[..., 1], pictures["digit_array"])
     gray = images.as_raw(photo, (28, 28))  # a colour file for a gray run: its luminance, resized
     assert gray.shape == (28, 28) and gray.dtype == np.uint8
-    luminance = images.resize([photo @ np.asarray(images.LUMINANCE, np.float32)], (28, 28))[0]
+    luminance = images.scale((photo @ np.asarray(images.LUMINANCE, np.float32))[..., None], 28, 28)[..., 0]
     assert np.abs(gray.astype(np.float32) - luminance).max() <= 0.5
     colour = images.as_raw(photo, (32, 32, 3))
     assert colour.shape == (32, 32, 3) and not images.is_gray(colour.astype(np.float32))
+
+
+@pytest.mark.parametrize("placement", ["center", "center_crop", "resize"])
+def test_a_folder_runs_file_is_placed_as_its_own_images_were(pictures, placement):
+    """A folder run's images were placed on the host by data.placement (datasets.fit), not stretched."""
+    from omegaconf import OmegaConf
+
+    from finetune_lab import datasets, inspection
+
+    photo = images.read_image(pictures["photo"])
+    run = inspection.Run(folder="r", model_file="r/model.keras", cfg=OmegaConf.create(
+        {"data": {"source": "folder", "placement": placement}}))
+    model = argparse.Namespace(input_shape=(None, 16, 16, 3))
+    (x,) = inspection.run_images(run, model, [photo])
+    expected = datasets.fit(np.clip(np.rint(photo), 0, 255).astype(np.uint8), 16, placement)
+    assert x.dtype == np.uint8 and x.shape == (16, 16, 3)
+    np.testing.assert_array_equal(x, expected)
 
 
 # ----- E1 with a trained run -----

@@ -91,7 +91,17 @@ CHANGES = {  # each changes one thing the base's outputs depend on
     "one pixel": _one_pixel,
     "fewer images": lambda cfg: fields(cfg, images=DIGITS[:3]),
     "image shape": lambda cfg: fields(cfg, images=DIGITS.reshape(4, 28 * 28)),
+    # a folder's images are scaled on the host (images.scale): its method is part of the key, the digits' is not
+    "host scaling": lambda cfg: fields(cfg_with(model__freeze="all", data__source="folder", data__path="/x")),
 }
+
+
+def test_a_folder_runs_key_names_the_host_scaling_and_the_digits_key_does_not():
+    from finetune_lab import images
+
+    assert fields(cfg_with(model__freeze="all", data__source="folder", data__path="/x"))["host_scale"] == \
+        images.SCALE_METHOD
+    assert "host_scale" not in fields()
 
 
 @pytest.mark.parametrize("change", CHANGES)

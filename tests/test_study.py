@@ -409,4 +409,34 @@ def test_reproduce_reruns_a_committed_job_of_the_shapes_study(tmp_path, monkeypa
     assert "recorded -> now: " in out and "machine, backend, precision: " in out, out
     assert json.loads((rerun / "metrics.json").read_text())["status"] == "completed"
     last = out.rstrip().splitlines()[-1].strip()
-    assert last.startswith(("reproduced", "NOT reproduced", "cannot tell")), out
+    from finetune_lab import reproduce
+    from finetune_lab.runs import load_run
+
+    if reproduce.kind(load_run(str(record))) == reproduce.kind(load_run(str(rerun))):
+        assert "machine, backend, precision: the same" in out and last == "reproduced", out
+    else:   # another machine kind: judged by the rerun's rank among the six recorded seeds
+        assert "machine, backend, precision: differ" in out, out
+        assert "recorded runs of this configuration (seeds 0, 1, 2)" in out or "identical: " in out, out
+        assert last.startswith(("reproduced", "NOT reproduced", "cannot tell")), out
+
+
+def test_the_recorded_runs_of_a_configuration_include_its_more_seeds_sweep(tmp_path):
+    """A rerun is judged among every recorded seed of its configuration: `s`'s and `s_more`'s alike, not `t`'s."""
+    from finetune_lab import reproduce
+
+    path = write_study(tmp_path, {"sweeps": {"s": {"overrides": ["a=1", "seed=0,1"]},
+                                             "t": {"overrides": ["a=2", "seed=0,1"]},
+                                             "s_more": {"overrides": ["a=1", "seed=2,3"]}}})
+    for sweep, a, seeds in (("s", 1, (0, 1)), ("t", 2, (0, 1)), ("s_more", 1, (2, 3))):
+        for job, seed in enumerate(seeds):
+            folder = tmp_path / "records" / sweep / str(job)
+            (folder / ".hydra").mkdir(parents=True)
+            (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"a={a}", f"seed={seed}",
+                                                                              "output.resume=True"]))
+            (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"a": a, "seed": seed}))
+            (folder / "metrics.json").write_text(json.dumps({"status": "completed", "test": {"accuracy": 0.5}}))
+            (folder / "status.json").write_text(json.dumps({"status": "completed"}))
+    loaded = study.load(path)
+    peers = reproduce.same_configuration(loaded, "s", reproduce.recorded_job(loaded, "s", "1"))
+    assert [(Path(run.path).parent.name, run.config["seed"]) for run in peers] == [
+        ("s", 0), ("s", 1), ("s_more", 2), ("s_more", 3)]

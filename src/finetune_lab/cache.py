@@ -11,6 +11,7 @@ import time
 import keras
 import numpy as np
 
+from . import images
 from .data import Batches, as_dataset
 from .store import SHORT, FeatureStore, digest
 
@@ -57,10 +58,13 @@ def key_fields(cfg, output_layer: str, weights_provenance: dict) -> dict | None:
     if not weights_provenance.get("sha256"):
         return None
     d = cfg.data
-    return {"format": STORE_FORMAT, "weights_sha256": weights_provenance["sha256"], "base": cfg.model.base,
-            "output_layer": output_layer, "input_size": d.input_size, "placement": d.placement,
-            "channels": d.channels, "preprocess": d.preprocess, "precision": cfg.training.precision,
-            "backend": keras.config.backend(), "keras": keras.version()}
+    fields = {"format": STORE_FORMAT, "weights_sha256": weights_provenance["sha256"], "base": cfg.model.base,
+              "output_layer": output_layer, "input_size": d.input_size, "placement": d.placement,
+              "channels": d.channels, "preprocess": d.preprocess, "precision": cfg.training.precision,
+              "backend": keras.config.backend(), "keras": keras.version()}
+    if d.source == "folder":   # a folder's images are placed on the host: how they are scaled is in every entry
+        fields["host_scale"] = images.SCALE_METHOD
+    return fields
 
 
 def store_for(cfg, output_layer: str, weights_provenance: dict) -> tuple[FeatureStore | None, dict | None, str]:

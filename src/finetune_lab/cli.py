@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from . import backend, config, files, rundir, sources, tracking
 from .errors import OutOfSpace, UserError, fail, one_line, out_of_space
 from .sweep import REFUSED, SWEEP_SUMMARY, ending
+from .sweep import SweepSummary  # noqa: F401  (sweeps submitted before it moved pickled it as cli.SweepSummary)
 
 log = logging.getLogger("finetune_lab")
 

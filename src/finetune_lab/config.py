@@ -232,8 +232,8 @@ class DeviceConfig:
     """The Keras backend and the devices; backend and gpus take effect only in a fresh process (a sweep:
     hydra/launcher=parallel)."""
     backend: str = setting("tensorflow", _one_of(catalog.BACKENDS) + " (KERAS_BACKEND, set before Keras is first "
-                                         "imported; same model and data path; TensorFlow is about twice JAX's "
-                                         "speed on a CPU)")
+                                         "imported; same model and data path; on the 2-core CPU TensorFlow "
+                                         "trained 1.3x JAX's images/s: docs/backends.md)")
     gpus: Optional[str] = setting(None, 'null: leave CUDA_VISIBLE_DEVICES alone; "": CPU only; "0" or "0,1": those '
                                         'GPUs (one asked for but not visible stops the run)')
     memory_growth: bool = setting(True, "tensorflow: set_memory_growth; jax: XLA_PYTHON_CLIENT_PREALLOCATE=false")

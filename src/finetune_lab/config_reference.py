@@ -113,7 +113,11 @@ def main(argv=None) -> None:
     if args.write is None:
         sys.stdout.write(reference)
         return
-    args.write.write_text(replace_section(args.write.read_text(), reference))
+    try:
+        args.write.write_text(replace_section(args.write.read_text(), reference))
+    except (OSError, ValueError) as exc:
+        parser.error(f"--write {args.write}: {getattr(exc, 'strerror', None) or exc}; allowed: a markdown file that "
+                     f"holds the two markers {BEGIN} and {END}")
     print(f"wrote the configuration reference into {args.write}")
 
 

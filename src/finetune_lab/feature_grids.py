@@ -150,7 +150,7 @@ def write_features(plan: FeaturesPlan, paths: list[str], filters: bool, max_chan
                       plan.run.cfg.model.weights}
         mode = preprocess = plan.run.cfg.data.preprocess
         tag = "run"
-        inputs = list(data.model_inputs(front, run_images(whole, plan.photos)))
+        inputs = list(data.model_inputs(front, run_images(plan.run, whole, plan.photos)))
     else:
         base = models.build_base(plan.base, (plan.size, plan.size, 3))
         provenance = models.load_weights(base, plan.weights, key=f"--weights {plan.weights}", hint=FEATURES_OFFLINE)

@@ -52,9 +52,13 @@ def read_image(path: str, key: str = "image") -> np.ndarray:
         raise UserError(f"{key} {path!r} could not be read as an image ({type(exc).__name__}); {_allowed()}") from None
 
 
+SCALE_METHOD = "opencv area when no side grows, else bilinear"   # part of a folder run's feature-store key
+
+
 def scale(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """One image (H, W) or (H, W, C) as (height, width[, C]), dtype kept: the host's one resize (folder batches,
-    probe photos, inspected images; the model's own input front resizes in the compiled step, data.place).
+    """One image (H, W) or (H, W, C) as (height, width[, C]), dtype kept: the host's resize of data (folder batches,
+    inspected images; the model's own input front resizes in the compiled step, data.place; the probe photos keep
+    their recorded method, `resize`).
 
     OpenCV's area averaging when no side grows (each output pixel the mean of the input pixels it covers: no
     aliasing, fine stripes turn to their mean grey), bilinear otherwise. Chosen over scikit-image's antialiased
@@ -73,8 +77,16 @@ def scale(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def resize(images: list[np.ndarray], size: int) -> np.ndarray:
-    """Images of any size (H, W, C) -> float32 (N, size, size, C), values kept (`scale`)."""
-    return np.stack([scale(np.asarray(im, np.float32), size, size) for im in images])
+    """Photos of any size (H, W, C) -> float32 (N, size, size, C), values kept: scikit-image's antialiased bilinear.
+    The probe photos' resize (original_task, and the ImageNet inputs of finetune-lab-predict without a run): every
+    recorded original-task number (edges, CKA, top-3 agreement) was computed through it, so it stays as it was
+    while those records are to reproduce and new runs are to join their arms (`scale` differs from it by about
+    2 grey levels on average at 128x128, tests/test_datasets.py). A photo set is resized once a run, so its speed
+    does not matter."""
+    from skimage.transform import resize as sk_resize
+
+    return np.stack([sk_resize(im, (size, size), order=1, preserve_range=True, anti_aliasing=True)
+                     for im in images]).astype(np.float32)
 
 
 def _entries(folder: str, key: str, keep) -> list[str]:

@@ -97,12 +97,20 @@ def base_inputs(photos: list[np.ndarray], base: str, size: int) -> np.ndarray:
     return base_input(base)(images.resize(photos, size))
 
 
-def run_images(model, photos: list[np.ndarray]) -> np.ndarray:
-    """RGB 0..255 images of any size -> the uint8 images a run's model.keras takes (model: it, loaded): each gray
-    (a colour image's luminance) or colour as the run's own images were, and resized to their size when it differs
-    (images.as_raw). A 28x28 gray file of a digit is thus exactly one of the run's digits."""
+def run_images(run: Run, model, photos: list[np.ndarray]) -> np.ndarray:
+    """RGB 0..255 images of any size -> the uint8 images a run's model.keras takes (model: it, loaded), as the run's
+    own images were made: a folder run's placed on the host by its data.placement (datasets.fit: letterboxed,
+    cropped or stretched); the digits' gray (a colour image's luminance) or colour, resized to their size when it
+    differs (images.as_raw), so a 28x28 gray file of a digit is exactly one of the run's digits."""
     shape = tuple(model.input_shape[1:])
-    return np.stack([images.as_raw(p, shape) for p in photos]) if photos else np.zeros((0, *shape), np.uint8)
+    if not photos:
+        return np.zeros((0, *shape), np.uint8)
+    if run.cfg.data.source == "folder":
+        from .datasets import fit
+
+        return np.stack([fit(np.clip(np.rint(p), 0, 255).astype(np.uint8), shape[0], run.cfg.data.placement)
+                         for p in photos])
+    return np.stack([images.as_raw(p, shape) for p in photos])
 
 
 def load_run_model(run: Run):

@@ -51,7 +51,7 @@ def predict(args: argparse.Namespace) -> tuple[list[str], list[list[dict]]]:
         check_without_run(args)
         run = open_run(args.run)
         model = load_run_model(run)
-        x = run_images(model, photos)
+        x = run_images(run, model, photos)
         names, lines = None, [f"model: {run.model_file} (sha256 {files.sha256(run.model_file)[:12]}); classes "
                                   "are the run's labels (0-9: digits)"]
     else:

@@ -95,15 +95,19 @@ def _key(override: str) -> str:
 
 
 def same_configuration(study, name: str, run_dir: str) -> list[Run]:
-    """The completed runs of sweep `name` whose overrides are `run_dir`'s but the seed (the job itself among
-    them), in job order."""
+    """The completed runs of the study whose overrides are `run_dir`'s but the seed (the job itself among them):
+    sweep `name`'s in job order, then those of its other sweeps (more seeds of one configuration are a sweep of
+    their own, `*_more`) in the study's order."""
     def but_seed(path: str) -> list[str]:
         return [o for o in overrides(path) if _key(o) != "seed"]
 
     want = but_seed(run_dir)
-    jobs = recorded_jobs(study, name)
-    return [load_run(path) for job, path in sorted(jobs.items(), key=lambda kv: natural_key(kv[0]))
-            if rundir.status(path) == "completed" and but_seed(path) == want]
+    found = []
+    for sweep in [name] + [other for other in study.sweeps if other != name]:
+        jobs = recorded_jobs(study, sweep)
+        found += [load_run(path) for job, path in sorted(jobs.items(), key=lambda kv: natural_key(kv[0]))
+                  if rundir.status(path) == "completed" and but_seed(path) == want]
+    return found
 
 
 # ----- the comparison -----
