@@ -11,8 +11,8 @@ import time
 import keras
 import numpy as np
 
-from . import images
 from .data import Batches, as_dataset
+from .images import SCALE_METHOD
 from .store import SHORT, FeatureStore, digest
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def key_fields(cfg, output_layer: str, weights_provenance: dict) -> dict | None:
               "channels": d.channels, "preprocess": d.preprocess, "precision": cfg.training.precision,
               "backend": keras.config.backend(), "keras": keras.version()}
     if d.source == "folder":   # a folder's images are placed on the host: how they are scaled is in every entry
-        fields["host_scale"] = images.SCALE_METHOD
+        fields["host_scale"] = SCALE_METHOD
     return fields
 
 
