@@ -169,6 +169,29 @@ def test_sigterm_leaves_an_interrupted_run_that_says_how_to_resume(tmp_path):
     assert not (run / "metrics.json").exists()
 
 
+def test_an_error_raised_on_the_way_out_of_a_signal_is_the_signal(tmp_path, monkeypatch, compose):
+    """The SIGTERM handler's KeyboardInterrupt, raised inside TensorFlow's C++, can come out as another error
+    (SystemError: bad argument to internal function): once a stop was asked for, the run is interrupted and
+    resumable, not failed."""
+    from finetune_lab import rundir, runner, train
+
+    def stopped_inside_a_step(cfg, run_dir, resume):
+        train.STOP.set()   # what the handler does first
+        raise SystemError("Objects/listobject.c:338: bad argument to internal function")
+
+    monkeypatch.setattr(runner, "_run", stopped_inside_a_step)
+    run_dir = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(compose(*QUICK), run_dir)
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert rundir.status(run_dir) == "interrupted" and status["resume"] == f"finetune-lab-resume {run_dir}"
+    train.STOP.clear()
+    monkeypatch.setattr(runner, "_run", lambda *a: (_ for _ in ()).throw(SystemError("a bug of ours")))
+    with pytest.raises(SystemError):   # without a stop asked for, the same error is a failure
+        runner.run(compose(*QUICK), str(tmp_path / "other"))
+    assert rundir.status(str(tmp_path / "other")) == "failed"
+
+
 @pytest.fixture(scope="module")
 def killed_sweep(tmp_path_factory):
     """A sweep of two twin TO_KILL jobs (the same seed twice: Hydra runs a repeated value again) killed hard inside

@@ -48,6 +48,9 @@ def run(cfg, run_dir: str, resume: bool = False) -> dict:
             metrics["memory"] = machine.peak_memory(own_peak)
             rundir.finish(run_dir, metrics)
     except Exception as exc:
+        if train.STOP.is_set():   # a signal's KeyboardInterrupt raised inside TensorFlow's C++ can surface as
+            interrupted()         # another error (SystemError: bad argument to internal function): still the signal
+            raise KeyboardInterrupt(f"stopped by a signal ({type(exc).__name__} on the way out)") from None
         space = out_of_space(exc)
         if space is None:
             rundir.record_failure(run_dir, exc, **attempts("failed"), provenance=environment())
