@@ -217,9 +217,7 @@ def at_levels(claim: dict, runs: list, baseline: list) -> list[tuple]:
 
 def method_of(statistic: str, metric: str) -> str:
     """The interval method a statistic of a metric gets (stats.FEWEST's keys)."""
-    if statistic == "mean":
-        return "logit t" if bounds(metric) else "t"
-    return "Welch t"
+    return stats.mean_method(bounds(metric)) if statistic == "mean" else "Welch t"
 
 
 # ----- the design -----
