@@ -167,7 +167,12 @@ def test_verdicts_moved_lists_each_claim_whose_verdict_moved_and_why(tmp_path, m
     assert list(moved) == ["boot", "few", "planned", "inter", "near", "depth_rises", "fresh", "gone"]
     what = {claim: cells[-1] for claim, cells in moved.items()}
     assert moved["boot"][1:3] == ["**confirmed**", "**inconclusive**"]
-    assert what["boot"].startswith("method: percentile bootstrap → Welch t; interval: +0.100 (+0.0330–+0.3340)")
+    # an old interval whose method the coverage simulation does not cover at its runs is withheld, its value kept;
+    # one it covers (Welch t, 8 a side) is copied
+    assert what["boot"].startswith("method: percentile bootstrap → Welch t; interval: +0.100 (no interval: not "
+                                   "covered at n=8 vs 8) → +0.100 (+0.0040–+0.3613)")
+    assert moved["boot"][3].startswith("Δ +0.100 (no interval: not covered at n=8 vs 8), percentile bootstrap")
+    assert moved["planned"][3].startswith("Δ +0.100 (-0.2000–-0.1000), Welch t")
     assert "replicates: 3, fewer than the 6 per arm Welch t covers at" in what["few"]
     assert "planned replicates not in yet (3 of 8)" in what["planned"]
     assert what["inter"].startswith("method: t (pooled within-cell variance) → Welch t over cells; interaction on "
@@ -180,3 +185,21 @@ def test_verdicts_moved_lists_each_claim_whose_verdict_moved_and_why(tmp_path, m
         assert words in what["depth_rises"]
     assert what["fresh"].startswith("new claim") and moved["fresh"][1] == "—"
     assert what["gone"] == "no longer in the table |" and moved["gone"][2] == "—"
+
+
+def test_an_old_interval_is_shown_only_where_the_coverage_simulation_covers_it():
+    """Per level of a comparison, by its own runs: t covers from 6 (stats.FEWEST), a bootstrap at no n."""
+    from finetune_lab import stats, verdicts_moved
+
+    cell = ("mean at each lr [lr 1e-05: 0.484 (0.434–0.534) inconclusive, n=3; lr 0.0001: 0.786 (0.749–0.823) "
+            "refuted, n=6], t, n=9")
+    assert verdicts_moved.as_covered(cell) == (
+        "mean at each lr [lr 1e-05: 0.484 (no interval: not covered at n=3) inconclusive, n=3; lr 0.0001: 0.786 "
+        "(0.749–0.823) refuted, n=6], t, n=9")
+    assert stats.FEWEST["t"] == 6
+    assert verdicts_moved.as_covered("Δ +0.2 (+0.1–+0.3), Welch t, n=6 vs 5") == (
+        "Δ +0.2 (no interval: not covered at n=6 vs 5), Welch t, n=6 vs 5")
+    assert verdicts_moved.as_covered("Δ +0.2 (+0.1–+0.3), percentile bootstrap, 10,000 resamples, n=40 vs 40") == (
+        "Δ +0.2 (no interval: not covered at n=40 vs 40), percentile bootstrap, 10,000 resamples, n=40 vs 40")
+    assert verdicts_moved.as_covered("— (n=3; not run (3 of 8 planned per arm))") == \
+        "— (n=3; not run (3 of 8 planned per arm))"
