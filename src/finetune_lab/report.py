@@ -82,9 +82,10 @@ def default_groups(runs: list[Run]) -> list[str]:
 def spread(values: list[float], metric: str) -> dict:
     """runs, mean, sd, and the mean's 95% interval (`covered_mean`, on `metric`'s range) with its method in
     `interval`; with fewer runs than that method covers at, no interval (NaN) and `interval` says so."""
-    est = covered_mean(values, bounds(metric))
+    limits = bounds(metric)
+    est = covered_mean(values, limits)
     x = pd.Series(values, dtype=float)
-    fewest = fewest_runs(mean_method(bounds(metric)))
+    fewest = fewest_runs(mean_method(limits))
     return {"runs": len(x), "mean": x.mean(), "sd": x.std(ddof=1),
             "ci95_lo": est.ci_lo if est else math.nan, "ci95_hi": est.ci_hi if est else math.nan,
             "interval": est.method if est else f"none ({len(x)} run{'s' * (len(x) != 1)}, fewer than {fewest})"}

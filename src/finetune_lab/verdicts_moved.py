@@ -106,7 +106,7 @@ def covered(method: str, runs: str) -> bool:
     cell names: a method of stats.FEWEST with at least its fewest replicates on every side."""
     found = RUNS.search(runs)
     least = min(int(n) for n in found.groups() if n) if found else 0
-    return method in stats.FEWEST and least >= stats.FEWEST[method]
+    return method in stats.FEWEST and least >= stats.fewest_runs(method)
 
 
 def _withheld(text: str, runs: str) -> str:
