@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from finetune_lab import config
+import fake_sweeps
+from finetune_lab import config, stats
 from finetune_lab.config import compose as compose_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -194,3 +195,18 @@ def pytest_itemcollected(item):
               and getattr(defs[name][-1].func, "__module__", None) == item.module.__name__ for name in item.fixturenames)
     if shared or own:
         item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A folder of fake sweeps (tests/fake_sweeps.py): run folders with no training, for the verdict tests."""
+    return fake_sweeps.make(tmp_path)
+
+
+@pytest.fixture
+def few_replicates(monkeypatch):
+    """The fake sweeps have two or three runs an arm, so that their numbers can be checked by hand: the tests that
+    read them are about how a row is computed and shown, and decide with two replicates per arm. The limits
+    themselves are tested on their own (test_a_claim_short_of_its_methods_replicates_is_not_run) and against the
+    coverage simulation (tests/test_coverage.py)."""
+    monkeypatch.setattr(stats, "FEWEST", {method: 2 for method in stats.FEWEST})

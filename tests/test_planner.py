@@ -6,8 +6,10 @@ import pytest
 import yaml
 from scipy import stats as sps
 
+from fake_sweeps import ADAM, FACTORS, TREND, fake_run, write_claims
 from finetune_lab import measure, planner, rules, stats, verdicts
-from test_verdicts import _claims, _run, few_replicates, root  # noqa: F401  (fixtures: the fake sweeps)
+
+pytestmark = pytest.mark.usefixtures("few_replicates")  # the fake sweeps decide at 2 a side
 
 AT = 3   # replicates per arm now in the designs below: fewer than any k they are simulated at
 
@@ -102,7 +104,7 @@ def test_a_replicate_that_is_a_subsets_mean_costs_its_subsets_runs(tmp_path):
     for subset in range(3):
         for seed in range(2):
             folder = tmp_path / "subsets" / f"{subset}_{seed}"
-            _run(folder, 0.5 + 0.01 * subset + 0.001 * seed, seed)
+            fake_run(folder, 0.5 + 0.01 * subset + 0.001 * seed, seed)
             config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
             config["data"]["split_seed"] = subset
             (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
@@ -119,7 +121,6 @@ def test_the_planners_intervals_are_the_tables(root):
     """The planner simulates the design the verdict table decides from (measure.design): at the replicates its
     arms have, the planner's intervals (stats.welch_interval, stats.bounded_interval) are the rows' (a mean, a
     difference, a trend's steps, a critical point's sides, a factorial effect, each level of a for_each claim)."""
-    from test_verdicts import ADAM, FACTORS, TREND
 
     cases = [
         {"runs": "sgd", "statistic": "mean", "rule": {"below": 0.15}},
@@ -145,7 +146,7 @@ def test_the_planners_intervals_are_the_tables(root):
 
 
 def test_the_command_line_plan_lists_every_undecided_claim(root, tmp_path, capsys):
-    claims_file = _claims(tmp_path, [
+    claims_file = write_claims(tmp_path, [
         {"id": "chance", "claim": "at chance", "runs": "sgd", "statistic": "mean", "rule": {"below": 0.15}},
         {"id": "near", "claim": "on its boundary", "runs": "sgd", "statistic": "mean", "rule": {"below": 0.108}},
         {"id": "short", "claim": "planned 8", "runs": "adam", "baseline": "sgd", "statistic": "difference",
@@ -177,7 +178,7 @@ def test_the_command_line_plan_lists_every_undecided_claim(root, tmp_path, capsy
 
 
 def test_a_plan_file_that_is_the_table_file_is_one_line(root, tmp_path, capsys):
-    claims_file = _claims(tmp_path, [{"id": "a", "claim": "c", "runs": "sgd", "statistic": "mean",
+    claims_file = write_claims(tmp_path, [{"id": "a", "claim": "c", "runs": "sgd", "statistic": "mean",
                                       "rule": {"below": 0.15}}])
     with pytest.raises(SystemExit):
         verdicts.main([claims_file, "--root", str(root), "--out", str(tmp_path / "t.md"), "--plan",

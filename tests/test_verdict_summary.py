@@ -4,8 +4,10 @@ import math
 import matplotlib
 import pytest
 
+from fake_sweeps import write_claims
 from finetune_lab import plots, verdict_table, verdicts
-from test_verdicts import _claims, few_replicates, root  # noqa: F401 (fixtures: the fake sweeps, decided at 2 a side)
+
+pytestmark = pytest.mark.usefixtures("few_replicates")  # the fake sweeps decide at 2 a side
 
 INF = math.inf
 
@@ -97,8 +99,8 @@ def test_the_forest_plot_draws_each_decided_interval_in_its_verdicts_colour_on_i
     assert len(drawn) == len(ROWS) + 5   # a line a claim, and one a part of the three claims with parts
 
 
-def test_the_command_writes_the_forest_plot_beside_the_table_and_links_it(root, tmp_path, capsys):  # noqa: F811
-    claims_file = _claims(tmp_path, [
+def test_the_command_writes_the_forest_plot_beside_the_table_and_links_it(root, tmp_path, capsys):
+    claims_file = write_claims(tmp_path, [
         {"id": "chance", "claim": "frozen sits at chance", "runs": "sgd", "statistic": "mean", "rule": {"below": 0.15}},
         {"id": "optimizer", "claim": "Adam lifts it", "runs": "adam", "baseline": "sgd", "statistic": "difference",
          "rule": {"above": 0, "margin": 0.02}},

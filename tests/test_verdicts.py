@@ -8,20 +8,13 @@ import yaml
 import numpy as np
 
 from conftest import run_cli
+from fake_sweeps import ADAM, FACTORS, LRS, TREND, fake_run, write_claims
 from finetune_lab import claims, rules, stats, verdict_table, verdicts
 from finetune_lab.claims import ClaimsError
 
 
 E = 1e-9  # "just" inside or outside a boundary
-
-
-@pytest.fixture(autouse=True)
-def few_replicates(monkeypatch):
-    """The fake sweeps below have two or three runs an arm, so that their numbers can be checked by hand: these
-    tests are about how a row is computed and shown, and decide with two replicates per arm. The limits
-    themselves are tested on their own (test_a_claim_short_of_its_methods_replicates_is_not_run) and against
-    the coverage simulation (tests/test_coverage.py)."""
-    monkeypatch.setattr(stats, "FEWEST", {method: 2 for method in stats.FEWEST})
+pytestmark = pytest.mark.usefixtures("few_replicates")
 
 
 def _decide(lo, hi, rule, statistic="difference"):
@@ -147,34 +140,6 @@ def test_a_bad_rule_names_the_claim_the_key_and_what_is_allowed(statistic, rule,
     assert str(caught.value).startswith("claim x: ") and words in str(caught.value), str(caught.value)
 
 
-def _run(folder, accuracy, seed, train=1600, **config):
-    """A fake run folder: config, and metrics.json with `train_eval` (unless train_eval=None), and the
-    `original_task` / `layer_change` sections when edge= / cka= are given."""
-    (folder / ".hydra").mkdir(parents=True)
-    cfg = {"seed": seed, "data": {"source": "mnist", "cutoff_rate": config.get("cutoff", 0.0333), "input_size": 48,
-                                  "placement": config.get("placement", "seed"), "channels": "seed",
-                                  "preprocess": config.get("preprocess", "unit")},
-           "model": {"weights": "hed_bsds500", "freeze": config.get("freeze", "all"), "output_units": 10,
-                     "head": {"name": "fc4096x2", "units": [4096, 4096], "dropout": 0.5}},
-           "training": {"epochs": 3, "samples_per_epoch": 1600, "batch_size": 32,
-                        "optimizer": {"name": config.get("optimizer", "sgd"), "lr": config.get("lr", 1e-5),
-                                      "momentum": 0.5}}}
-    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    status = config.get("status", "completed")
-    metrics = {"status": status, "provenance": {"data": {"counts": {"train": train, "val": 400, "test": 10000}}}}
-    if status == "completed":
-        metrics["test"] = {"accuracy": accuracy, "n": 10000, "ci95": [accuracy - 0.01, accuracy + 0.01]}
-        metrics["train"] = {"accuracy": accuracy - 0.2}  # Keras' log, dropout on: never the gap's minuend
-        if config.get("train_eval", 0.0) is not None:
-            metrics["train_eval"] = {"accuracy": accuracy + config.get("train_eval", 0.0), "loss": 0.1, "n": train}
-        if "edge" in config:
-            metrics["original_task"] = {"task": "HED", "edge_correlation": config["edge"], "edge_f1": config["edge"] - 0.1}
-        if "cka" in config:
-            metrics["layer_change"] = {"relative_weight_change": {"block5_conv3": 0.1},
-                                       "cka": {"block4_pool": config["cka"] + 0.1, "block5_pool": config["cka"]}}
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-
-
 @pytest.mark.parametrize("config_units,recorded,shown", [(None, 5, "→5"), (10, None, "→10"),
                                                           (None, None, "→classes from data")])
 def test_the_head_column_shows_the_output_units_the_run_recorded(tmp_path, config_units, recorded, shown):
@@ -182,7 +147,7 @@ def test_the_head_column_shows_the_output_units_the_run_recorded(tmp_path, confi
     from before that record falls back to its config, and says so where that is null too."""
     from finetune_lab import runs
 
-    _run(tmp_path / "run", 0.5, 0)
+    fake_run(tmp_path / "run", 0.5, 0)
     config = yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())
     config["model"]["output_units"] = config_units
     (tmp_path / "run" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
@@ -191,61 +156,6 @@ def test_the_head_column_shows_the_output_units_the_run_recorded(tmp_path, confi
         metrics["provenance"]["data"]["output_units"] = recorded
     (tmp_path / "run" / "metrics.json").write_text(json.dumps(metrics))
     assert verdicts.setting(runs.load_run(str(tmp_path / "run")), "head") == f"fc4096x2 [4096, 4096]{shown}, dropout 0.5"
-
-
-FREEZE = {"all": ((0.10, 1.0), (0.12, 1.0), (0.11, 1.0)),   # (test accuracy, edge correlation) per seed
-          "block4": ((0.60, 0.80), (0.66, 0.85), (0.62, 0.83)),
-          "none": ((0.95, 0.40), (0.97, 0.50), (0.96, 0.45))}
-
-
-# A 2^3 design, optimizer x preprocess x placement, two runs per cell at the cell's mean -+ 0.01 (a third at
-# adam/vgg16/center, one at placement resize that is neither level): optimizer +0.2, vgg16 +0.1, both +0.1 more.
-FACTORIAL = {(optimizer, preprocess, placement): 0.3 + 0.2 * (optimizer == "adam") + 0.1 * (preprocess == "vgg16")
-             + 0.1 * (optimizer == "adam" and preprocess == "vgg16")
-             for optimizer in ("sgd", "adam") for preprocess in ("unit", "vgg16") for placement in ("seed", "center")}
-FACTORS = {"training.optimizer.name": ["sgd", "adam"], "data.preprocess": ["unit", "vgg16"],
-           "data.placement": ["seed", "center"]}
-LRS = {1e-5: (0.10, 0.11, 0.12), 3e-5: (0.09, 0.10, 0.11), 1e-4: (0.11, 0.12, 0.13)}  # SGD at chance at each
-
-
-@pytest.fixture
-def root(tmp_path):
-    for i, acc in enumerate((0.101, 0.113, 0.108)):
-        _run(tmp_path / "sgd" / str(i), acc, i)
-    for i, acc in enumerate((0.52, 0.55, 0.50)):  # the third was run before train_eval existed
-        _run(tmp_path / "adam" / str(i), acc, i, optimizer="adam", train_eval=(0.04, 0.05, None)[i])
-    _run(tmp_path / "adam" / "3", None, 3, optimizer="adam", status="failed")
-    for j, (size, accs) in enumerate({48: (0.4, 0.45), 120: (0.86, 0.87), 400: (0.86, 0.88), 1600: (0.89, 0.9)}.items()):
-        for seed, acc in enumerate(accs):
-            _run(tmp_path / "sizes" / f"{j}_{seed}", acc, seed, train=size, cutoff=size / 48000)
-    for level, seeds in FREEZE.items():
-        for seed, (acc, edge) in enumerate(seeds):
-            _run(tmp_path / "freeze" / f"{level}_{seed}", acc, seed, freeze=level, optimizer="adam", edge=edge,
-                 cka=edge - 0.05)
-    _run(tmp_path / "freeze" / "block2_0", 0.5, 0, freeze="block2", optimizer="adam", edge=0.9, cka=0.9)
-    _run(tmp_path / "freeze" / "sgd_none", 0.1, 0, freeze="none", edge=1.0, cka=1.0)  # another optimizer
-    for (optimizer, preprocess, placement), accuracy in FACTORIAL.items():
-        for seed, noise in enumerate((-0.01, 0.01)):
-            _run(tmp_path / "factorial" / f"{optimizer}_{preprocess}_{placement}_{seed}", accuracy + noise, seed,
-                 optimizer=optimizer, preprocess=preprocess, placement=placement)
-    _run(tmp_path / "factorial" / "third", 0.7, 2, optimizer="adam", preprocess="vgg16", placement="center")
-    _run(tmp_path / "factorial" / "resized", 0.9, 0, optimizer="adam", preprocess="vgg16", placement="resize")
-    for lr, accuracies in LRS.items():
-        for seed, accuracy in enumerate(accuracies):
-            _run(tmp_path / "lrs" / f"{lr}_{seed}", accuracy, seed, lr=lr)
-    _run(tmp_path / "lr_once" / "0", 0.1, 0, lr=1e-3)
-    _run(tmp_path / "no_lr" / "0", 0.9, 0)
-    unset = tmp_path / "no_lr" / "0" / ".hydra" / "config.yaml"  # a run from before the key existed
-    config = yaml.safe_load(unset.read_text())
-    del config["training"]["optimizer"]["lr"]
-    unset.write_text(yaml.safe_dump(config))
-    return tmp_path
-
-
-def _claims(tmp_path, claims):
-    path = tmp_path / "claims.yaml"
-    path.write_text(yaml.safe_dump({"claims": claims}))
-    return str(path)
 
 
 def _table(lines):
@@ -258,8 +168,6 @@ def _legend(text):
     return text.split(verdict_table.FULL_HEADING + "\n\n")[1].split("\n| ")[0]
 
 
-TREND = {"key": "model.freeze", "levels": ["all", "block4", "none"]}
-ADAM = {"training.optimizer.name": "adam"}
 
 
 def _effect(effect, **extra):
@@ -273,7 +181,7 @@ def _each(rule, **extra):
 
 
 def test_the_table_is_computed_from_the_runs(root, tmp_path, capsys):
-    claims_file = _claims(tmp_path, [
+    claims_file = write_claims(tmp_path, [
         {"id": "chance", "experiment": "E4", "claim": "frozen sits at chance", "runs": "sgd", "statistic": "mean",
          "rule": {"below": 0.15}},
         {"id": "optimizer", "experiment": "E4", "claim": "Adam lifts it", "runs": "adam", "baseline": "sgd",
@@ -396,7 +304,7 @@ def test_holm_column_by_hand():
 
 
 def test_a_metric_that_is_a_section_is_one_line_naming_its_keys(root, tmp_path, capsys):
-    claims_file = _claims(tmp_path, [{"id": "x", "claim": "c", "runs": "freeze", "statistic": "mean",
+    claims_file = write_claims(tmp_path, [{"id": "x", "claim": "c", "runs": "freeze", "statistic": "mean",
                                       "metric": "layer_change.cka", "rule": {"below": 0.5}}])
     with pytest.raises(SystemExit) as stop:
         verdicts.main([claims_file, "--root", str(root)])
@@ -419,7 +327,7 @@ def test_a_critical_point_is_taken_against_its_declared_reference_size(root, tmp
     claim = {"id": "c", "claim": "critical", "runs": "sizes", "statistic": "critical_point",
              "rule": {"within": [100, 168]}, **({"reference_size": reference} if reference else {})}
     out = tmp_path / "table.md"
-    verdicts.main([_claims(tmp_path, [claim]), "--root", str(root), "--out", str(out)])
+    verdicts.main([write_claims(tmp_path, [claim]), "--root", str(root), "--out", str(out)])
     (row,) = _table(out.read_text().splitlines())
     assert shown in row and f"**{verdict}**" in row
     if reference == 400:
@@ -428,7 +336,7 @@ def test_a_critical_point_is_taken_against_its_declared_reference_size(root, tmp
 
 def test_a_bad_claim_on_the_command_line_is_one_line(tmp_path):
     claim = {"id": "x", "claim": "c", "runs": "a", "statistic": "difference", "baseline": "b", "rule": {"no_worse": -1}}
-    result = run_cli([_claims(tmp_path, [claim])], tmp_path, module="finetune_lab.verdicts")
+    result = run_cli([write_claims(tmp_path, [claim])], tmp_path, module="finetune_lab.verdicts")
     assert result.returncode == 2 and "claim x: rule no_worse=-1 is not allowed" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -522,7 +430,7 @@ def test_a_misspelt_factor_or_for_each_key_is_one_line(root, tmp_path, capsys):
                   {"id": "x", "claim": "c", "runs": "lrs", "statistic": "mean", "for_each": "training.optimizer.rl",
                    "rule": {"above": 0}}):
         with pytest.raises(SystemExit) as stop:
-            verdicts.main([_claims(tmp_path, [claim]), "--root", str(root)])
+            verdicts.main([write_claims(tmp_path, [claim]), "--root", str(root)])
         err = capsys.readouterr().err.strip()
         assert stop.value.code == 2 and len(err.splitlines()) == 1 and "claim x: " in err and "did you mean" in err
 
@@ -656,4 +564,4 @@ def test_repeats_must_name_another_claim_of_the_file(tmp_path):
     claims = [{"id": "x", "claim": "c", "runs": "sgd", "statistic": "mean", "rule": {"below": 0.15},
                "repeats": "nope"}]
     with pytest.raises(ClaimsError, match="claim x: repeats='nope' is not allowed"):
-        verdicts.load_claims(_claims(tmp_path, claims))
+        verdicts.load_claims(write_claims(tmp_path, claims))
